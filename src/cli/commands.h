@@ -1,0 +1,22 @@
+// `lowbit` subcommands. Each add_* registers its options on the app and the callback that runs
+// it. Commands print results on stdout and diagnostics on stderr; errors are thrown as
+// lowbit::Error and turned into one stderr line by main().
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace lowbit::cli {
+
+void add_generate(CLI::App& app);
+void add_perplexity(CLI::App& app);
+void add_info(CLI::App& app);
+void add_bench(CLI::App& app);
+
+// Shared by commands: --threads (0 = all cores), applied before the command runs.
+void add_threads_option(CLI::App& cmd, int* threads);
+void apply_threads(int threads);
+
+// A one-line progress indicator on stderr (only when stderr is a terminal).
+void progress_line(const char* what, int64_t done, int64_t total);
+
+}  // namespace lowbit::cli

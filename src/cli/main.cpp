@@ -1,0 +1,39 @@
+// lowbit: compress LLaMA-family models to low bit-widths and run them fast.
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include "base/error.h"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lowbit: load, run, measure (and soon compress) LLaMA-family models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lowbit 0.1.0");
+  lowbit::cli::add_generate(app);
+  lowbit::cli::add_perplexity(app);
+  lowbit::cli::add_info(app);
+  lowbit::cli::add_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "lowbit: %s (see lowbit --help)\n", e.what());
+    return 2;
+  } catch (const lowbit::Error& e) {
+    std::fprintf(stderr, "lowbit: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "lowbit: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lowbit: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

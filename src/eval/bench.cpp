@@ -1,0 +1,83 @@
+#include "eval/bench.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "base/error.h"
+#include "base/parallel.h"
+
+namespace lowbit {
+
+namespace {
+
+struct MeanSd {
+  double mean = 0, sd = 0;
+};
+
+MeanSd mean_sd(const std::vector<double>& v) {
+  MeanSd r;
+  for (double x : v) r.mean += x;
+  r.mean /= static_cast<double>(v.size());
+  for (double x : v) r.sd += (x - r.mean) * (x - r.mean);
+  r.sd = v.size() > 1 ? std::sqrt(r.sd / static_cast<double>(v.size() - 1)) : 0.0;
+  return r;
+}
+
+int64_t decode_weight_bytes(const LlamaModel& m) {
+  auto bytes = [](const Matrix& x) { return x.rows * x.cols * static_cast<int64_t>(sizeof(float)); };
+  int64_t total = bytes(m.weights().lm_head) + bytes(m.weights().norm);
+  for (const auto& l : m.weights().layers)
+    total += bytes(l.attn_norm) + bytes(l.q_proj) + bytes(l.k_proj) + bytes(l.v_proj) +
+             bytes(l.o_proj) + bytes(l.ffn_norm) + bytes(l.gate_proj) + bytes(l.up_proj) +
+             bytes(l.down_proj);
+  return total;
+}
+
+// Returns {prefill seconds, decode seconds} for one run.
+std::pair<double, double> run_once(const LlamaModel& m, const std::vector<int32_t>& prompt, int64_t n_gen) {
+  KvCache cache = m.new_cache(static_cast<int64_t>(prompt.size()) + n_gen);
+  std::vector<float> logits;
+  auto t0 = std::chrono::steady_clock::now();
+  m.forward(prompt, cache, false, logits);
+  auto t1 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < n_gen; ++i) {
+    const int32_t tok = static_cast<int32_t>((prompt[i % prompt.size()] + i) % m.config().vocab_size);
+    m.forward({&tok, 1}, cache, false, logits);
+  }
+  auto t2 = std::chrono::steady_clock::now();
+  return {std::chrono::duration<double>(t1 - t0).count(), std::chrono::duration<double>(t2 - t1).count()};
+}
+
+}  // namespace
+
+BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int64_t repetitions) {
+  if (n_prompt < 1 || n_gen < 1 || repetitions < 1)
+    throw Error("bench", "-p, -n and --reps must be positive");
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(model.config().vocab_size - 1));
+  std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
+  for (auto& t : prompt) t = pick(rng);
+  run_once(model, std::vector<int32_t>(prompt.begin(), prompt.begin() + std::min<int64_t>(n_prompt, 8)), 2);
+  std::vector<double> pre, dec;
+  for (int64_t r = 0; r < repetitions; ++r) {
+    auto [p, d] = run_once(model, prompt, n_gen);
+    pre.push_back(static_cast<double>(n_prompt) / p);
+    dec.push_back(static_cast<double>(n_gen) / d);
+  }
+  BenchResult res;
+  res.n_prompt = n_prompt;
+  res.n_gen = n_gen;
+  res.repetitions = repetitions;
+  res.threads = num_threads();
+  const MeanSd p = mean_sd(pre), d = mean_sd(dec);
+  res.prefill_tok_s = p.mean;
+  res.prefill_tok_s_sd = p.sd;
+  res.decode_tok_s = d.mean;
+  res.decode_tok_s_sd = d.sd;
+  res.weight_bytes = decode_weight_bytes(model);
+  return res;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,21 @@
+// Prefill and decode throughput of a model on synthetic token ids (fixed seed).
+// Prefill: one batch of n_prompt tokens from an empty cache. Decode: n_gen single-token steps
+// after it. Each is run `repetitions` times after one warm-up; the mean is reported.
+#pragma once
+
+#include <cstdint>
+
+#include "model/llama.h"
+
+namespace lowbit {
+
+struct BenchResult {
+  int64_t n_prompt = 0, n_gen = 0, repetitions = 0, threads = 0;
+  double prefill_tok_s = 0, decode_tok_s = 0;
+  double prefill_tok_s_sd = 0, decode_tok_s_sd = 0;  // standard deviation over repetitions
+  int64_t weight_bytes = 0;  // bytes of weights read per decoded token (fp32 matrices)
+};
+
+BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int64_t repetitions);
+
+}  // namespace lowbit

@@ -1,0 +1,125 @@
+#include "io/hf_model.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "io/safetensors.h"
+
+namespace lowbit {
+
+namespace {
+
+using json = nlohmann::json;
+
+int64_t get_int(const json& j, const char* key, const std::string& where, int64_t fallback = -1) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (fallback >= 0) return fallback;
+    throw Error("config", where + ": missing '" + key + "'");
+  }
+  if (!j[key].is_number_integer()) throw Error("config", where + ": '" + key + "' is not an integer");
+  return j[key].get<int64_t>();
+}
+
+double get_num(const json& j, const char* key, const std::string& where, double fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  if (!j[key].is_number()) throw Error("config", where + ": '" + key + "' is not a number");
+  return j[key].get<double>();
+}
+
+std::string architecture_of(const json& j, const std::string& where) {
+  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
+      !j["architectures"][0].is_string())
+    throw Error("config", where + ": missing 'architectures'");
+  const std::string a = j["architectures"][0].get<std::string>();
+  if (a == "LlamaForCausalLM") return "llama";
+  if (a == "MistralForCausalLM") return "mistral";
+  if (a == "Qwen2ForCausalLM") return "qwen2";
+  throw Error("config", where + ": unsupported architecture '" + a +
+                            "' (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
+}
+
+void reject_rope_scaling(const json& j, const std::string& where) {
+  if (!j.contains("rope_scaling") || j["rope_scaling"].is_null()) return;
+  throw Error("config", where + ": rope_scaling " + j["rope_scaling"].dump() + " is not supported");
+}
+
+}  // namespace
+
+LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw Error("config", where + ": not a valid JSON object");
+  LlamaConfig c;
+  c.architecture = architecture_of(j, where);
+  reject_rope_scaling(j, where);
+  c.dim = get_int(j, "hidden_size", where);
+  c.hidden_dim = get_int(j, "intermediate_size", where);
+  c.n_layers = get_int(j, "num_hidden_layers", where);
+  c.n_heads = get_int(j, "num_attention_heads", where);
+  c.n_kv_heads = get_int(j, "num_key_value_heads", where, c.n_heads);
+  if (c.n_heads <= 0) throw Error("config", where + ": num_attention_heads must be positive");
+  c.head_dim = get_int(j, "head_dim", where, c.dim / c.n_heads);
+  c.vocab_size = get_int(j, "vocab_size", where);
+  c.max_seq_len = get_int(j, "max_position_embeddings", where, 2048);
+  c.norm_eps = static_cast<float>(get_num(j, "rms_norm_eps", where, 1e-6));
+  c.rope_theta = static_cast<float>(get_num(j, "rope_theta", where, 10000.0));
+  c.rope_style = RopeStyle::RotateHalf;
+  c.tie_embeddings = j.value("tie_word_embeddings", false);
+  c.attention_bias = c.architecture == "qwen2" || j.value("attention_bias", false);
+  if (j.value("mlp_bias", false)) throw Error("config", where + ": mlp_bias is not supported");
+  if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_id = j["bos_token_id"];
+  if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_id = j["eos_token_id"];
+  validate_llama_config(c, where);
+  return c;
+}
+
+namespace {
+
+void add_hf(ModelSource& src, const SafetensorsSet& set, const std::string& hf_name,
+            const std::string& canonical) {
+  auto it = set.entries.find(hf_name);
+  if (it == set.entries.end()) throw Error("model", src.path + ": missing tensor '" + hf_name + "'");
+  if (!it->second->supported)
+    throw Error("model", src.path + ": tensor '" + hf_name + "' has dtype " + it->second->dtype_name +
+                             " (supported: F32, F16, BF16)");
+  src.tensors[canonical] = it->second->view;
+}
+
+void map_hf_tensors(ModelSource& src, const SafetensorsSet& set) {
+  const LlamaConfig& c = src.config;
+  add_hf(src, set, "model.embed_tokens.weight", "embed_tokens");
+  add_hf(src, set, "model.norm.weight", "norm");
+  if (!c.tie_embeddings) add_hf(src, set, "lm_head.weight", "lm_head");
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const std::string hf = "model.layers." + std::to_string(i) + ".";
+    const std::string lb = "layers." + std::to_string(i) + ".";
+    add_hf(src, set, hf + "input_layernorm.weight", lb + "attn_norm");
+    add_hf(src, set, hf + "post_attention_layernorm.weight", lb + "ffn_norm");
+    for (const char* p : {"q_proj", "k_proj", "v_proj", "o_proj"})
+      add_hf(src, set, hf + "self_attn." + p + ".weight", lb + p);
+    for (const char* p : {"gate_proj", "up_proj", "down_proj"})
+      add_hf(src, set, hf + "mlp." + p + ".weight", lb + p);
+    if (c.attention_bias)
+      for (const char* p : {"q", "k", "v"})
+        add_hf(src, set, hf + "self_attn." + p + "_proj.bias", lb + p + "_bias");
+  }
+}
+
+}  // namespace
+
+ModelSource load_hf_model(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(config_path)) throw Error("model", dir + ": no config.json");
+  ModelSource src;
+  src.format = "safetensors";
+  src.path = dir;
+  src.config = parse_hf_config(read_text_file(config_path), config_path);
+  SafetensorsSet set = open_safetensors_dir(dir);
+  map_hf_tensors(src, set);
+  for (auto& f : set.files) src.owners.push_back(f);
+  check_canonical_tensors(src);
+  return src;
+}
+
+}  // namespace lowbit

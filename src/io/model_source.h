@@ -1,0 +1,50 @@
+// What every model loader (HF safetensors dir, GGUF, llama2.c .bin) produces: the config and
+// views of the stored tensors under canonical names, plus whatever keeps those views alive.
+//
+// Canonical tensor names (shapes row-major, outermost first; D = dim, H = hidden_dim,
+// Dq = n_heads * head_dim, Dkv = n_kv_heads * head_dim, V = vocab_size):
+//   embed_tokens            [V, D]
+//   norm                    [D]        final RMSNorm weight
+//   lm_head                 [V, D]     absent when config.tie_embeddings
+//   layers.{i}.attn_norm    [D]
+//   layers.{i}.q_proj       [Dq, D]    q_bias [Dq]   (biases only when config.attention_bias)
+//   layers.{i}.k_proj       [Dkv, D]   k_bias [Dkv]
+//   layers.{i}.v_proj       [Dkv, D]   v_bias [Dkv]
+//   layers.{i}.o_proj       [D, Dq]
+//   layers.{i}.ffn_norm     [D]
+//   layers.{i}.gate_proj    [H, D]
+//   layers.{i}.up_proj      [H, D]
+//   layers.{i}.down_proj    [D, H]
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/llama_config.h"
+#include "io/tensor.h"
+
+namespace lowbit {
+
+class GgufFile;
+
+struct ModelSource {
+  std::string format;  // "safetensors", "gguf", "llama2c"
+  std::string path;    // what the user named
+  LlamaConfig config;
+  std::map<std::string, TensorView> tensors;  // canonical name -> view
+  std::vector<std::shared_ptr<const void>> owners;  // keep mappings alive
+  std::shared_ptr<const GgufFile> gguf;  // set for GGUF sources (its metadata holds the vocab)
+
+  const TensorView& tensor(const std::string& name) const;  // throws lowbit::Error if missing
+  bool has(const std::string& name) const { return tensors.count(name) != 0; }
+};
+
+}  // namespace lowbit
+
+namespace lowbit {
+// Checks that every canonical tensor the config implies is present with exactly the expected
+// shape and a supported dtype; throws lowbit::Error naming the tensor, expected and found shape.
+void check_canonical_tensors(const ModelSource& src);
+}  // namespace lowbit

@@ -1,0 +1,46 @@
+// A view of one stored tensor inside a mapped model file (no ownership, no copies).
+// shape is row-major, outermost dimension first, as PyTorch prints it: a Linear weight is
+// [n_out, n_in]. (GGUF lists dimensions innermost first; its reader reverses them.)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+enum class DType : uint8_t {
+  F32,
+  F16,
+  BF16,
+  Q8_0,  // GGUF block of 32: fp16 scale d, 32 x int8 q; x = d * q            (34 bytes)
+  Q4_0,  // GGUF block of 32: fp16 scale d, 16 bytes of nibbles; x = d * (q - 8) (18 bytes)
+};
+
+const char* dtype_name(DType t);
+
+struct TensorView {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  // outermost first
+  const uint8_t* data = nullptr;
+  size_t nbytes = 0;
+
+  int64_t numel() const;
+};
+
+// Bytes needed to store `numel` elements of `t` (block types need numel % 32 == 0; the
+// caller checks that first). Returns 0 if numel is not a whole number of blocks.
+size_t dtype_storage_bytes(DType t, int64_t numel);
+
+// Element count of a shape, throwing lowbit::Error(component, ...) if a dimension is
+// negative or the product overflows (absurd dimensions in a malformed file).
+int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& component,
+                      const std::string& what);
+
+// Decodes any supported dtype to fp32. Throws lowbit::Error if the view's byte size does not
+// match its shape and dtype.
+std::vector<float> to_f32(const TensorView& t);
+
+}  // namespace lowbit

@@ -1,0 +1,185 @@
+#include "model/llama.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "base/error.h"
+#include "base/parallel.h"
+
+namespace lowbit {
+
+void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+LlamaModel::LlamaModel(const ModelSource& src) : config_(src.config), owners_(src.owners) {
+  validate_llama_config(config_, src.path);
+  check_canonical_tensors(src);
+  auto m = [&](const std::string& name) { return matrix_from(src.tensor(name)); };
+  weights_.embed_tokens = m("embed_tokens");
+  weights_.norm = m("norm");
+  if (config_.tie_embeddings) {
+    weights_.lm_head.rows = weights_.embed_tokens.rows;
+    weights_.lm_head.cols = weights_.embed_tokens.cols;
+    weights_.lm_head.data = weights_.embed_tokens.data;  // shares storage (owned or mapped)
+  } else {
+    weights_.lm_head = m("lm_head");
+  }
+  for (int64_t i = 0; i < config_.n_layers; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerWeights lw;
+    lw.attn_norm = m(p + "attn_norm");
+    lw.q_proj = m(p + "q_proj");
+    lw.k_proj = m(p + "k_proj");
+    lw.v_proj = m(p + "v_proj");
+    lw.o_proj = m(p + "o_proj");
+    if (config_.attention_bias) {
+      lw.q_bias = m(p + "q_bias");
+      lw.k_bias = m(p + "k_bias");
+      lw.v_bias = m(p + "v_bias");
+    }
+    lw.ffn_norm = m(p + "ffn_norm");
+    lw.gate_proj = m(p + "gate_proj");
+    lw.up_proj = m(p + "up_proj");
+    lw.down_proj = m(p + "down_proj");
+    weights_.layers.push_back(std::move(lw));
+  }
+  const int64_t half = config_.head_dim / 2;
+  for (int64_t i = 0; i < half; ++i)
+    inv_freq_.push_back(std::pow(static_cast<double>(config_.rope_theta),
+                                 -2.0 * static_cast<double>(i) / static_cast<double>(config_.head_dim)));
+}
+
+KvCache LlamaModel::new_cache(int64_t capacity) const {
+  KvCache c;
+  c.capacity = capacity;
+  const size_t n = static_cast<size_t>(config_.n_layers * capacity * config_.n_kv_heads * config_.head_dim);
+  c.k.assign(n, 0.0f);
+  c.v.assign(n, 0.0f);
+  return c;
+}
+
+// Rotates each head of v[T, n_heads * head_dim] by its position's angles.
+// RotateHalf pairs (i, i + half); Interleaved pairs (2i, 2i + 1).
+void LlamaModel::apply_rope(float* v, int64_t T, int64_t n_heads, int64_t pos0) const {
+  const int64_t hd = config_.head_dim, half = hd / 2;
+  const bool interleaved = config_.rope_style == RopeStyle::Interleaved;
+  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  for (int64_t t = 0; t < T; ++t) {
+    const double pos = static_cast<double>(pos0 + t);
+    for (int64_t i = 0; i < half; ++i) {
+      cs[i] = static_cast<float>(std::cos(pos * inv_freq_[i]));
+      sn[i] = static_cast<float>(std::sin(pos * inv_freq_[i]));
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* x = v + (t * n_heads + h) * hd;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * cs[i] - x1 * sn[i];
+        x[b] = x0 * sn[i] + x1 * cs[i];
+      }
+    }
+  }
+}
+
+// out[T, Dq]: for query t (position pos0 + t) and head h, softmax over the cached keys
+// 0..pos0 + t of kv head h / (n_heads / n_kv_heads), scaled by 1/sqrt(head_dim).
+void LlamaModel::attend(const float* q, int64_t T, int64_t layer, const KvCache& cache,
+                        int64_t pos0, float* out) const {
+  const int64_t hd = config_.head_dim, nh = config_.n_heads, dkv = config_.n_kv_heads * hd;
+  const int64_t group = nh / config_.n_kv_heads;
+  const float* kbase = cache.k.data() + layer * cache.capacity * dkv;
+  const float* vbase = cache.v.data() + layer * cache.capacity * dkv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  parallel_for(T * nh, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(pos0 + T));
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t t = job / nh, h = job % nh, kvh = h / group, n_keys = pos0 + t + 1;
+      const float* qv = q + (t * nh + h) * hd;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float* kv = kbase + j * dkv + kvh * hd;
+        float s = 0.f;
+        for (int64_t d = 0; d < hd; ++d) s += qv[d] * kv[d];
+        scores[j] = s * scale;
+        mx = std::max(mx, scores[j]);
+      }
+      double sum = 0.0;
+      for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
+      const float inv = static_cast<float>(1.0 / sum);
+      float* o = out + (t * nh + h) * hd;
+      std::fill(o, o + hd, 0.0f);
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float p = scores[j] * inv;
+        const float* vv = vbase + j * dkv + kvh * hd;
+        for (int64_t d = 0; d < hd; ++d) o[d] += p * vv[d];
+      }
+    }
+  });
+}
+
+void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x, int64_t T,
+                                 KvCache& cache) const {
+  const int64_t D = config_.dim, hd = config_.head_dim;
+  const int64_t dq = config_.n_heads * hd, dkv = config_.n_kv_heads * hd;
+  std::vector<float> xn(T * D), q(T * dq), k(T * dkv), v(T * dkv), att(T * dq), o(T * D);
+  for (int64_t t = 0; t < T; ++t) rms_norm(x + t * D, lw.attn_norm.data, D, config_.norm_eps, &xn[t * D]);
+  matmul(xn.data(), T, lw.q_proj, lw.q_bias.data, q.data());
+  matmul(xn.data(), T, lw.k_proj, lw.k_bias.data, k.data());
+  matmul(xn.data(), T, lw.v_proj, lw.v_bias.data, v.data());
+  const int64_t pos0 = cache.n_past;
+  apply_rope(q.data(), T, config_.n_heads, pos0);
+  apply_rope(k.data(), T, config_.n_kv_heads, pos0);
+  float* kc = cache.k.data() + (layer * cache.capacity + pos0) * dkv;
+  float* vc = cache.v.data() + (layer * cache.capacity + pos0) * dkv;
+  std::memcpy(kc, k.data(), sizeof(float) * T * dkv);
+  std::memcpy(vc, v.data(), sizeof(float) * T * dkv);
+  attend(q.data(), T, layer, cache, pos0, att.data());
+  matmul(att.data(), T, lw.o_proj, nullptr, o.data());
+  for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
+}
+
+void LlamaModel::mlp_block(const LayerWeights& lw, float* x, int64_t T) const {
+  const int64_t D = config_.dim, H = config_.hidden_dim;
+  std::vector<float> xn(T * D), g(T * H), u(T * H), o(T * D);
+  for (int64_t t = 0; t < T; ++t) rms_norm(x + t * D, lw.ffn_norm.data, D, config_.norm_eps, &xn[t * D]);
+  matmul(xn.data(), T, lw.gate_proj, nullptr, g.data());
+  matmul(xn.data(), T, lw.up_proj, nullptr, u.data());
+  for (int64_t i = 0; i < T * H; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];  // silu(g)·u
+  matmul(g.data(), T, lw.down_proj, nullptr, o.data());
+  for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
+}
+
+void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
+                         std::vector<float>& logits) const {
+  const int64_t T = static_cast<int64_t>(tokens.size()), D = config_.dim, V = config_.vocab_size;
+  if (T == 0) throw Error("model", "forward: no tokens");
+  if (cache.n_past + T > cache.capacity)
+    throw Error("model", "context full: " + std::to_string(cache.n_past + T) + " positions > " +
+                             std::to_string(cache.capacity));
+  std::vector<float> x(T * D);
+  for (int64_t t = 0; t < T; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= V)
+      throw Error("model", "token id " + std::to_string(tokens[t]) + " outside vocab of " + std::to_string(V));
+    std::memcpy(&x[t * D], weights_.embed_tokens.row(tokens[t]), sizeof(float) * D);
+  }
+  for (int64_t l = 0; l < config_.n_layers; ++l) {
+    attention_block(weights_.layers[l], l, x.data(), T, cache);
+    mlp_block(weights_.layers[l], x.data(), T);
+  }
+  cache.n_past += T;
+  const int64_t first = all_logits ? 0 : T - 1, rows = T - first;
+  std::vector<float> xn(rows * D);
+  for (int64_t t = 0; t < rows; ++t)
+    rms_norm(&x[(first + t) * D], weights_.norm.data, D, config_.norm_eps, &xn[t * D]);
+  logits.resize(rows * V);
+  matmul(xn.data(), rows, weights_.lm_head, nullptr, logits.data());
+}
+
+}  // namespace lowbit

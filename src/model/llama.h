@@ -1,0 +1,80 @@
+// A LLaMA-family decoder in fp32: weights plus the forward pass.
+//
+//   x = embed[tokens]
+//   per layer:  x += o( attn( rope(q(rms(x))), rope(k(rms(x))), v(rms(x)) ) )      (GQA, causal)
+//               x += down( silu(gate(rms(x))) * up(rms(x)) )                       (SwiGLU)
+//   logits = lm_head( rms(x) )
+//
+// Numerics: matrix products accumulate in fp32; RMSNorm sums squares in double; RoPE angles and
+// cos/sin are computed in double per position; softmax subtracts the row max.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "io/llama_config.h"
+#include "io/model_source.h"
+#include "model/matrix.h"
+
+namespace lowbit {
+
+struct LayerWeights {
+  Matrix attn_norm;                   // [1, D]
+  Matrix q_proj, k_proj, v_proj;      // [Dq, D], [Dkv, D], [Dkv, D]
+  Matrix q_bias, k_bias, v_bias;      // [1, Dq], [1, Dkv], [1, Dkv]; empty unless attention_bias
+  Matrix o_proj;                      // [D, Dq]
+  Matrix ffn_norm;                    // [1, D]
+  Matrix gate_proj, up_proj;          // [H, D]
+  Matrix down_proj;                   // [D, H]
+};
+
+struct LlamaWeights {
+  Matrix embed_tokens;  // [V, D]
+  Matrix norm;          // [1, D]
+  Matrix lm_head;       // [V, D]; when tied, a view of embed_tokens' data
+  std::vector<LayerWeights> layers;
+};
+
+// Per-sequence state: the KV cache and the position reached.
+struct KvCache {
+  int64_t capacity = 0;  // max positions
+  int64_t n_past = 0;    // positions filled
+  std::vector<float> k, v;  // [n_layers, capacity, Dkv]
+};
+
+class LlamaModel {
+ public:
+  // Builds fp32 weights from a validated source (keeps source's mappings alive).
+  explicit LlamaModel(const ModelSource& src);
+
+  const LlamaConfig& config() const { return config_; }
+  const LlamaWeights& weights() const { return weights_; }
+
+  KvCache new_cache(int64_t capacity) const;
+
+  // Runs `tokens` at positions cache.n_past ... and appends them to the cache. Writes logits
+  // [tokens.size(), V] into `logits` if all_logits, else only the last position's [V].
+  // Throws lowbit::Error if a token id is out of range or the cache would overflow.
+  void forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
+               std::vector<float>& logits) const;
+
+ private:
+  void attention_block(const LayerWeights& lw, int64_t layer, float* x, int64_t T,
+                       KvCache& cache) const;
+  void mlp_block(const LayerWeights& lw, float* x, int64_t T) const;
+  void attend(const float* q, int64_t T, int64_t layer, const KvCache& cache, int64_t pos0,
+              float* out) const;
+  void apply_rope(float* v, int64_t T, int64_t n_heads, int64_t pos0) const;
+
+  LlamaConfig config_;
+  LlamaWeights weights_;
+  std::vector<std::shared_ptr<const void>> owners_;
+  std::vector<double> inv_freq_;  // [head_dim/2]: theta^(-2i/head_dim)
+};
+
+// out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]
+void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out);
+
+}  // namespace lowbit

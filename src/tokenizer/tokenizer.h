@@ -1,0 +1,58 @@
+// The tokenizer interface every vocabulary kind implements (SentencePiece model, llama2.c
+// tokenizer.bin, GGUF-embedded llama vocab, HF tokenizer.json byte-level BPE).
+//
+// Contract:
+//  - encode(text, add_bos) returns ids; with add_bos the BOS id comes first (if the vocab has one).
+//    Text is treated as plain text: special-token strings like "<s>" are NOT parsed as specials.
+//  - token_bytes(id) is the raw UTF-8 (possibly partial) byte string the token stands for in
+//    running text: SentencePiece "▁" becomes ' ', "<0x0A>" becomes "\n", byte-level BPE maps its
+//    printable alphabet back to bytes. Control tokens (BOS/EOS/...) give "".
+//  - decode(ids) concatenates token_bytes and applies the vocabulary's cosmetic rule (SentencePiece
+//    drops the single leading space its dummy prefix added). decode(encode(s)) == s for any
+//    valid UTF-8 s that the tokenizer does not normalise.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lowbit {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  virtual std::vector<int32_t> encode(std::string_view text, bool add_bos) const = 0;
+  virtual std::string token_bytes(int32_t id) const = 0;
+  virtual std::string decode(std::span<const int32_t> ids) const;
+
+  virtual int32_t vocab_size() const = 0;
+  virtual int32_t bos_id() const = 0;  // -1 if none
+  virtual int32_t eos_id() const = 0;  // -1 if none
+  virtual std::string kind() const = 0;  // "sentencepiece", "llama2c", "gguf-llama", "hf-bpe"
+  // True if decode() drops one leading space (SentencePiece dummy prefix).
+  virtual bool strips_leading_space() const { return false; }
+};
+
+// Turns a stream of ids into text, emitting only complete UTF-8 characters, so byte-fallback
+// and byte-level tokens that split a character are printed once the character is whole.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  std::string push(int32_t id);  // text that became complete with this token
+  std::string flush();           // whatever is left (possibly invalid UTF-8 bytes)
+
+ private:
+  const Tokenizer& tok_;
+  std::string pending_;
+  bool first_ = true;
+};
+
+// Length of the longest prefix of s that ends on a UTF-8 character boundary, treating an
+// incomplete trailing sequence (at most 3 bytes) as not yet complete.
+size_t utf8_complete_prefix(std::string_view s);
+
+}  // namespace lowbit
