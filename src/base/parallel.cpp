@@ -17,7 +17,9 @@ void set_num_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   g_threads = n;
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  // OpenBLAS runs single-threaded inside our parallel_for slices: two thread pools spinning
+  // against each other on the same cores cost more than they give.
+  openblas_set_num_threads(1);
 }
 
 int num_threads() {

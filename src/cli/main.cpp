@@ -3,10 +3,12 @@
 #include <exception>
 #include <new>
 
+#include "base/cpu.h"
 #include "base/error.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+  lowbit::pin_openblas_core(argv);
   CLI::App app{"lowbit: load, run, measure (and soon compress) LLaMA-family models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lowbit 0.1.0");

@@ -1,0 +1,37 @@
+#include "base/cpu.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace lowbit {
+
+const CpuFeatures& cpu_features() {
+  static const CpuFeatures f = [] {
+    CpuFeatures c;
+    __builtin_cpu_init();
+    c.avx2 = __builtin_cpu_supports("avx2");
+    c.fma = __builtin_cpu_supports("fma");
+    c.f16c = __builtin_cpu_supports("f16c");
+    c.avx512f = __builtin_cpu_supports("avx512f");
+    c.avx512bw = __builtin_cpu_supports("avx512bw");
+    c.avx512vl = __builtin_cpu_supports("avx512vl");
+    c.avx512dq = __builtin_cpu_supports("avx512dq");
+    c.avx512vnni = __builtin_cpu_supports("avx512vnni");
+    return c;
+  }();
+  return f;
+}
+
+void pin_openblas_core(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+  const CpuFeatures& f = cpu_features();
+  const char* core = nullptr;
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) core = "SkylakeX";
+  else if (f.avx2 && f.fma) core = "Haswell";
+  if (core == nullptr) return;
+  ::setenv("OPENBLAS_CORETYPE", core, 1);
+  ::execv("/proc/self/exe", argv);  // only returns on failure: carry on with the default kernels
+}
+
+}  // namespace lowbit

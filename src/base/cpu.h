@@ -1,0 +1,19 @@
+// CPU feature detection and one start-up fix for OpenBLAS.
+#pragma once
+
+namespace lowbit {
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
+};
+const CpuFeatures& cpu_features();
+
+// Debian's OpenBLAS picks its kernel set at load time and falls back to the SSE3 "Prescott"
+// kernels on CPUs it does not know (e.g. this project's Xeon machines), halving sgemm speed.
+// It honours OPENBLAS_CORETYPE, but only when set before the library loads. Call this first in
+// main(): if the variable is unset it sets it from the CPU features (SkylakeX for AVX-512,
+// Haswell for AVX2) and re-executes the program once; otherwise it returns at once.
+void pin_openblas_core(char** argv);
+
+}  // namespace lowbit
