@@ -26,7 +26,7 @@ void run_generate(const GenerateArgs& a) {
   opt.sampler = a.sampler;
   opt.stop_at_eos = !a.ignore_eos;
   opt.eos_id = m.tokenizer->eos_id();
-  StreamDecoder stream(*m.tokenizer);
+  StreamDecoder stream(*m.tokenizer, /*continues_text=*/!a.prompt.empty());
   std::string text;
   std::vector<int32_t> ids;
   const GenerateStats st = generate(*m.model, prompt, opt, [&](int32_t id) {

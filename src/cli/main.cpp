@@ -16,6 +16,16 @@ int main(int argc, char** argv) {
   lowbit::cli::add_perplexity(app);
   lowbit::cli::add_info(app);
   lowbit::cli::add_bench(app);
+  auto is_command = [&](const std::string& name) {
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->get_name() == name) return true;
+    }
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
+    std::fprintf(stderr, "lowbit: unknown command '%s' (see lowbit --help)\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

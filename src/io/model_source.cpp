@@ -14,43 +14,47 @@ const TensorView& ModelSource::tensor(const std::string& name) const {
 
 namespace lowbit {
 
-namespace {
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-void expect_shape(const ModelSource& src, const std::string& name, std::vector<int64_t> shape) {
-  const TensorView& t = src.tensor(name);
-  if (t.shape != shape)
-    throw Error("model", src.path + ": tensor '" + name + "' has shape " + shape_str(t.shape) +
-                             ", expected " + shape_str(shape));
-}
-}  // namespace
-
-void check_canonical_tensors(const ModelSource& src) {
-  const LlamaConfig& c = src.config;
+std::vector<std::pair<std::string, std::vector<int64_t>>> canonical_tensor_shapes(
+    const LlamaConfig& c) {
+  const int64_t d = c.dim, h = c.hidden_dim, v = c.vocab_size;
   const int64_t dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
-  expect_shape(src, "embed_tokens", {c.vocab_size, c.dim});
-  expect_shape(src, "norm", {c.dim});
-  if (!c.tie_embeddings) expect_shape(src, "lm_head", {c.vocab_size, c.dim});
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  out.push_back({"embed_tokens", {v, d}});
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
-    expect_shape(src, p + "attn_norm", {c.dim});
-    expect_shape(src, p + "q_proj", {dq, c.dim});
-    expect_shape(src, p + "k_proj", {dkv, c.dim});
-    expect_shape(src, p + "v_proj", {dkv, c.dim});
-    expect_shape(src, p + "o_proj", {c.dim, dq});
-    expect_shape(src, p + "ffn_norm", {c.dim});
-    expect_shape(src, p + "gate_proj", {c.hidden_dim, c.dim});
-    expect_shape(src, p + "up_proj", {c.hidden_dim, c.dim});
-    expect_shape(src, p + "down_proj", {c.dim, c.hidden_dim});
+    out.push_back({p + "attn_norm", {d}});
+    out.push_back({p + "q_proj", {dq, d}});
+    out.push_back({p + "k_proj", {dkv, d}});
+    out.push_back({p + "v_proj", {dkv, d}});
     if (c.attention_bias) {
-      expect_shape(src, p + "q_bias", {dq});
-      expect_shape(src, p + "k_bias", {dkv});
-      expect_shape(src, p + "v_bias", {dkv});
+      out.push_back({p + "q_bias", {dq}});
+      out.push_back({p + "k_bias", {dkv}});
+      out.push_back({p + "v_bias", {dkv}});
     }
+    out.push_back({p + "o_proj", {d, dq}});
+    out.push_back({p + "ffn_norm", {d}});
+    out.push_back({p + "gate_proj", {h, d}});
+    out.push_back({p + "up_proj", {h, d}});
+    out.push_back({p + "down_proj", {d, h}});
+  }
+  out.push_back({"norm", {d}});
+  if (!c.tie_embeddings) out.push_back({"lm_head", {v, d}});
+  return out;
+}
+
+std::string shape_to_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t k = 0; k < shape.size(); ++k) s += (k ? ", " : "") + std::to_string(shape[k]);
+  return s + "]";
+}
+
+
+void check_canonical_tensors(const ModelSource& src) {
+  for (const auto& [name, shape] : canonical_tensor_shapes(src.config)) {
+    const TensorView& t = src.tensor(name);
+    if (t.shape != shape)
+      throw Error("model", src.path + ": tensor '" + name + "' has shape " + shape_to_string(t.shape) +
+                               ", expected " + shape_to_string(shape));
   }
 }
 

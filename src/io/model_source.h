@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/llama_config.h"
@@ -44,6 +45,15 @@ struct ModelSource {
 }  // namespace lowbit
 
 namespace lowbit {
+// Canonical name -> expected shape for every tensor a model with config `c` must have:
+// embed_tokens, per layer its weights (+ q/k/v biases when attention_bias), norm, and lm_head
+// unless tie_embeddings.
+std::vector<std::pair<std::string, std::vector<int64_t>>> canonical_tensor_shapes(
+    const LlamaConfig& c);
+
+// "[64, 512]"
+std::string shape_to_string(const std::vector<int64_t>& shape);
+
 // Checks that every canonical tensor the config implies is present with exactly the expected
 // shape and a supported dtype; throws lowbit::Error naming the tensor, expected and found shape.
 void check_canonical_tensors(const ModelSource& src);

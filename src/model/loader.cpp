@@ -51,7 +51,7 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& g, const std::string& 
 
 std::string find_llama2c_tokenizer(const std::string& bin_path, int64_t vocab) {
   const fs::path dir = fs::path(bin_path).parent_path();
-  for (const std::string name : {"tokenizer.bin", "tok" + std::to_string(vocab) + ".bin"}) {
+  for (const std::string& name : {std::string("tokenizer.bin"), "tok" + std::to_string(vocab) + ".bin"}) {
     if (fs::exists(dir / name)) return (dir / name).string();
   }
   throw Error("tokenizer", bin_path + ": no tokenizer.bin or tok" + std::to_string(vocab) +
