@@ -1,4 +1,7 @@
+#include <fmt/format.h>
+
 #include <cstdio>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -14,6 +17,10 @@ struct InfoArgs {
   bool json = false;
 };
 
+// A float as the shortest decimal that reads back as the same float ("1e-05", not
+// 9.999999747378752e-06 as a widened double would print).
+double shortest(float v) { return std::stod(fmt::format("{}", v)); }
+
 const char* rope_name(RopeStyle s) { return s == RopeStyle::RotateHalf ? "rotate-half" : "interleaved"; }
 
 nlohmann::json config_json(const LlamaConfig& c) {
@@ -21,7 +28,7 @@ nlohmann::json config_json(const LlamaConfig& c) {
           {"intermediate_size", c.hidden_dim}, {"layers", c.n_layers},
           {"heads", c.n_heads}, {"kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim},
           {"vocab_size", c.vocab_size}, {"context_length", c.max_seq_len},
-          {"rms_norm_eps", c.norm_eps}, {"rope_theta", c.rope_theta},
+          {"rms_norm_eps", shortest(c.norm_eps)}, {"rope_theta", shortest(c.rope_theta)},
           {"rope_style", rope_name(c.rope_style)}, {"tied_embeddings", c.tie_embeddings},
           {"attention_bias", c.attention_bias}, {"bos_id", c.bos_id}, {"eos_id", c.eos_id}};
 }
