@@ -39,8 +39,9 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& g, const std::string& 
                                             : std::vector<float>(v.pieces.size(), 0.0f);
   if (g.has("tokenizer.ggml.token_type")) {
     for (int64_t t : g.get_int_array("tokenizer.ggml.token_type")) v.types.push_back(static_cast<int32_t>(t));
-  } else {
-    v.types.assign(v.pieces.size(), 1);
+  } else {  // no types: "<0xNN>" pieces are still byte-fallback pieces
+    for (const std::string& piece : v.pieces)
+      v.types.push_back(parse_byte_piece(piece) >= 0 ? kTokenByte : kTokenNormal);
   }
   if (g.has("tokenizer.ggml.bos_token_id")) v.bos_id = static_cast<int32_t>(g.get_int("tokenizer.ggml.bos_token_id"));
   if (g.has("tokenizer.ggml.eos_token_id")) v.eos_id = static_cast<int32_t>(g.get_int("tokenizer.ggml.eos_token_id"));

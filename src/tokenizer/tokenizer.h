@@ -1,15 +1,23 @@
 // The tokenizer interface every vocabulary kind implements (SentencePiece model, llama2.c
-// tokenizer.bin, GGUF-embedded llama vocab, HF tokenizer.json byte-level BPE).
+// tokenizer.bin, GGUF-embedded llama vocab, HF tokenizer.json byte-level BPE, tiktoken BPE).
+// Loaders: tokenizer/load.h (load_tokenizer_file picks the kind from the file).
 //
 // Contract:
 //  - encode(text, add_bos) returns ids; with add_bos the BOS id comes first (if the vocab has one).
 //    Text is treated as plain text: special-token strings like "<s>" are NOT parsed as specials.
+//    EXCEPTION, kind "hf-bpe": like HF tokenizers (and the SmolLM2 goldens), the tokenizer.json's
+//    added tokens, special ones included, ARE matched in the text ("<|im_start|>" -> its id).
 //  - token_bytes(id) is the raw UTF-8 (possibly partial) byte string the token stands for in
 //    running text: SentencePiece "▁" becomes ' ', "<0x0A>" becomes "\n", byte-level BPE maps its
-//    printable alphabet back to bytes. Control tokens (BOS/EOS/...) give "".
+//    printable alphabet back to bytes. Control tokens (BOS/EOS/...) give "", the SentencePiece
+//    unknown token gives " ⁇ " (as sentencepiece's DecodeIds), ids outside [0, vocab_size()) and
+//    ids with no token give "". Kind "hf-bpe" gives added tokens (specials too) their content,
+//    so that decode() inverts encode() there (HF's decode with skip_special_tokens=false).
 //  - decode(ids) concatenates token_bytes and applies the vocabulary's cosmetic rule (SentencePiece
 //    drops the single leading space its dummy prefix added). decode(encode(s)) == s for any
-//    valid UTF-8 s that the tokenizer does not normalise.
+//    valid UTF-8 s that the tokenizer does not normalise (SentencePiece-style kinds read a literal
+//    "▁" as a space; "hf-bpe" drops bytes its vocab lacks, as HF does, e.g. 0x04 for SmolLM2).
+//  - encode/decode/token_bytes are const and thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -32,16 +40,21 @@ class Tokenizer {
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos_id() const = 0;  // -1 if none
   virtual int32_t eos_id() const = 0;  // -1 if none
-  virtual std::string kind() const = 0;  // "sentencepiece", "llama2c", "gguf-llama", "hf-bpe"
+  // "sentencepiece", "llama2c", "gguf-llama", "hf-bpe", "tiktoken"
+  virtual std::string kind() const = 0;
   // True if decode() drops one leading space (SentencePiece dummy prefix).
   virtual bool strips_leading_space() const { return false; }
 };
 
 // Turns a stream of ids into text, emitting only complete UTF-8 characters, so byte-fallback
 // and byte-level tokens that split a character are printed once the character is whole.
+// By default the concatenated output equals decode(ids) (the dummy-prefix space of the first
+// token is dropped); with continues_text = true the stream continues earlier text (a prompt),
+// so that first space is kept.
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  explicit StreamDecoder(const Tokenizer& tok, bool continues_text = false)
+      : tok_(tok), first_(!continues_text) {}
   std::string push(int32_t id);  // text that became complete with this token
   std::string flush();           // whatever is left (possibly invalid UTF-8 bytes)
 

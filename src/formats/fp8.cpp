@@ -1,0 +1,30 @@
+#include "formats/fp8.h"
+
+#include "formats/codec_impl.h"
+
+namespace lowbit {
+
+namespace {
+struct Fp8Kind {
+  static GroupParams fit(const QuantSpec& s, const float* w, int64_t n, float clip) {
+    return fp8_fit(s, w, n, clip);
+  }
+  static uint8_t encode(const QuantSpec& s, float w, const GroupParams& p) {
+    return fp8_encode(s, w, p);
+  }
+  static float decode(const QuantSpec& s, uint8_t q, const GroupParams& p) {
+    return fp8_decode(s, q, p);
+  }
+  static float reconstruct(const QuantSpec& s, float w, const GroupParams& p) {
+    return fp8_reconstruct(s, w, p);
+  }
+};
+}  // namespace
+
+GroupParams fp8_fit(const QuantSpec& s, const float* w, int64_t n, float clip) {
+  return make_group_params(s, round_scale(s, clip * detail::group_absmax(w, n) / kFp8E4M3Max));
+}
+
+const GroupCodec kFp8Codec = detail::make_group_codec<Fp8Kind>();
+
+}  // namespace lowbit

@@ -1,0 +1,46 @@
+// The one table of format kinds (ARCHITECTURE.md convention 2). The spec parser, the codec
+// dispatch (codec.h), round-trip tests, kernel tests and benches all read it, so a new kind is one
+// new row here plus its unit (a header stating layout, code -> value formula and bits per weight,
+// and the three functions of codec.h).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "formats/codec.h"
+#include "formats/quant_spec.h"
+
+namespace lowbit {
+
+struct FormatInfo {
+  FormatKind kind;
+  std::string_view name;   // spelling: "int" (followed by the bit count), "nf4", "f16", ...
+  int min_bits, max_bits;  // allowed QuantSpec::bits (the code width)
+  int default_group;       // group when the spelling has none; 0 = per-channel / unquantized
+  bool allows_asym;        // ":asym"
+  bool allows_dq;          // ":dq"
+  std::string_view bpw;    // bits-per-weight formula (G = group length, b = bits)
+  std::string_view description;
+  const GroupCodec* codec;  // reference codec; nullptr for plain f32/f16/bf16 storage
+};
+
+// Every kind, in FormatKind order.
+std::span<const FormatInfo> all_formats();
+// The row of a kind (asserts that `kind` is a known value; validate() checks files first).
+const FormatInfo& format_info(FormatKind kind);
+// True when `kind` is one of the enumerators (for untrusted bytes).
+bool is_known_kind(FormatKind kind);
+
+// Bits per weight of `spec` for rows of `cols` weights, from the formula alone: ignores the
+// padding to a whole byte at the end of each row and the partial last double-quant block.
+// QuantizedMatrix::bits_per_weight() is the exact figure for a concrete shape.
+double nominal_bits_per_weight(const QuantSpec& spec, int64_t cols);
+
+// The concrete specs that round-trip tests, kernel tests and benches iterate (quantized kinds
+// only): int8/6/5/4/3/2 x g32/g64/g128/gc x sym/asym, int4:g128:bf16s, int4:g128:dq,
+// nf4:g64 (+dq), fp4:g32 (+dq), fp8:gc, fp8:g128, ternary:g64.
+const std::vector<QuantSpec>& all_test_specs();
+
+}  // namespace lowbit

@@ -1,0 +1,138 @@
+#include "tokenizer/tiktoken_tokenizer.h"
+
+#include <charconv>
+#include <limits>
+
+#include "base/error.h"
+#include "base/mapped_file.h"
+#include "tokenizer/base64.h"
+#include "tokenizer/bpe_merge.h"
+#include "tokenizer/regex.h"
+#include "tokenizer/string_map.h"
+
+namespace lowbit {
+
+namespace {
+
+constexpr size_t kLlama3Ranks = 128000;
+constexpr int32_t kLlama3Specials = 256;
+
+struct Ranks {
+  StringMap<int32_t> rank_of;      // token bytes -> rank (= id)
+  std::vector<std::string> bytes;  // [n] id -> token bytes
+};
+
+int32_t parse_rank(std::string_view s) {
+  int64_t v = -1;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < 0 ||
+      v > std::numeric_limits<int32_t>::max())
+    return -1;
+  return static_cast<int32_t>(v);
+}
+
+void parse_line(std::string_view line, size_t line_no, const std::string& path, Ranks& r) {
+  auto fail = [&](const std::string& what) {
+    throw Error("tokenizer", path + ":" + std::to_string(line_no) + ": " + what);
+  };
+  const size_t sp = line.find(' ');
+  if (sp == std::string_view::npos) fail("expected \"base64 rank\"");
+  const std::optional<std::string> tok = base64_decode(line.substr(0, sp));
+  if (!tok || tok->empty()) fail("bad base64 token");
+  const int32_t rank = parse_rank(line.substr(sp + 1));
+  if (rank < 0) fail("bad rank");
+  if (static_cast<size_t>(rank) != r.bytes.size())
+    fail("rank " + std::to_string(rank) + " out of order (want " + std::to_string(r.bytes.size()) +
+         ")");
+  if (!r.rank_of.emplace(*tok, rank).second) fail("duplicate token");
+  r.bytes.push_back(*tok);
+}
+
+Ranks read_ranks(const std::string& path) {
+  const MappedFile file(path);
+  const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
+  Ranks r;
+  size_t pos = 0, line_no = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    ++line_no;
+    if (!line.empty()) parse_line(line, line_no, path, r);
+    pos = eol + 1;
+  }
+  if (r.bytes.empty()) throw Error("tokenizer", path + ": no tokens");
+  for (int b = 0; b < 256; ++b) {
+    if (!r.rank_of.count(std::string(1, static_cast<char>(b)))) {
+      throw Error("tokenizer", path + ": byte " + std::to_string(b) +
+                                   " has no token; not a byte-level BPE file");
+    }
+  }
+  return r;
+}
+
+class TiktokenTokenizer final : public Tokenizer {
+ public:
+  TiktokenTokenizer(Ranks r, const std::string& path)
+      : r_(std::move(r)),
+        re_(kLlama3Pattern, path),
+        n_special_(r_.bytes.size() == kLlama3Ranks ? kLlama3Specials : 0) {}
+
+  std::vector<int32_t> encode(std::string_view text, bool add_bos) const override;
+  std::string token_bytes(int32_t id) const override {
+    return id >= 0 && static_cast<size_t>(id) < r_.bytes.size() ? r_.bytes[id] : std::string();
+  }
+  int32_t vocab_size() const override { return static_cast<int32_t>(r_.bytes.size()) + n_special_; }
+  int32_t bos_id() const override { return n_special_ ? static_cast<int32_t>(kLlama3Ranks) : -1; }
+  int32_t eos_id() const override {
+    return n_special_ ? static_cast<int32_t>(kLlama3Ranks) + 1 : -1;
+  }
+  std::string kind() const override { return "tiktoken"; }
+
+ private:
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+
+  Ranks r_;
+  Regex re_;
+  int32_t n_special_;
+};
+
+void TiktokenTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+  if (const auto it = r_.rank_of.find(piece); it != r_.rank_of.end()) {
+    out.push_back(it->second);
+    return;
+  }
+  std::vector<BpeSymbol> syms(piece.size());
+  for (size_t i = 0; i < piece.size(); ++i) {
+    syms[i] = {static_cast<uint32_t>(i), 1, r_.rank_of.find(piece.substr(i, 1))->second};
+  }
+  auto pair_fn = [&](const BpeSymbol& l, const BpeSymbol& r) -> std::optional<BpeCandidate> {
+    const auto it = r_.rank_of.find(piece.substr(l.start, l.len + r.len));
+    if (it == r_.rank_of.end()) return std::nullopt;
+    return BpeCandidate{static_cast<double>(it->second), it->second};
+  };
+  for (const BpeSymbol& s : bpe_merge(std::move(syms), pair_fn)) out.push_back(s.id);
+}
+
+std::vector<int32_t> TiktokenTokenizer::encode(std::string_view text, bool add_bos) const {
+  std::vector<int32_t> out;
+  if (add_bos && bos_id() >= 0) out.push_back(bos_id());
+  size_t pos = 0;
+  for (const auto& [b, e] : re_.find_all(text)) {
+    if (b > pos)
+      encode_piece(text.substr(pos, b - pos), out);  // only ill-formed UTF-8 goes unmatched
+    encode_piece(text.substr(b, e - b), out);
+    pos = e;
+  }
+  if (pos < text.size()) encode_piece(text.substr(pos), out);
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
+  return std::make_unique<TiktokenTokenizer>(read_ranks(path), path);
+}
+
+}  // namespace lowbit
