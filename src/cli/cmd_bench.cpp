@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "base/bandwidth.h"
 #include "cli/commands.h"
 #include "eval/bench.h"
 #include "model/loader.h"
@@ -12,7 +13,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   int64_t n_prompt = 128, n_gen = 64, reps = 3;
-  bool json = false;
+  bool json = false, no_bandwidth = false;
   int threads = 0;
 };
 
@@ -20,7 +21,8 @@ void run_bench(const BenchArgs& a) {
   apply_threads(a.threads);
   const ModelSource src = open_model_source(a.model);
   const LlamaModel model(src);
-  const BenchResult r = bench(model, a.n_prompt, a.n_gen, a.reps);
+  BenchResult r = bench(model, a.n_prompt, a.n_gen, a.reps);
+  if (!a.no_bandwidth) r.bandwidth_gbs = measure_read_bandwidth_gbs();
   const double gbs = r.decode_tok_s * static_cast<double>(r.weight_bytes) / 1e9;
   if (a.json) {
     nlohmann::json j = {{"model", a.model},          {"threads", r.threads},
@@ -28,7 +30,8 @@ void run_bench(const BenchArgs& a) {
                         {"repetitions", r.repetitions}, {"prefill_tok_s", r.prefill_tok_s},
                         {"prefill_tok_s_sd", r.prefill_tok_s_sd}, {"decode_tok_s", r.decode_tok_s},
                         {"decode_tok_s_sd", r.decode_tok_s_sd}, {"bytes_per_token", r.weight_bytes},
-                        {"weight_gbs", gbs}};
+                        {"weight_gbs", gbs}, {"bandwidth_gbs", r.bandwidth_gbs},
+                        {"roofline_fraction", r.roofline_fraction()}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
@@ -39,6 +42,9 @@ void run_bench(const BenchArgs& a) {
   std::printf("decode   %5lld tokens: %10.1f tok/s (sd %.1f)\n", static_cast<long long>(r.n_gen),
               r.decode_tok_s, r.decode_tok_s_sd);
   std::printf("weights read per decoded token: %.2f MiB (%.1f GB/s)\n", r.weight_bytes / 1048576.0, gbs);
+  if (r.bandwidth_gbs > 0)
+    std::printf("measured read bandwidth %.1f GB/s: decode at %.0f%% of the memory roofline\n",
+                r.bandwidth_gbs, 100.0 * r.roofline_fraction());
 }
 
 }  // namespace
@@ -50,6 +56,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for prefill")->check(CLI::PositiveNumber);
   cmd->add_option("-n,--n-gen", a->n_gen, "tokens to decode")->check(CLI::PositiveNumber);
   cmd->add_option("-r,--reps", a->reps, "repetitions (after one warm-up)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-bandwidth", a->no_bandwidth, "skip the memory bandwidth probe");
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_bench(*a); });

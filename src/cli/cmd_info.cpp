@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <nlohmann/json.hpp>
@@ -41,20 +42,28 @@ nlohmann::json tensors_json(const ModelSource& src, int64_t* params, int64_t* by
     *params += t.numel();
     *bytes += static_cast<int64_t>(t.nbytes);
   }
+  for (const auto& [name, q] : src.quantized) {
+    list.push_back({{"name", name}, {"dtype", q.spec.to_string()}, {"shape", {q.rows, q.cols}},
+                    {"bytes", q.storage_bytes()}, {"bits_per_weight", q.bits_per_weight()}});
+    *params += q.rows * q.cols;
+    *bytes += q.storage_bytes();
+  }
+  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a["name"] < b["name"]; });
   return list;
 }
 
 void print_text(const ModelSource& src, const nlohmann::json& cfg, const nlohmann::json& tensors,
                 int64_t params, int64_t bytes, const Tokenizer& tok) {
   std::printf("model      %s (%s)\n", src.path.c_str(), src.format.c_str());
+  if (!src.recipe.empty()) std::printf("%-18s %s\n", "recipe", src.recipe.c_str());
   for (const auto& [k, v] : cfg.items()) std::printf("%-18s %s\n", k.c_str(), v.dump().c_str());
   std::printf("%-18s %s, %d tokens (bos %d, eos %d)\n", "tokenizer", tok.kind().c_str(),
               tok.vocab_size(), tok.bos_id(), tok.eos_id());
   std::printf("%-18s %lld (%.2f M)\n", "parameters", static_cast<long long>(params), params / 1e6);
   std::printf("%-18s %lld (%.2f MiB)\n\n", "tensor bytes", static_cast<long long>(bytes), bytes / 1048576.0);
-  std::printf("%-28s %-6s %-16s %s\n", "tensor", "dtype", "shape", "bytes");
+  std::printf("%-28s %-16s %-16s %s\n", "tensor", "dtype", "shape", "bytes");
   for (const auto& t : tensors)
-    std::printf("%-28s %-6s %-16s %lld\n", t["name"].get<std::string>().c_str(),
+    std::printf("%-28s %-16s %-16s %lld\n", t["name"].get<std::string>().c_str(),
                 t["dtype"].get<std::string>().c_str(), t["shape"].dump().c_str(),
                 static_cast<long long>(t["bytes"].get<int64_t>()));
 }
@@ -69,7 +78,7 @@ void run_info(const InfoArgs& a) {
     print_text(src, cfg, tensors, params, bytes, *tok);
     return;
   }
-  nlohmann::json j = {{"path", src.path}, {"format", src.format}, {"config", cfg},
+  nlohmann::json j = {{"path", src.path}, {"format", src.format}, {"recipe", src.recipe}, {"config", cfg},
                       {"tokenizer", {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()},
                                      {"bos_id", tok->bos_id()}, {"eos_id", tok->eos_id()}}},
                       {"parameters", params}, {"bytes", bytes}, {"tensors", tensors}};

@@ -9,13 +9,14 @@
 
 int main(int argc, char** argv) {
   lowbit::pin_openblas_core(argv);
-  CLI::App app{"lowbit: load, run, measure (and soon compress) LLaMA-family models"};
+  CLI::App app{"lowbit: compress LLaMA-family models to low bit-widths, run and measure them"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lowbit 0.1.0");
   lowbit::cli::add_generate(app);
   lowbit::cli::add_perplexity(app);
   lowbit::cli::add_info(app);
   lowbit::cli::add_bench(app);
+  lowbit::cli::add_quantize(app);
   lowbit::cli::add_synth(app);
   auto is_command = [&](const std::string& name) {
     for (const CLI::App* sub : app.get_subcommands({})) {

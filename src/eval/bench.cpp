@@ -25,16 +25,6 @@ MeanSd mean_sd(const std::vector<double>& v) {
   return r;
 }
 
-int64_t decode_weight_bytes(const LlamaModel& m) {
-  auto bytes = [](const Matrix& x) { return x.rows * x.cols * static_cast<int64_t>(sizeof(float)); };
-  int64_t total = bytes(m.weights().lm_head) + bytes(m.weights().norm);
-  for (const auto& l : m.weights().layers)
-    total += bytes(l.attn_norm) + bytes(l.q_proj) + bytes(l.k_proj) + bytes(l.v_proj) +
-             bytes(l.o_proj) + bytes(l.ffn_norm) + bytes(l.gate_proj) + bytes(l.up_proj) +
-             bytes(l.down_proj);
-  return total;
-}
-
 // Returns {prefill seconds, decode seconds} for one run.
 std::pair<double, double> run_once(const LlamaModel& m, const std::vector<int32_t>& prompt, int64_t n_gen) {
   KvCache cache = m.new_cache(static_cast<int64_t>(prompt.size()) + n_gen);
@@ -76,7 +66,7 @@ BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int6
   res.prefill_tok_s_sd = p.sd;
   res.decode_tok_s = d.mean;
   res.decode_tok_s_sd = d.sd;
-  res.weight_bytes = decode_weight_bytes(model);
+  res.weight_bytes = model.decode_weight_bytes();
   return res;
 }
 

@@ -6,8 +6,18 @@ namespace lowbit {
 
 const TensorView& ModelSource::tensor(const std::string& name) const {
   auto it = tensors.find(name);
-  if (it == tensors.end()) throw Error("model", path + ": missing tensor '" + name + "'");
+  if (it == tensors.end()) {
+    if (quantized.count(name))
+      throw Error("model", path + ": tensor '" + name + "' is quantized where a plain tensor is needed");
+    throw Error("model", path + ": missing tensor '" + name + "'");
+  }
   return it->second;
+}
+
+std::vector<int64_t> ModelSource::shape(const std::string& name) const {
+  auto q = quantized.find(name);
+  if (q != quantized.end()) return {q->second.rows, q->second.cols};
+  return tensor(name).shape;
 }
 
 }  // namespace lowbit
@@ -51,9 +61,9 @@ std::string shape_to_string(const std::vector<int64_t>& shape) {
 
 void check_canonical_tensors(const ModelSource& src) {
   for (const auto& [name, shape] : canonical_tensor_shapes(src.config)) {
-    const TensorView& t = src.tensor(name);
-    if (t.shape != shape)
-      throw Error("model", src.path + ": tensor '" + name + "' has shape " + shape_to_string(t.shape) +
+    const std::vector<int64_t> found = src.shape(name);
+    if (found != shape)
+      throw Error("model", src.path + ": tensor '" + name + "' has shape " + shape_to_string(found) +
                                ", expected " + shape_to_string(shape));
   }
 }

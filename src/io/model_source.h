@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "formats/quantized_matrix.h"
 #include "io/llama_config.h"
 #include "io/tensor.h"
 
@@ -30,16 +31,29 @@ namespace lowbit {
 
 class GgufFile;
 
+// A tokenizer stored inside a model container (.lowbit): its kind and serialized bytes, as
+// Tokenizer::to_blob() produced them.
+struct EmbeddedTokenizer {
+  std::string kind, bytes;
+};
+
 struct ModelSource {
-  std::string format;  // "safetensors", "gguf", "llama2c"
+  std::string format;  // "safetensors", "gguf", "llama2c", "lowbit"
   std::string path;    // what the user named
   LlamaConfig config;
-  std::map<std::string, TensorView> tensors;  // canonical name -> view
+  std::map<std::string, TensorView> tensors;  // canonical name -> view (unquantized tensors)
+  // Canonical name -> low-bit matrix (.lowbit files). A name is in `tensors` or here, not both.
+  std::map<std::string, QuantizedMatrix> quantized;
+  std::map<std::string, std::string> recipes;  // canonical name -> recipe that produced it
+  std::string recipe;                          // the whole-model recipe (.lowbit files)
+  EmbeddedTokenizer embedded_tokenizer;        // kind empty when none
   std::vector<std::shared_ptr<const void>> owners;  // keep mappings alive
   std::shared_ptr<const GgufFile> gguf;  // set for GGUF sources (its metadata holds the vocab)
 
   const TensorView& tensor(const std::string& name) const;  // throws lowbit::Error if missing
-  bool has(const std::string& name) const { return tensors.count(name) != 0; }
+  bool has(const std::string& name) const { return tensors.count(name) || quantized.count(name); }
+  // [rows, cols] (or [n]) of a tensor in either map; throws lowbit::Error if missing.
+  std::vector<int64_t> shape(const std::string& name) const;
 };
 
 }  // namespace lowbit

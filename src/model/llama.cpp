@@ -17,36 +17,61 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) 
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-LlamaModel::LlamaModel(const ModelSource& src) : config_(src.config), owners_(src.owners) {
+namespace {
+
+// A plain tensor as fp32, or a quantized one dequantized (used for embeddings and norms).
+Matrix fp32_matrix(const ModelSource& src, const std::string& name) {
+  auto q = src.quantized.find(name);
+  if (q == src.quantized.end()) return matrix_from(src.tensor(name));
+  Matrix m;
+  m.rows = q->second.rows;
+  m.cols = q->second.cols;
+  m.owned = dequantize(q->second);
+  m.data = m.owned.data();
+  return m;
+}
+
+Linear linear_from(const ModelSource& src, const std::string& name, Isa isa) {
+  auto q = src.quantized.find(name);
+  if (q != src.quantized.end()) return Linear::packed(PackedMatrix::pack(q->second, isa));
+  return Linear::dense(matrix_from(src.tensor(name)));
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), owners_(src.owners) {
   validate_llama_config(config_, src.path);
   check_canonical_tensors(src);
-  auto m = [&](const std::string& name) { return matrix_from(src.tensor(name)); };
+  auto m = [&](const std::string& name) { return fp32_matrix(src, name); };
+  auto lin = [&](const std::string& name) { return linear_from(src, name, isa); };
   weights_.embed_tokens = m("embed_tokens");
   weights_.norm = m("norm");
   if (config_.tie_embeddings) {
-    weights_.lm_head.rows = weights_.embed_tokens.rows;
-    weights_.lm_head.cols = weights_.embed_tokens.cols;
-    weights_.lm_head.data = weights_.embed_tokens.data;  // shares storage (owned or mapped)
+    Matrix view;  // shares embed_tokens' storage (owned or mapped)
+    view.rows = weights_.embed_tokens.rows;
+    view.cols = weights_.embed_tokens.cols;
+    view.data = weights_.embed_tokens.data;
+    weights_.lm_head = Linear::dense(std::move(view));
   } else {
-    weights_.lm_head = m("lm_head");
+    weights_.lm_head = lin("lm_head");
   }
   for (int64_t i = 0; i < config_.n_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
     LayerWeights lw;
     lw.attn_norm = m(p + "attn_norm");
-    lw.q_proj = m(p + "q_proj");
-    lw.k_proj = m(p + "k_proj");
-    lw.v_proj = m(p + "v_proj");
-    lw.o_proj = m(p + "o_proj");
+    lw.q_proj = lin(p + "q_proj");
+    lw.k_proj = lin(p + "k_proj");
+    lw.v_proj = lin(p + "v_proj");
+    lw.o_proj = lin(p + "o_proj");
     if (config_.attention_bias) {
       lw.q_bias = m(p + "q_bias");
       lw.k_bias = m(p + "k_bias");
       lw.v_bias = m(p + "v_bias");
     }
     lw.ffn_norm = m(p + "ffn_norm");
-    lw.gate_proj = m(p + "gate_proj");
-    lw.up_proj = m(p + "up_proj");
-    lw.down_proj = m(p + "down_proj");
+    lw.gate_proj = lin(p + "gate_proj");
+    lw.up_proj = lin(p + "up_proj");
+    lw.down_proj = lin(p + "down_proj");
     weights_.layers.push_back(std::move(lw));
   }
   const int64_t half = config_.head_dim / 2;
@@ -130,9 +155,9 @@ void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x
   const int64_t dq = config_.n_heads * hd, dkv = config_.n_kv_heads * hd;
   std::vector<float> xn(T * D), q(T * dq), k(T * dkv), v(T * dkv), att(T * dq), o(T * D);
   for (int64_t t = 0; t < T; ++t) rms_norm(x + t * D, lw.attn_norm.data, D, config_.norm_eps, &xn[t * D]);
-  matmul(xn.data(), T, lw.q_proj, lw.q_bias.data, q.data());
-  matmul(xn.data(), T, lw.k_proj, lw.k_bias.data, k.data());
-  matmul(xn.data(), T, lw.v_proj, lw.v_bias.data, v.data());
+  lw.q_proj.matmul(xn.data(), T, lw.q_bias.data, q.data());
+  lw.k_proj.matmul(xn.data(), T, lw.k_bias.data, k.data());
+  lw.v_proj.matmul(xn.data(), T, lw.v_bias.data, v.data());
   const int64_t pos0 = cache.n_past;
   apply_rope(q.data(), T, config_.n_heads, pos0);
   apply_rope(k.data(), T, config_.n_kv_heads, pos0);
@@ -141,7 +166,7 @@ void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x
   std::memcpy(kc, k.data(), sizeof(float) * T * dkv);
   std::memcpy(vc, v.data(), sizeof(float) * T * dkv);
   attend(q.data(), T, layer, cache, pos0, att.data());
-  matmul(att.data(), T, lw.o_proj, nullptr, o.data());
+  lw.o_proj.matmul(att.data(), T, nullptr, o.data());
   for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
 }
 
@@ -149,10 +174,10 @@ void LlamaModel::mlp_block(const LayerWeights& lw, float* x, int64_t T) const {
   const int64_t D = config_.dim, H = config_.hidden_dim;
   std::vector<float> xn(T * D), g(T * H), u(T * H), o(T * D);
   for (int64_t t = 0; t < T; ++t) rms_norm(x + t * D, lw.ffn_norm.data, D, config_.norm_eps, &xn[t * D]);
-  matmul(xn.data(), T, lw.gate_proj, nullptr, g.data());
-  matmul(xn.data(), T, lw.up_proj, nullptr, u.data());
+  lw.gate_proj.matmul(xn.data(), T, nullptr, g.data());
+  lw.up_proj.matmul(xn.data(), T, nullptr, u.data());
   for (int64_t i = 0; i < T * H; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];  // silu(g)·u
-  matmul(g.data(), T, lw.down_proj, nullptr, o.data());
+  lw.down_proj.matmul(g.data(), T, nullptr, o.data());
   for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
 }
 
@@ -179,7 +204,18 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool a
   for (int64_t t = 0; t < rows; ++t)
     rms_norm(&x[(first + t) * D], weights_.norm.data, D, config_.norm_eps, &xn[t * D]);
   logits.resize(rows * V);
-  matmul(xn.data(), rows, weights_.lm_head, nullptr, logits.data());
+  weights_.lm_head.matmul(xn.data(), rows, nullptr, logits.data());
+}
+
+int64_t LlamaModel::decode_weight_bytes() const {
+  auto norm_bytes = [](const Matrix& m) { return m.rows * m.cols * static_cast<int64_t>(sizeof(float)); };
+  int64_t total = weights_.lm_head.weight_bytes() + norm_bytes(weights_.norm);
+  for (const LayerWeights& l : weights_.layers) {
+    total += norm_bytes(l.attn_norm) + norm_bytes(l.ffn_norm);
+    for (const Linear* w : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      total += w->weight_bytes();
+  }
+  return total;
 }
 
 }  // namespace lowbit

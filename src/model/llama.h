@@ -16,24 +16,25 @@
 
 #include "io/llama_config.h"
 #include "io/model_source.h"
+#include "model/linear.h"
 #include "model/matrix.h"
 
 namespace lowbit {
 
 struct LayerWeights {
   Matrix attn_norm;                   // [1, D]
-  Matrix q_proj, k_proj, v_proj;      // [Dq, D], [Dkv, D], [Dkv, D]
+  Linear q_proj, k_proj, v_proj;      // [Dq, D], [Dkv, D], [Dkv, D]
   Matrix q_bias, k_bias, v_bias;      // [1, Dq], [1, Dkv], [1, Dkv]; empty unless attention_bias
-  Matrix o_proj;                      // [D, Dq]
+  Linear o_proj;                      // [D, Dq]
   Matrix ffn_norm;                    // [1, D]
-  Matrix gate_proj, up_proj;          // [H, D]
-  Matrix down_proj;                   // [D, H]
+  Linear gate_proj, up_proj;          // [H, D]
+  Linear down_proj;                   // [D, H]
 };
 
 struct LlamaWeights {
-  Matrix embed_tokens;  // [V, D]
+  Matrix embed_tokens;  // [V, D] fp32 (a quantized embedding is dequantized at load)
   Matrix norm;          // [1, D]
-  Matrix lm_head;       // [V, D]; when tied, a view of embed_tokens' data
+  Linear lm_head;       // [V, D]; when tied, a view of embed_tokens' data
   std::vector<LayerWeights> layers;
 };
 
@@ -46,11 +47,14 @@ struct KvCache {
 
 class LlamaModel {
  public:
-  // Builds fp32 weights from a validated source (keeps source's mappings alive).
-  explicit LlamaModel(const ModelSource& src);
+  // Builds the weights from a validated source (keeps source's mappings alive): plain tensors
+  // become fp32 matrices, quantized ones are packed for `isa`'s kernels.
+  explicit LlamaModel(const ModelSource& src, Isa isa = best_isa());
 
   const LlamaConfig& config() const { return config_; }
   const LlamaWeights& weights() const { return weights_; }
+  // Bytes of weights one decoded token reads (every linear layer, lm_head and the norms).
+  int64_t decode_weight_bytes() const;
 
   KvCache new_cache(int64_t capacity) const;
 

@@ -9,6 +9,7 @@
 #include "io/gguf_model.h"
 #include "io/hf_model.h"
 #include "io/llama2c.h"
+#include "io/lowbit_file.h"
 #include "tokenizer/load.h"
 #include "tokenizer/spm_vocab.h"
 
@@ -75,6 +76,8 @@ std::string hf_dir_of(const std::string& path) {
 
 ModelSource open_model_source(const std::string& path) {
   if (!fs::exists(path)) throw Error("model", path + ": no such file or directory");
+  if (path.ends_with(".lowbit") || (path.ends_with(".safetensors") && is_lowbit_file(path)))
+    return load_lowbit_model(path);
   if (fs::is_directory(path) || path.ends_with(".safetensors")) return load_hf_model(hf_dir_of(path));
   if (has_magic(path, "GGUF")) return load_gguf_model(path);
   if (path.ends_with(".bin")) return load_llama2c_model(path);
@@ -87,6 +90,10 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const ModelSource& src, const std:
   std::unique_ptr<Tokenizer> tok;
   if (!tokenizer_path.empty()) {
     tok = load_tokenizer_file(tokenizer_path, static_cast<int32_t>(vocab));
+  } else if (src.format == "lowbit") {
+    if (src.embedded_tokenizer.kind.empty())
+      throw Error("tokenizer", path + ": the file carries no tokenizer; pass --tokenizer");
+    tok = tokenizer_from_blob({src.embedded_tokenizer.kind, src.embedded_tokenizer.bytes}, path);
   } else if (src.format == "gguf") {
     tok = gguf_tokenizer(*src.gguf, path);
   } else if (src.format == "llama2c") {

@@ -2,7 +2,8 @@
 //  - a directory with config.json (HF layout; tokenizer.model preferred, else tokenizer.json),
 //    or a path to a .safetensors file inside such a directory;
 //  - a .gguf file (tokenizer from its embedded vocabulary);
-//  - a llama2.c .bin checkpoint (tokenizer.bin or tok<vocab>.bin beside it).
+//  - a llama2.c .bin checkpoint (tokenizer.bin or tok<vocab>.bin beside it);
+//  - a .lowbit file (quantized; carries its config and tokenizer).
 // `tokenizer_path`, if non-empty, overrides the tokenizer. Errors name the path.
 #pragma once
 

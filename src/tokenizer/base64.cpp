@@ -1,5 +1,6 @@
 #include "tokenizer/base64.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace lowbit {
@@ -36,6 +37,21 @@ std::optional<std::string> base64_decode(std::string_view s) {
     out += static_cast<char>(w >> 16);
     if (pad < 2) out += static_cast<char>((w >> 8) & 0xFF);
     if (pad < 1) out += static_cast<char>(w & 0xFF);
+  }
+  return out;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t w = 0;
+    for (size_t k = 0; k < 3; ++k)
+      w = (w << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(w >> (18 - 6 * k)) & 63] : '=';
   }
   return out;
 }

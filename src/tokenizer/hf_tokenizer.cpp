@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/mapped_file.h"
 #include "tokenizer/added_tokens.h"
+#include "tokenizer/blob_fields.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/hf_bpe_model.h"
 #include "tokenizer/hf_special_ids.h"
@@ -23,6 +24,7 @@ struct HfParts {
   std::unique_ptr<AddedTokenMatcher> added;
   std::vector<std::string> text;  // token_bytes per id
   int32_t bos = -1, eos = -1;
+  std::string json_text;  // the tokenizer.json, for to_blob()
 };
 
 class HfTokenizer final : public Tokenizer {
@@ -50,6 +52,9 @@ class HfTokenizer final : public Tokenizer {
   int32_t bos_id() const override { return p_.bos; }
   int32_t eos_id() const override { return p_.eos; }
   std::string kind() const override { return "hf-bpe"; }
+  TokenizerBlob to_blob() const override {
+    return {"hf-bpe", join_blob_fields({p_.bos, p_.eos}, p_.json_text)};
+  }
 
  private:
   HfParts p_;
@@ -150,37 +155,68 @@ std::vector<std::string> token_texts(const HfBpeModel& model,
   return text;
 }
 
+json parse_root(std::string_view text, const std::string& origin) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(origin, std::string("not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) fail(origin, "not a tokenizer.json (top level is not an object)");
+  return root;
+}
+
+// ids: bos/eos as found (find_hf_special_ids); ids outside the vocab become -1.
+HfParts build_parts(const json& root, const std::string& origin, HfSpecialIds ids) {
+  if (root.contains("normalizer") && !root["normalizer"].is_null()) {
+    fail(origin, "normalizer '" + root["normalizer"].value("type", std::string("?")) +
+                     "' is not supported");
+  }
+  HfParts p;
+  p.model = parse_model(root, origin);
+  p.pre = make_pre_tokenizer(root.value("pre_tokenizer", json()), origin);
+  if (!p.pre->is_byte_level())
+    fail(origin, "only byte-level BPE tokenizers (a ByteLevel pre_tokenizer) are supported");
+  std::vector<AddedToken> added = parse_added(root, origin);
+  p.text = token_texts(*p.model, added);
+  p.added = std::make_unique<AddedTokenMatcher>(std::move(added));
+  const auto n = static_cast<int32_t>(p.text.size());
+  p.bos = ids.bos >= 0 && ids.bos < n ? ids.bos : -1;
+  p.eos = ids.eos >= 0 && ids.eos < n ? ids.eos : -1;
+  return p;
+}
+
+// Parses text; special ids come from ids_for(root) (side files, or fixed ones for a blob).
+template <class IdsFn>
+std::unique_ptr<Tokenizer> make_hf(std::string text, const std::string& origin, IdsFn ids_for) {
+  const json root = parse_root(text, origin);
+  try {
+    HfParts p = build_parts(root, origin, ids_for(root));
+    p.json_text = std::move(text);
+    return std::make_unique<HfTokenizer>(std::move(p));
+  } catch (const json::exception& e) {
+    fail(origin, std::string("unexpected tokenizer.json structure: ") + e.what());
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path) {
-  json root;
-  try {
-    root = json::parse(read_text_file(path));
-  } catch (const json::exception& e) {
-    fail(path, std::string("not valid JSON: ") + e.what());
+  return make_hf(read_text_file(path), path,
+                 [&](const json& root) { return find_hf_special_ids(path, root); });
+}
+
+std::unique_ptr<Tokenizer> hf_tokenizer_from_bytes(std::string json_text, int32_t bos_id,
+                                                   int32_t eos_id, std::string_view origin) {
+  const std::string where(origin);
+  auto tok = make_hf(std::move(json_text), where, [&](const json&) {
+    return HfSpecialIds{bos_id, eos_id};
+  });
+  if (tok->bos_id() != bos_id || tok->eos_id() != eos_id) {
+    fail(where, "bos/eos ids " + std::to_string(bos_id) + "/" + std::to_string(eos_id) +
+                    " are not -1 or tokens of this vocabulary");
   }
-  if (!root.is_object()) fail(path, "not a tokenizer.json (top level is not an object)");
-  try {
-    if (root.contains("normalizer") && !root["normalizer"].is_null()) {
-      fail(path, "normalizer '" + root["normalizer"].value("type", std::string("?")) +
-                     "' is not supported");
-    }
-    HfParts p;
-    p.model = parse_model(root, path);
-    p.pre = make_pre_tokenizer(root.value("pre_tokenizer", json()), path);
-    if (!p.pre->is_byte_level())
-      fail(path, "only byte-level BPE tokenizers (a ByteLevel pre_tokenizer) are supported");
-    std::vector<AddedToken> added = parse_added(root, path);
-    p.text = token_texts(*p.model, added);
-    p.added = std::make_unique<AddedTokenMatcher>(std::move(added));
-    const HfSpecialIds ids = find_hf_special_ids(path, root);
-    const auto n = static_cast<int32_t>(p.text.size());
-    p.bos = ids.bos < n ? ids.bos : -1;
-    p.eos = ids.eos < n ? ids.eos : -1;
-    return std::make_unique<HfTokenizer>(std::move(p));
-  } catch (const json::exception& e) {
-    fail(path, std::string("unexpected tokenizer.json structure: ") + e.what());
-  }
+  return tok;
 }
 
 }  // namespace lowbit

@@ -19,13 +19,22 @@
 //    "<|endoftext|>" (eos); else -1. encode(add_bos) just prepends bos_id() when >= 0.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tokenizer/tokenizer.h"
 
 namespace lowbit {
 
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& path);
+
+// The same from a tokenizer.json's text with bos/eos given (-1: none) instead of looked up
+// beside a file; throws lowbit::Error("tokenizer", origin + ": ...") like load_hf_tokenizer, and
+// if bos_id/eos_id are neither -1 nor ids of the vocabulary. to_blob() of either gives kind
+// "hf-bpe": the resolved bos/eos, then the tokenizer.json text (see TokenizerBlob).
+std::unique_ptr<Tokenizer> hf_tokenizer_from_bytes(std::string json_text, int32_t bos_id,
+                                                   int32_t eos_id, std::string_view origin);
 
 }  // namespace lowbit

@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "base/mapped_file.h"
+#include "tokenizer/blob_fields.h"
 #include "tokenizer/spm_bpe_tokenizer.h"
 
 namespace lowbit {
@@ -13,8 +14,10 @@ namespace {
 
 class BinReader {
  public:
-  BinReader(const uint8_t* data, size_t size, const std::string& path)
-      : data_(data), size_(size), path_(path) {}
+  BinReader(std::string_view bytes, std::string_view origin)
+      : data_(reinterpret_cast<const uint8_t*>(bytes.data())),
+        size_(bytes.size()),
+        origin_(origin) {}
   template <class T>
   T read(const char* what) {
     T v;
@@ -34,14 +37,14 @@ class BinReader {
   void set_token(int32_t id) { token_ = id; }
   [[noreturn]] void fail(const std::string& what) const {
     const std::string where = token_ >= 0 ? "token " + std::to_string(token_) + ": " : "";
-    throw Error("tokenizer",
-                path_ + ": " + where + what + " (at byte " + std::to_string(pos_) + ")");
+    throw Error("tokenizer", std::string(origin_) + ": " + where + what + " (at byte " +
+                                 std::to_string(pos_) + ")");
   }
 
  private:
   const uint8_t* data_;
   size_t size_;
-  const std::string& path_;
+  std::string_view origin_;
   size_t pos_ = 0;
   int32_t token_ = -1;
 };
@@ -65,18 +68,18 @@ int32_t infer_type(int32_t id, const std::string& piece) {
 
 }  // namespace
 
-SpmVocab read_llama2c_vocab(const std::string& path, int32_t vocab_size) {
+SpmVocab parse_llama2c_vocab(std::string_view bytes, int32_t vocab_size, std::string_view origin) {
+  const std::string where(origin);
   if (vocab_size <= 0) {
     throw Error("tokenizer",
-                path + ": a llama2.c tokenizer.bin needs the vocab size from the model (got " +
+                where + ": a llama2.c tokenizer.bin needs the vocab size from the model (got " +
                     std::to_string(vocab_size) + ")");
   }
   if (vocab_size < 3) {
-    throw Error("tokenizer", path + ": vocab size " + std::to_string(vocab_size) +
+    throw Error("tokenizer", where + ": vocab size " + std::to_string(vocab_size) +
                                  " is too small for unk/bos/eos");
   }
-  const MappedFile file(path);
-  BinReader r(file.data(), file.size(), path);
+  BinReader r(bytes, origin);
   const auto max_len = r.read<int32_t>("max_token_length");
   if (max_len < 0) r.fail("negative max_token_length " + std::to_string(max_len));
   SpmVocab v;
@@ -103,8 +106,19 @@ SpmVocab read_llama2c_vocab(const std::string& path, int32_t vocab_size) {
   return v;
 }
 
+SpmVocab read_llama2c_vocab(const std::string& path, int32_t vocab_size) {
+  return parse_llama2c_vocab(read_text_file(path), vocab_size, path);
+}
+
 std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int32_t vocab_size) {
-  return make_spm_bpe_tokenizer(read_llama2c_vocab(path, vocab_size), "llama2c", path);
+  return llama2c_tokenizer_from_bytes(read_text_file(path), vocab_size, path);
+}
+
+std::unique_ptr<Tokenizer> llama2c_tokenizer_from_bytes(std::string_view bytes, int32_t vocab_size,
+                                                        std::string_view origin) {
+  SpmVocab v = parse_llama2c_vocab(bytes, vocab_size, origin);
+  return make_spm_bpe_tokenizer(std::move(v), "llama2c", origin,
+                                {"llama2c", join_blob_fields({vocab_size}, bytes)});
 }
 
 }  // namespace lowbit

@@ -11,18 +11,28 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tokenizer/spm_vocab.h"
 #include "tokenizer/tokenizer.h"
 
 namespace lowbit {
 
-// Reads the file into an SpmVocab (bos 1, eos 2, unk 0, dummy prefix on). Throws lowbit::Error
-// naming the path if vocab_size <= 0, the file is truncated, a length is negative or runs past
-// the end, or bytes are left over after vocab_size records (a wrong vocab_size).
+// Parses the file's bytes into an SpmVocab (bos 1, eos 2, unk 0, dummy prefix on). Throws
+// lowbit::Error("tokenizer", origin + ": ...") if vocab_size <= 0, the bytes are truncated, a
+// length is negative or runs past the end, or bytes are left over after vocab_size records
+// (a wrong vocab_size).
+SpmVocab parse_llama2c_vocab(std::string_view bytes, int32_t vocab_size, std::string_view origin);
+
+// Reads the file and parses it as above (errors name the path).
 SpmVocab read_llama2c_vocab(const std::string& path, int32_t vocab_size);
 
-// read_llama2c_vocab + make_spm_bpe_tokenizer(kind "llama2c").
+// parse_llama2c_vocab + make_spm_bpe_tokenizer(kind "llama2c"); to_blob() gives kind "llama2c":
+// vocab_size then the bytes (see TokenizerBlob).
+std::unique_ptr<Tokenizer> llama2c_tokenizer_from_bytes(std::string_view bytes, int32_t vocab_size,
+                                                        std::string_view origin);
+
+// Reads the file, then llama2c_tokenizer_from_bytes.
 std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int32_t vocab_size);
 
 }  // namespace lowbit

@@ -7,6 +7,7 @@
 #include "base/error.h"
 #include "base/mapped_file.h"
 #include "tokenizer/base64.h"
+#include "tokenizer/blob_fields.h"
 #include "tokenizer/sentencepiece_proto.h"
 
 namespace lowbit {
@@ -61,6 +62,25 @@ std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path, int32_t 
   if (looks_like_tiktoken(head)) return load_tiktoken_tokenizer(path);
   if (looks_like_json_object(head)) return load_hf_tokenizer(path);
   throw Error("tokenizer", path + ": unrecognised tokenizer file");
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_blob(const TokenizerBlob& blob,
+                                               const std::string& origin) {
+  const std::string where = origin + ": " + blob.kind + " tokenizer blob";
+  if (blob.kind == "sentencepiece") return sentencepiece_tokenizer_from_bytes(blob.bytes, where);
+  if (blob.kind == "tiktoken") return tiktoken_tokenizer_from_bytes(blob.bytes, where);
+  if (blob.kind == "spm-vocab") return spm_bpe_tokenizer_from_json(blob.bytes, where);
+  if (blob.kind == "llama2c") {
+    int32_t vocab_size = 0;
+    const std::string_view file = split_blob_fields(blob.bytes, {&vocab_size, 1}, where);
+    return llama2c_tokenizer_from_bytes(file, vocab_size, where);
+  }
+  if (blob.kind == "hf-bpe") {
+    int32_t ids[2] = {};  // bos, eos
+    const std::string_view json = split_blob_fields(blob.bytes, ids, where);
+    return hf_tokenizer_from_bytes(std::string(json), ids[0], ids[1], where);
+  }
+  throw Error("tokenizer", origin + ": unknown tokenizer blob kind '" + blob.kind + "'");
 }
 
 }  // namespace lowbit

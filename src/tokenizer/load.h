@@ -26,4 +26,12 @@ namespace lowbit {
 std::unique_ptr<Tokenizer> load_tokenizer_file(const std::string& path,
                                                int32_t vocab_size_hint = -1);
 
+// Rebuilds a tokenizer from Tokenizer::to_blob()'s output (layouts: TokenizerBlob in
+// tokenizer.h), reading no files: the result has the same kind, vocab_size, bos/eos, encode and
+// token_bytes as the tokenizer the blob came from. origin names the container (e.g. the .lowbit
+// path) in errors. An unknown kind or malformed bytes throw
+// lowbit::Error("tokenizer", origin + ": ...").
+std::unique_ptr<Tokenizer> tokenizer_from_blob(const TokenizerBlob& blob,
+                                               const std::string& origin);
+
 }  // namespace lowbit

@@ -13,21 +13,21 @@ namespace {
 struct LoadedModel {
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp;
   SpmModelProto proto;
+  std::string bytes;  // the serialized ModelProto, for to_blob()
 };
 
-LoadedModel load_model(const std::string& path) {
-  const MappedFile file(path);
-  const std::string_view bytes(reinterpret_cast<const char*>(file.data()), file.size());
+LoadedModel load_model(std::string bytes, const std::string& origin) {
   LoadedModel m;
-  m.proto = parse_sentencepiece_model(bytes, path);
+  m.proto = parse_sentencepiece_model(bytes, origin);
   m.sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
   const auto status = m.sp->LoadFromSerializedProto(bytes);
   if (!status.ok()) {
-    throw Error("tokenizer", path + ": libsentencepiece cannot load it: " + status.ToString());
+    throw Error("tokenizer", origin + ": libsentencepiece cannot load it: " + status.ToString());
   }
   if (m.sp->GetPieceSize() != static_cast<int>(m.proto.pieces.size())) {
-    throw Error("tokenizer", path + ": piece count disagrees with libsentencepiece");
+    throw Error("tokenizer", origin + ": piece count disagrees with libsentencepiece");
   }
+  m.bytes = std::move(bytes);
   return m;
 }
 
@@ -54,8 +54,8 @@ std::string piece_text(const sentencepiece::SentencePieceProcessor& sp, int id,
 
 class SentencePieceTokenizer final : public Tokenizer {
  public:
-  SentencePieceTokenizer(LoadedModel m, std::string path)
-      : m_(std::move(m)), path_(std::move(path)) {
+  SentencePieceTokenizer(LoadedModel m, std::string origin)
+      : m_(std::move(m)), origin_(std::move(origin)) {
     const int n = m_.sp->GetPieceSize();
     text_.reserve(n);
     for (int id = 0; id < n; ++id) text_.push_back(piece_text(*m_.sp, id, m_.proto.unk_surface));
@@ -66,7 +66,7 @@ class SentencePieceTokenizer final : public Tokenizer {
     if (add_bos && bos_id() >= 0) out.push_back(bos_id());
     std::vector<int> ids;
     const auto status = m_.sp->Encode(text, &ids);
-    if (!status.ok()) throw Error("tokenizer", path_ + ": encoding failed: " + status.ToString());
+    if (!status.ok()) throw Error("tokenizer", origin_ + ": encoding failed: " + status.ToString());
     out.insert(out.end(), ids.begin(), ids.end());
     return out;
   }
@@ -78,10 +78,11 @@ class SentencePieceTokenizer final : public Tokenizer {
   int32_t eos_id() const override { return m_.sp->eos_id(); }
   std::string kind() const override { return "sentencepiece"; }
   bool strips_leading_space() const override { return m_.proto.add_dummy_prefix; }
+  TokenizerBlob to_blob() const override { return {"sentencepiece", m_.bytes}; }
 
  private:
   LoadedModel m_;
-  std::string path_;
+  std::string origin_;
   std::vector<std::string> text_;
 };
 
@@ -96,11 +97,18 @@ int32_t piece_type(const sentencepiece::SentencePieceProcessor& sp, int id, int3
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path) {
-  return std::make_unique<SentencePieceTokenizer>(load_model(path), path);
+  return sentencepiece_tokenizer_from_bytes(read_text_file(path), path);
+}
+
+std::unique_ptr<Tokenizer> sentencepiece_tokenizer_from_bytes(std::string bytes,
+                                                              std::string_view origin) {
+  std::string where(origin);
+  LoadedModel m = load_model(std::move(bytes), where);
+  return std::make_unique<SentencePieceTokenizer>(std::move(m), std::move(where));
 }
 
 SpmVocab load_sentencepiece_vocab(const std::string& path) {
-  const LoadedModel m = load_model(path);
+  const LoadedModel m = load_model(read_text_file(path), path);
   const sentencepiece::SentencePieceProcessor& sp = *m.sp;
   SpmVocab v;
   for (int id = 0; id < sp.GetPieceSize(); ++id) {

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tokenizer/spm_vocab.h"
 #include "tokenizer/tokenizer.h"
@@ -19,6 +20,11 @@
 namespace lowbit {
 
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path);
+
+// The same from the file's bytes (a serialized ModelProto); origin names them in errors.
+// to_blob() gives back exactly these bytes, kind "sentencepiece".
+std::unique_ptr<Tokenizer> sentencepiece_tokenizer_from_bytes(std::string bytes,
+                                                              std::string_view origin);
 
 // The pieces, scores and types of a tokenizer.model as read by libsentencepiece
 // (GetPieceSize/IdToPiece/GetScore/IsControl/IsUnknown/IsUnused/IsByte; user-defined types

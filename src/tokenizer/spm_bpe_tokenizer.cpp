@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "tokenizer/bpe_merge.h"
+#include "tokenizer/spm_vocab_json.h"
 #include "tokenizer/string_map.h"
 #include "tokenizer/utf8.h"
 
@@ -49,7 +50,7 @@ std::string token_text(const std::string& piece, int32_t type) {
 
 class SpmBpeTokenizer final : public Tokenizer {
  public:
-  SpmBpeTokenizer(SpmVocab v, std::string kind);
+  SpmBpeTokenizer(SpmVocab v, std::string kind, TokenizerBlob source);
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const override;
   std::string token_bytes(int32_t id) const override {
@@ -60,6 +61,10 @@ class SpmBpeTokenizer final : public Tokenizer {
   int32_t eos_id() const override { return v_.eos_id; }
   std::string kind() const override { return kind_; }
   bool strips_leading_space() const override { return v_.add_dummy_prefix; }
+  TokenizerBlob to_blob() const override {
+    if (!source_.kind.empty()) return source_;
+    return {"spm-vocab", spm_vocab_to_json(v_, kind_)};
+  }
 
  private:
   std::string normalize(std::string_view text) const;
@@ -71,6 +76,7 @@ class SpmBpeTokenizer final : public Tokenizer {
 
   SpmVocab v_;
   std::string kind_;
+  TokenizerBlob source_;                                // see make_spm_bpe_tokenizer
   StringMap<int32_t> mergeable_;                        // normal/user-defined/unused piece -> id
   std::array<std::vector<int32_t>, 256> user_defined_;  // by first byte: ids, longest first
   bool has_user_defined_ = false;
@@ -80,8 +86,8 @@ class SpmBpeTokenizer final : public Tokenizer {
   std::vector<std::string> text_;  // token_bytes per id
 };
 
-SpmBpeTokenizer::SpmBpeTokenizer(SpmVocab v, std::string kind)
-    : v_(std::move(v)), kind_(std::move(kind)) {
+SpmBpeTokenizer::SpmBpeTokenizer(SpmVocab v, std::string kind, TokenizerBlob source)
+    : v_(std::move(v)), kind_(std::move(kind)), source_(std::move(source)) {
   byte_id_.fill(-1);
   const auto n = static_cast<int32_t>(v_.pieces.size());
   text_.resize(n);
@@ -216,13 +222,20 @@ std::vector<int32_t> SpmBpeTokenizer::encode(std::string_view text, bool add_bos
 }  // namespace
 
 std::unique_ptr<Tokenizer> make_spm_bpe_tokenizer(SpmVocab v, std::string kind,
-                                                  std::string_view origin) {
+                                                  std::string_view origin, TokenizerBlob source) {
+  const std::string_view where = origin.empty() ? std::string_view(kind) : origin;
   if (kind != "llama2c" && kind != "gguf-llama") {
-    throw Error("tokenizer",
-                "make_spm_bpe_tokenizer: unknown kind '" + kind + "' (want llama2c or gguf-llama)");
+    throw Error("tokenizer", std::string(origin.empty() ? "make_spm_bpe_tokenizer" : origin) +
+                                 ": unknown kind '" + kind + "' (want llama2c or gguf-llama)");
   }
-  validate_spm_vocab(v, origin.empty() ? std::string_view(kind) : origin);
-  return std::make_unique<SpmBpeTokenizer>(std::move(v), std::move(kind));
+  validate_spm_vocab(v, where);
+  return std::make_unique<SpmBpeTokenizer>(std::move(v), std::move(kind), std::move(source));
+}
+
+std::unique_ptr<Tokenizer> spm_bpe_tokenizer_from_json(std::string_view text,
+                                                       std::string_view origin) {
+  SpmVocabWithKind vk = spm_vocab_from_json(text, origin);
+  return make_spm_bpe_tokenizer(std::move(vk.vocab), std::move(vk.tokenizer_kind), origin);
 }
 
 }  // namespace lowbit

@@ -35,7 +35,15 @@ namespace lowbit {
 // kind: "llama2c" or "gguf-llama" (reported by Tokenizer::kind()). The vocab is validated with
 // validate_spm_vocab(v, origin); origin (e.g. the file path) prefixes error messages and
 // defaults to the kind. Throws lowbit::Error("tokenizer", ...) on a bad vocab or kind.
+// to_blob() returns source if its kind is set (the file the vocab came from, e.g. a llama2.c
+// tokenizer.bin), else an "spm-vocab" blob: spm_vocab_to_json(v, kind) (spm_vocab_json.h).
 std::unique_ptr<Tokenizer> make_spm_bpe_tokenizer(SpmVocab v, std::string kind,
-                                                  std::string_view origin = {});
+                                                  std::string_view origin = {},
+                                                  TokenizerBlob source = {});
+
+// Rebuilds the tokenizer from an "spm-vocab" blob's bytes (spm_vocab_from_json +
+// make_spm_bpe_tokenizer). Throws lowbit::Error("tokenizer", origin + ": ...") if they are bad.
+std::unique_ptr<Tokenizer> spm_bpe_tokenizer_from_json(std::string_view text,
+                                                       std::string_view origin);
 
 }  // namespace lowbit

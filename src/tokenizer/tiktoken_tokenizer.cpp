@@ -31,9 +31,9 @@ int32_t parse_rank(std::string_view s) {
   return static_cast<int32_t>(v);
 }
 
-void parse_line(std::string_view line, size_t line_no, const std::string& path, Ranks& r) {
+void parse_line(std::string_view line, size_t line_no, const std::string& origin, Ranks& r) {
   auto fail = [&](const std::string& what) {
-    throw Error("tokenizer", path + ":" + std::to_string(line_no) + ": " + what);
+    throw Error("tokenizer", origin + ":" + std::to_string(line_no) + ": " + what);
   };
   const size_t sp = line.find(' ');
   if (sp == std::string_view::npos) fail("expected \"base64 rank\"");
@@ -48,9 +48,7 @@ void parse_line(std::string_view line, size_t line_no, const std::string& path, 
   r.bytes.push_back(*tok);
 }
 
-Ranks read_ranks(const std::string& path) {
-  const MappedFile file(path);
-  const std::string_view text(reinterpret_cast<const char*>(file.data()), file.size());
+Ranks parse_ranks(std::string_view text, const std::string& origin) {
   Ranks r;
   size_t pos = 0, line_no = 0;
   while (pos < text.size()) {
@@ -59,13 +57,13 @@ Ranks read_ranks(const std::string& path) {
     std::string_view line = text.substr(pos, eol - pos);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     ++line_no;
-    if (!line.empty()) parse_line(line, line_no, path, r);
+    if (!line.empty()) parse_line(line, line_no, origin, r);
     pos = eol + 1;
   }
-  if (r.bytes.empty()) throw Error("tokenizer", path + ": no tokens");
+  if (r.bytes.empty()) throw Error("tokenizer", origin + ": no tokens");
   for (int b = 0; b < 256; ++b) {
     if (!r.rank_of.count(std::string(1, static_cast<char>(b)))) {
-      throw Error("tokenizer", path + ": byte " + std::to_string(b) +
+      throw Error("tokenizer", origin + ": byte " + std::to_string(b) +
                                    " has no token; not a byte-level BPE file");
     }
   }
@@ -74,9 +72,10 @@ Ranks read_ranks(const std::string& path) {
 
 class TiktokenTokenizer final : public Tokenizer {
  public:
-  TiktokenTokenizer(Ranks r, const std::string& path)
+  TiktokenTokenizer(Ranks r, std::string text, const std::string& origin)
       : r_(std::move(r)),
-        re_(kLlama3Pattern, path),
+        text_(std::move(text)),
+        re_(kLlama3Pattern, origin),
         n_special_(r_.bytes.size() == kLlama3Ranks ? kLlama3Specials : 0) {}
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const override;
@@ -89,11 +88,13 @@ class TiktokenTokenizer final : public Tokenizer {
     return n_special_ ? static_cast<int32_t>(kLlama3Ranks) + 1 : -1;
   }
   std::string kind() const override { return "tiktoken"; }
+  TokenizerBlob to_blob() const override { return {"tiktoken", text_}; }
 
  private:
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
 
   Ranks r_;
+  std::string text_;  // the rank file, for to_blob()
   Regex re_;
   int32_t n_special_;
 };
@@ -132,7 +133,14 @@ std::vector<int32_t> TiktokenTokenizer::encode(std::string_view text, bool add_b
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
-  return std::make_unique<TiktokenTokenizer>(read_ranks(path), path);
+  return tiktoken_tokenizer_from_bytes(read_text_file(path), path);
+}
+
+std::unique_ptr<Tokenizer> tiktoken_tokenizer_from_bytes(std::string text,
+                                                         std::string_view origin) {
+  const std::string where(origin);
+  Ranks r = parse_ranks(text, where);
+  return std::make_unique<TiktokenTokenizer>(std::move(r), std::move(text), where);
 }
 
 }  // namespace lowbit

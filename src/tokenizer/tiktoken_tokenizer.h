@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "tokenizer/tokenizer.h"
 
@@ -21,6 +22,10 @@ namespace lowbit {
 // Throws lowbit::Error naming the path and line for malformed lines (bad base64, bad or
 // duplicate rank, ranks not exactly 0..n-1, duplicate token bytes).
 std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path);
+
+// The same from the file's text; errors name origin (and the line). to_blob() gives back
+// exactly this text, kind "tiktoken".
+std::unique_ptr<Tokenizer> tiktoken_tokenizer_from_bytes(std::string text, std::string_view origin);
 
 // The Llama-3 pre-tokenizer pattern.
 inline constexpr const char* kLlama3Pattern =

@@ -18,6 +18,9 @@
 //    valid UTF-8 s that the tokenizer does not normalise (SentencePiece-style kinds read a literal
 //    "▁" as a space; "hf-bpe" drops bytes its vocab lacks, as HF does, e.g. 0x04 for SmolLM2).
 //  - encode/decode/token_bytes are const and thread-safe.
+//  - to_blob() returns a TokenizerBlob from which tokenizer_from_blob (tokenizer/load.h) rebuilds
+//    a tokenizer with the same kind, ids, token_bytes, bos/eos and vocab_size, without touching
+//    the filesystem (a .lowbit model file carries its tokenizer this way).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +31,20 @@
 #include <vector>
 
 namespace lowbit {
+
+// A tokenizer as bytes, for storing inside a model file. The kind names and byte layouts are
+// persisted: never change their meaning.
+//  - "sentencepiece": the tokenizer.model file (ModelProto), byte for byte;
+//  - "llama2c":       int32 vocab_size (little-endian), then the tokenizer.bin file;
+//  - "hf-bpe":        int32 bos_id, int32 eos_id (little-endian, -1 = none; the ids resolved at
+//                     load time from config.json & co. beside the file), then tokenizer.json;
+//  - "tiktoken":      the tiktoken rank file, byte for byte;
+//  - "spm-vocab":     an SpmVocab plus the tokenizer kind as JSON (see spm_vocab.h), for SPM-BPE
+//                     tokenizers built from a vocabulary in memory (e.g. a GGUF's).
+struct TokenizerBlob {
+  std::string kind;
+  std::string bytes;
+};
 
 class Tokenizer {
  public:
@@ -44,6 +61,8 @@ class Tokenizer {
   virtual std::string kind() const = 0;
   // True if decode() drops one leading space (SentencePiece dummy prefix).
   virtual bool strips_leading_space() const { return false; }
+  // Everything needed to rebuild this tokenizer (see TokenizerBlob).
+  virtual TokenizerBlob to_blob() const = 0;
 };
 
 // Turns a stream of ids into text, emitting only complete UTF-8 characters, so byte-fallback

@@ -78,6 +78,48 @@ TEST(Cli, InfoAndBenchJson) {
   EXPECT_GT(b["decode_tok_s"].get<double>(), 0.0);
 }
 
+TEST(Cli, QuantizeWritesARunnableLowbitFile) {
+  const std::string out = test::temp_dir() + "/s.lowbit";
+  auto r = run_command(bin() + " quantize --model " + q(test::shared_path("models/ref-s")) + " --out " + out +
+                       " --recipe rtn:int4:g64:clip --tensor 'layers\\.0\\..*=rtn:int8:g32' --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["recipe"], "rtn:int4:g64:clip");
+  // ref-s linear weights, in bytes: layer 0 at int8:g32 (184320 weights, 8.5 bits each); layers
+  // 1-3 at int4:g64: 139264 weights in rows of 128 whose groups divide evenly (4.25 bits)
+  // plus down_proj [128, 352], whose rows hold 5 groups of 64 and a short one of 32:
+  // 128 x (176 code bytes + 6 fp16 scales) = 24064 bytes; lm_head [4096, 128] at the default
+  // int8:g128: 4096 x (128 + 2) bytes.
+  const double bytes = 184320 * 8.5 / 8 + 3 * (139264 * 4.25 / 8 + 24064) + 4096 * 130;
+  const double expect = 8 * bytes / (4 * 184320 + 524288);
+  EXPECT_NEAR(j["linear_bits_per_weight"].get<double>(), expect, 1e-9);
+  EXPECT_GT(j["bits_per_weight"].get<double>(), expect);  // f16 embeddings and f32 norms on top
+  int overridden = 0;
+  for (const auto& t : j["tensors"]) {
+    if (t["name"] == "layers.0.q_proj") EXPECT_EQ(t["format"], "int8:g32");
+    if (t["name"] == "layers.1.q_proj") EXPECT_EQ(t["format"], "int4:g64");
+    overridden += t["format"] == "int8:g32";
+  }
+  EXPECT_EQ(overridden, 7);
+  r = run_command(bin() + " generate --model " + out + " --prompt 'Once upon a time' -n 8 --temp 0");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  r = run_command(bin() + " info --model " + out + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["format"], "lowbit");
+}
+
+TEST(Cli, QuantizeBadRecipeLeavesNoFile) {
+  const std::string dir = test::temp_dir();
+  expect_one_line_error(run_command(bin() + " quantize --model " + q(test::shared_path("models/ref-s")) +
+                                    " --out " + dir + "/x.lowbit --recipe rtn:int9:g128"),
+                        "int9");
+  expect_one_line_error(run_command(bin() + " quantize --model " + q(test::shared_path("models/ref-s")) +
+                                    " --out " + dir + "/x.lowbit --tensor 'lm_head'"),
+                        "REGEX=RECIPE");
+  EXPECT_EQ(run_command("ls -A " + dir).out, "");
+}
+
 TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
   const std::string dir = test::temp_dir();
   expect_one_line_error(run_command(bin() + " info --model /no/such/model"), "/no/such/model");

@@ -51,6 +51,7 @@ class FakeTokenizer : public Tokenizer {
   int32_t eos_id() const override { return -1; }
   std::string kind() const override { return "fake"; }
   bool strips_leading_space() const override { return strip_; }
+  TokenizerBlob to_blob() const override { return {"fake", ""}; }
 
  private:
   std::vector<std::string> t_;

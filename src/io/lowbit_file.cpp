@@ -1,0 +1,220 @@
+#include "io/lowbit_file.h"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "formats/plain.h"
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
+
+namespace lowbit {
+
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kComp = "lowbit";
+constexpr int64_t kAlign = 64;
+
+template <typename T>
+std::vector<uint8_t> as_bytes(const std::vector<T>& v) {
+  std::vector<uint8_t> b(v.size() * sizeof(T));
+  if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+json config_to_json(const LlamaConfig& c) {
+  return {{"architecture", c.architecture}, {"dim", c.dim}, {"hidden_dim", c.hidden_dim},
+          {"n_layers", c.n_layers}, {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads},
+          {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size}, {"max_seq_len", c.max_seq_len},
+          {"norm_eps", c.norm_eps}, {"rope_theta", c.rope_theta},
+          {"rope_style", c.rope_style == RopeStyle::RotateHalf ? "rotate-half" : "interleaved"},
+          {"tie_embeddings", c.tie_embeddings}, {"attention_bias", c.attention_bias},
+          {"bos_id", c.bos_id}, {"eos_id", c.eos_id}};
+}
+
+LlamaConfig config_from_json(const json& j, const std::string& where) {
+  try {
+    LlamaConfig c;
+    c.architecture = j.at("architecture").get<std::string>();
+    c.dim = j.at("dim");
+    c.hidden_dim = j.at("hidden_dim");
+    c.n_layers = j.at("n_layers");
+    c.n_heads = j.at("n_heads");
+    c.n_kv_heads = j.at("n_kv_heads");
+    c.head_dim = j.at("head_dim");
+    c.vocab_size = j.at("vocab_size");
+    c.max_seq_len = j.at("max_seq_len");
+    c.norm_eps = j.at("norm_eps");
+    c.rope_theta = j.at("rope_theta");
+    const std::string rope = j.at("rope_style");
+    if (rope != "rotate-half" && rope != "interleaved") throw Error(kComp, where + ": bad rope_style");
+    c.rope_style = rope == "rotate-half" ? RopeStyle::RotateHalf : RopeStyle::Interleaved;
+    c.tie_embeddings = j.at("tie_embeddings");
+    c.attention_bias = j.at("attention_bias");
+    c.bos_id = j.at("bos_id");
+    c.eos_id = j.at("eos_id");
+    validate_llama_config(c, where);
+    return c;
+  } catch (const json::exception& e) {
+    throw Error(kComp, where + ": bad lowbit.config: " + e.what());
+  }
+}
+
+std::vector<uint8_t> plain_bytes(const LowbitTensorIn& t) {
+  const FormatKind kind = t.plain_dtype == "F16" ? FormatKind::F16
+                          : t.plain_dtype == "BF16" ? FormatKind::BF16 : FormatKind::F32;
+  std::vector<uint8_t> out(t.values.size() * static_cast<size_t>(plain_element_bytes(kind)));
+  plain_store_row(kind, t.values.data(), static_cast<int64_t>(t.values.size()), out.data());
+  return out;
+}
+
+void add_quantized(SafetensorsWriter& w, const std::string& name, const QuantizedMatrix& m) {
+  const int64_t groups = m.groups_per_row();
+  w.add(name + ".codes", "U8", {m.rows, m.row_code_bytes()}, m.codes);
+  if (!m.spec.double_quant) {
+    w.add(name + ".scales", m.spec.scale_type == ScaleType::BF16 ? "BF16" : "F16", {m.rows, groups},
+          as_bytes(m.scales));
+  } else {
+    w.add(name + ".scale_codes", "U8", {m.rows * groups}, m.scale_codes);
+    w.add(name + ".dq_scale", "F32", {static_cast<int64_t>(m.dq_scale.size())}, as_bytes(m.dq_scale));
+    w.add(name + ".dq_offset", "F32", {static_cast<int64_t>(m.dq_offset.size())}, as_bytes(m.dq_offset));
+  }
+  if (m.spec.asym) w.add(name + ".zeros", "U8", {m.rows, groups}, m.zeros);
+}
+
+}  // namespace
+
+void write_lowbit(const std::string& path, const LowbitModelIn& model) {
+  SafetensorsWriter w(kAlign);
+  json index = json::object();
+  for (const LowbitTensorIn& t : model.tensors) {
+    if (t.quantized) {
+      LOWBIT_ASSERT(t.matrix != nullptr);
+      add_quantized(w, t.name, *t.matrix);
+      index[t.name] = {{"format", t.matrix->spec.to_string()}, {"shape", {t.matrix->rows, t.matrix->cols}},
+                       {"recipe", t.recipe}};
+    } else {
+      w.add(t.name, t.plain_dtype, t.shape, plain_bytes(t));
+      index[t.name] = {{"format", t.plain_dtype == "F32" ? "f32" : t.plain_dtype == "F16" ? "f16" : "bf16"},
+                       {"shape", t.shape}, {"recipe", t.recipe}};
+    }
+  }
+  if (!model.tokenizer.kind.empty())
+    w.add("tokenizer.blob", "U8", {static_cast<int64_t>(model.tokenizer.bytes.size())},
+          std::vector<uint8_t>(model.tokenizer.bytes.begin(), model.tokenizer.bytes.end()));
+  w.add_metadata("format", "lowbit");
+  w.add_metadata("lowbit.version", kLowbitVersion);
+  w.add_metadata("lowbit.config", config_to_json(model.config).dump());
+  w.add_metadata("lowbit.tensors", index.dump());
+  w.add_metadata("lowbit.tokenizer", json{{"kind", model.tokenizer.kind}}.dump());
+  w.add_metadata("lowbit.recipe", model.recipe);
+  w.add_metadata("lowbit.source", model.source);
+  w.write(path);
+}
+
+namespace {
+
+// Bytes of part `name` of `file`, checked to be exactly `expected` bytes.
+const uint8_t* part(const SafetensorsFile& f, const std::string& name, size_t expected) {
+  auto it = f.entries().find(name);
+  if (it == f.entries().end()) throw Error(kComp, f.path() + ": missing part '" + name + "'");
+  if (it->second.view.nbytes != expected)
+    throw Error(kComp, f.path() + ": part '" + name + "' has " + std::to_string(it->second.view.nbytes) +
+                           " bytes, expected " + std::to_string(expected));
+  return it->second.view.data;
+}
+
+template <typename T>
+void read_part(const SafetensorsFile& f, const std::string& name, std::vector<T>& out) {
+  const uint8_t* p = part(f, name, out.size() * sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), p, out.size() * sizeof(T));
+}
+
+QuantizedMatrix read_quantized(const SafetensorsFile& f, const std::string& name, const QuantSpec& spec,
+                               int64_t rows, int64_t cols) {
+  QuantizedMatrix m = make_quantized_matrix(spec, rows, cols);
+  read_part(f, name + ".codes", m.codes);
+  if (!spec.double_quant) read_part(f, name + ".scales", m.scales);
+  else {
+    read_part(f, name + ".scale_codes", m.scale_codes);
+    read_part(f, name + ".dq_scale", m.dq_scale);
+    read_part(f, name + ".dq_offset", m.dq_offset);
+  }
+  if (spec.asym) read_part(f, name + ".zeros", m.zeros);
+  validate(m);
+  return m;
+}
+
+json parse_meta(const SafetensorsFile& f, const char* key) {
+  auto it = f.metadata().find(key);
+  if (it == f.metadata().end()) throw Error(kComp, f.path() + ": metadata has no " + key);
+  json j = json::parse(it->second, nullptr, false);
+  if (j.is_discarded()) throw Error(kComp, f.path() + ": metadata " + key + " is not valid JSON");
+  return j;
+}
+
+void load_tensor(ModelSource& src, const SafetensorsFile& f, const std::string& name, const json& info) {
+  if (!info.is_object() || !info.contains("format") || !info.contains("shape") || !info["format"].is_string())
+    throw Error(kComp, f.path() + ": tensor '" + name + "' entry needs format and shape");
+  const QuantSpec spec = parse_quant_spec(info["format"].get<std::string>());
+  const auto shape = info["shape"].get<std::vector<int64_t>>();
+  src.recipes[name] = info.value("recipe", "");
+  if (!spec.quantized()) {
+    const TensorView& v = f.tensor(name);
+    if (v.shape != shape) throw Error(kComp, f.path() + ": tensor '" + name + "' shape disagrees with its index");
+    src.tensors[name] = v;
+    return;
+  }
+  if (shape.size() != 2) throw Error(kComp, f.path() + ": quantized tensor '" + name + "' must be 2-D");
+  checked_numel(shape, kComp, f.path() + ": tensor '" + name + "'");
+  src.quantized.emplace(name, read_quantized(f, name, spec, shape[0], shape[1]));
+}
+
+}  // namespace
+
+bool is_lowbit_file(const std::string& path) {
+  try {
+    SafetensorsFile f(path);
+    return f.metadata().count("lowbit.version") != 0;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+ModelSource load_lowbit_model(const std::string& path) {
+  auto file = std::make_shared<const SafetensorsFile>(path);
+  const SafetensorsFile& f = *file;
+  auto version = f.metadata().find("lowbit.version");
+  if (version == f.metadata().end()) throw Error(kComp, path + ": not a .lowbit file (no lowbit.version)");
+  if (version->second != kLowbitVersion)
+    throw Error(kComp, path + ": .lowbit version " + version->second + " is not supported (this build reads " +
+                           kLowbitVersion + ")");
+  ModelSource src;
+  src.format = "lowbit";
+  src.path = path;
+  src.config = config_from_json(parse_meta(f, "lowbit.config"), path);
+  const json index = parse_meta(f, "lowbit.tensors");
+  if (!index.is_object()) throw Error(kComp, path + ": lowbit.tensors is not an object");
+  try {
+    for (auto& [name, info] : index.items()) load_tensor(src, f, name, info);
+  } catch (const json::exception& e) {
+    throw Error(kComp, path + ": bad lowbit.tensors: " + e.what());
+  }
+  const json tok = parse_meta(f, "lowbit.tokenizer");
+  src.embedded_tokenizer.kind = tok.value("kind", "");
+  if (!src.embedded_tokenizer.kind.empty()) {
+    auto blob = f.entries().find("tokenizer.blob");
+    if (blob == f.entries().end()) throw Error(kComp, path + ": missing tokenizer.blob");
+    const TensorView& v = blob->second.view;
+    src.embedded_tokenizer.bytes.assign(reinterpret_cast<const char*>(v.data), v.nbytes);
+  }
+  auto recipe = f.metadata().find("lowbit.recipe");
+  if (recipe != f.metadata().end()) src.recipe = recipe->second;
+  src.owners.push_back(file);
+  check_canonical_tensors(src);
+  return src;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,52 @@
+// The .lowbit model file: a valid safetensors file (any safetensors reader lists it) holding a
+// whole runnable model — config, tokenizer, and every tensor in its own storage format.
+// Layout and metadata keys are specified in docs/FORMAT.md ("The .lowbit container"); in short:
+//   - plain tensors under their canonical name, dtype F32/F16/BF16;
+//   - a quantized matrix NAME as parts NAME.codes (U8), NAME.scales (F16/BF16), NAME.zeros (U8),
+//     NAME.scale_codes (U8), NAME.dq_scale / NAME.dq_offset (F32), exactly the arrays of
+//     QuantizedMatrix, byte for byte;
+//   - the tokenizer's serialized bytes as tensor "tokenizer.blob" (U8);
+//   - __metadata__: lowbit.version ("1"), lowbit.config, lowbit.tensors, lowbit.tokenizer,
+//     lowbit.recipe, lowbit.source (JSON strings).
+// Every tensor starts 64-byte aligned (explicit "__pad.N" U8 entries fill the gaps). The file is
+// written atomically and deterministically: the same inputs give identical bytes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "io/model_source.h"
+
+namespace lowbit {
+
+inline constexpr const char* kLowbitVersion = "1";
+
+// One tensor to store: plain (view into fp data, stored in `plain_dtype`) or quantized.
+struct LowbitTensorIn {
+  std::string name;  // canonical
+  std::string recipe;
+  bool quantized = false;
+  const QuantizedMatrix* matrix = nullptr;    // when quantized
+  std::vector<float> values;                  // when plain: [shape] fp32 values
+  std::vector<int64_t> shape;                 // when plain
+  std::string plain_dtype = "F32";            // F32, F16 or BF16
+};
+
+struct LowbitModelIn {
+  LlamaConfig config;
+  std::string recipe, source;
+  EmbeddedTokenizer tokenizer;
+  std::vector<LowbitTensorIn> tensors;
+};
+
+void write_lowbit(const std::string& path, const LowbitModelIn& model);
+
+// Loads a .lowbit file as a ModelSource (format "lowbit"): plain tensors are views into the
+// mapping; quantized ones are copied into QuantizedMatrix and validated. Malformed files
+// (missing parts, sizes that disagree with shape and spec, unknown version) throw lowbit::Error.
+ModelSource load_lowbit_model(const std::string& path);
+
+// True if the file is a safetensors file whose metadata says lowbit.version.
+bool is_lowbit_file(const std::string& path);
+
+}  // namespace lowbit

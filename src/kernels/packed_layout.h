@@ -1,0 +1,178 @@
+// Internal: the packed layouts the kernels read, the per-call activation layouts, and the kernel
+// entry points of each ISA. Nothing here is persisted; it is rebuilt from a QuantizedMatrix at
+// load. See packed_matrix.h for the numerics every kernel implements.
+//
+// Integer family, tile_rows = R (16 AVX-512, 8 AVX2):
+//   A row tile is R consecutive rows (the last one padded with zero-scale rows). A row's columns
+//   are cut into k-blocks of 32 that restart at each group boundary: group g covers blocks
+//   [g·bpg, min((g+1)·bpg, n_blocks)), bpg = ceil(group_len/32); padded columns hold u = 0.
+//   codes  [row_tiles][n_blocks][block_bytes]   block_bytes = 4·R·bits
+//     A block is 8 "steps" of 4 columns; step j as a vector of 4R bytes is
+//     byte[4r + i] = u(row r, column 4j + i)  (what vpdpbusd / maddubs want: lane r = row r).
+//     The bits are split into planes of p ∈ {8, 4, 2, 1} bits at bit offset `off` (kPlanes):
+//     plane (p, off) is p vectors of 4R bytes; vector m holds steps m + p·K (K < 8/p) at bit
+//     p·K of each byte, i.e. bits [off, off+p) of those steps' u.
+//     LUT formats (NF4, FP4) store the 4-bit code q and map it to u with a 16-byte table.
+//     AVX2 "wide" layouts (u may exceed 127: Int8, NF4) store u ^ 0x80 (= u − 128 as int8) and
+//     zeros − 128, so maddubs never saturates; the integer dot is the same.
+//   scales [row_tiles][n_groups][R]   fp16 / bf16 bits or fp32 (ScaleStore)
+//   zeros  [row_tiles][n_groups][R]   uint8 (int8 when wide); asym only, else const_zero
+// Integer family, scalar twin (R = 1): codes [rows][n_blocks][32] one u per byte (padding 0),
+//   scales fp32 [rows][n_groups], zeros uint8 [rows][n_groups] (asym only).
+//
+// Float family, tile_rows = R: elems [row_tiles][cols][R] (fp32 / fp16 / bf16 / e4m3 codes);
+//   FP8 scales [row_tiles][n_groups][R]. Scalar twin: elems fp32 [rows][cols] holding the exact
+//   weight (FP8: e4m3(q)/256), scales fp32 [rows][n_groups].
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "formats/quant_spec.h"
+#include "kernels/packed_matrix.h"
+
+namespace lowbit {
+
+// A 64-byte aligned, zero-initialised byte buffer.
+class AlignedBytes {
+ public:
+  AlignedBytes() = default;
+  explicit AlignedBytes(int64_t n);
+  uint8_t* data() { return ptr_.get(); }
+  const uint8_t* data() const { return ptr_.get(); }
+  int64_t size() const { return size_; }
+  template <class T>
+  T* as() {
+    return reinterpret_cast<T*>(ptr_.get());
+  }
+  template <class T>
+  const T* as() const {
+    return reinterpret_cast<const T*>(ptr_.get());
+  }
+
+ private:
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], Free> ptr_;
+  int64_t size_ = 0;
+};
+
+enum class ScaleStore : uint8_t { F16, BF16, F32 };
+
+inline constexpr int kBlock = 32;  // columns per k-block (integer family)
+
+// Bit planes of a code of `bits` bits: {p, off} pairs, lowest first.
+struct Plane {
+  int p, off;
+};
+struct PlaneSet {
+  int n;
+  Plane planes[3];
+};
+constexpr PlaneSet planes_for(int bits) {
+  switch (bits) {
+    case 2:
+      return {1, {{2, 0}}};
+    case 3:
+      return {2, {{2, 0}, {1, 2}}};
+    case 4:
+      return {1, {{4, 0}}};
+    case 5:
+      return {2, {{4, 0}, {1, 4}}};
+    case 6:
+      return {2, {{4, 0}, {2, 4}}};
+    case 7:
+      return {3, {{4, 0}, {2, 4}, {1, 6}}};
+    default:
+      return {1, {{8, 0}}};
+  }
+}
+
+struct IntPacked {
+  int tile_rows = 1;  // R; 1 = scalar twin layout
+  int bits = 8;       // stored code bits (LUT formats: 4)
+  bool lut4 = false;  // codes index `lut`
+  bool wide = false;  // AVX2: stored u ^ 0x80, zeros − 128
+  bool asym = false;  // per-group zeros array, else const_zero
+  ScaleStore scale_store = ScaleStore::F32;
+  int32_t const_zero = 0;         // zero when !asym, in the stored representation
+  float act_mult = 1.0f;          // m: activation block scale xs = d · m
+  std::array<uint8_t, 16> lut{};  // LUT formats: code q -> stored u (u ^ 0x80 when wide)
+  int64_t rows = 0, cols = 0, row_tiles = 0;
+  int64_t group_len = 0, n_groups = 0, n_blocks = 0, blocks_per_group = 0;
+  int64_t block_bytes = 0;  // bytes of one [tile, block] code block
+  AlignedBytes codes, scales, zeros;
+};
+
+struct FloatPacked {
+  enum class Elem : uint8_t { F32, F16, BF16, FP8 };
+  int tile_rows = 1;
+  Elem elem = Elem::F32;
+  ScaleStore scale_store = ScaleStore::F32;  // FP8 only
+  int64_t rows = 0, cols = 0, row_tiles = 0, group_len = 0, n_groups = 0;
+  AlignedBytes elems, scales;
+};
+
+// Quantized activations of one call, in token tiles of nt tokens (T padded with zero tokens).
+struct IntActs {
+  int nt = 1;
+  int64_t tok_tiles = 0, n_blocks = 0;
+  const int8_t* q = nullptr;     // [tok_tiles][n_blocks][nt][32]
+  const float* scale = nullptr;  // [tok_tiles][n_blocks][nt]  d · m
+  // [tok_tiles][n_blocks][nt] the zero-point term of the block's integer dot:
+  //   asym: low half −Σq as int16, high half 0 (for vpdpwssd / pmaddwd with per-row zeros);
+  //   sym:  −const_zero · Σq as int32.
+  const int32_t* negsum = nullptr;
+};
+
+// fp32 activations of one call, in token tiles: x[t][k] at x[(tile·cols + k)·nt + t % nt].
+// With nt == 1 this is the caller's X itself.
+struct FloatActs {
+  int nt = 1;
+  int64_t tok_tiles = 0;
+  const float* x = nullptr;  // [tok_tiles][cols][nt]
+};
+
+// Kernels compute y[t, r] for every row r of row tiles [tile0, tile1) and t < T.
+// y is [T, rows]; rows past w.rows are never written.
+using IntKernel = void (*)(const IntPacked& w, const IntActs& a, int64_t tile0, int64_t tile1,
+                           int64_t T, float* y);
+using FloatKernel = void (*)(const FloatPacked& w, const FloatActs& a, int64_t tile0, int64_t tile1,
+                             int64_t T, float* y);
+
+// Per-ISA entry points (kernels_ref.cpp, *_avx2.cpp, *_avx512.cpp). The tile width R, the
+// prefill token tile nt, and the kernel for a packed layout.
+struct IsaTraits {
+  int tile_rows;
+  int prefill_nt;
+};
+IsaTraits isa_traits(Isa isa);
+IntKernel int_kernel_scalar(const IntPacked& w);
+IntKernel int_kernel_avx2(const IntPacked& w);
+IntKernel int_kernel_avx512(const IntPacked& w);
+FloatKernel float_kernel_scalar(const FloatPacked& w);
+FloatKernel float_kernel_avx2(const FloatPacked& w);
+FloatKernel float_kernel_avx512(const FloatPacked& w);
+
+// Packing (pack_int.cpp, pack_float.cpp). `isa` only selects wide/LUT details; R = tile_rows.
+bool is_int_family(FormatKind kind);
+IntPacked pack_int(const QuantizedMatrix& m, Isa isa, int tile_rows);
+FloatPacked pack_float(const QuantizedMatrix& m, int tile_rows);
+
+// Code q of column c in a row's bit-packed LSB-first code bytes.
+inline uint32_t read_code(const uint8_t* row_codes, int64_t c, int bits) {
+  const int64_t bit = c * bits;
+  const uint8_t* p = row_codes + (bit >> 3);
+  const int sh = static_cast<int>(bit & 7);
+  uint32_t v = p[0] >> sh;
+  if (sh + bits > 8) v |= static_cast<uint32_t>(p[1]) << (8 - sh);
+  return v & ((1u << bits) - 1u);
+}
+
+// Scale s of group g of row r as fp32 (fp16/bf16 widened exactly, double quant decoded).
+float group_scale(const QuantizedMatrix& m, int64_t r, int64_t g);
+
+}  // namespace lowbit

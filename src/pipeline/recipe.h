@@ -1,0 +1,47 @@
+// Recipes: how one tensor (or a whole model) is quantized, spelled "<algorithm>:<format>[:opts]"
+// (ARCHITECTURE.md convention 9), e.g.
+//   rtn:int4:g128          round-to-nearest, int4 groups of 128, fp16 scales
+//   rtn:int4:g128:clip     ... with the per-group clipping search (minimises squared error,
+//                          weighted by mean x² per input channel when calibration data exists)
+//   rtn:nf4:g64:dq         NF4 with double-quantized scales
+//   f16 | bf16 | f32       keep unquantized, stored in that float type
+// The format part is any QuantSpec spelling (formats/quant_spec.h).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "formats/quant_spec.h"
+
+namespace lowbit {
+
+struct Recipe {
+  std::string algorithm;  // "rtn", or "none" for plain float storage
+  QuantSpec spec;
+  bool clip = false;      // rtn: clipping search
+  std::string to_string() const;
+};
+
+// Throws lowbit::Error("recipe", ...) naming the bad part.
+Recipe parse_recipe(std::string_view s);
+
+// Which recipe each tensor of a model gets: the model recipe for the linear layers of the
+// blocks; lm_head at least int8 (kept at the model recipe if that has >= 8 bits or is float),
+// because the output projection is the most sensitive matrix; embed_tokens in f16 (a lookup
+// table: its size does not affect decode speed); norms and biases in f32. Overrides
+// "REGEX=RECIPE" (ECMAScript regex matching the whole canonical name) apply in order, the last
+// match winning.
+class RecipePlan {
+ public:
+  RecipePlan(const std::string& model_recipe, const std::vector<std::string>& overrides);
+  Recipe for_tensor(const std::string& canonical_name, bool is_matrix) const;
+  const Recipe& model_recipe() const { return model_; }
+
+ private:
+  Recipe model_;
+  std::vector<std::pair<std::string, Recipe>> overrides_;  // regex source, recipe
+};
+
+}  // namespace lowbit

@@ -1,0 +1,161 @@
+// .lowbit files: write -> read is bit-exact and deterministic; the result runs and its quality
+// sits in pinned bands; malformed files give clear errors.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "algo/rtn.h"
+#include "base/error.h"
+#include "base/mapped_file.h"
+#include "eval/perplexity.h"
+#include "io/lowbit_file.h"
+#include "io/safetensors.h"
+#include "model/loader.h"
+#include "pipeline/quantize.h"
+#include "testutil.h"
+
+namespace lowbit {
+namespace {
+
+std::string quantize_to(const std::string& model, const std::string& recipe, const std::string& name,
+                        std::vector<std::string> overrides = {}) {
+  const ModelSource src = open_model_source(test::shared_path(model));
+  const auto tok = load_tokenizer_for(src, "");
+  QuantizeOptions opt;
+  opt.recipe = recipe;
+  opt.overrides = std::move(overrides);
+  const std::string out = test::temp_dir() + "/" + name;
+  quantize_model(src, *tok, opt, out);
+  return out;
+}
+
+TEST(LowbitFile, RoundTripIsBitExactAndDeterministic) {
+  const std::string a = quantize_to("models/ref-s", "rtn:int4:g128", "a.lowbit");
+  const std::string b = quantize_to("models/ref-s", "rtn:int4:g128", "b.lowbit");
+  EXPECT_EQ(test::read_file(a), test::read_file(b)) << "same inputs must give identical bytes";
+  const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
+  const ModelSource q = load_lowbit_model(a);
+  EXPECT_EQ(q.format, "lowbit");
+  EXPECT_EQ(q.config.dim, src.config.dim);
+  // Every quantized matrix equals a fresh RTN of the original weights, byte for byte.
+  for (const auto& [name, m] : q.quantized) {
+    const std::vector<float> w = to_f32(src.tensor(name));
+    const QuantizedMatrix fresh = quantize_rtn(w.data(), m.rows, m.cols, m.spec, {});
+    EXPECT_EQ(m.codes, fresh.codes) << name;
+    EXPECT_EQ(m.scales, fresh.scales) << name;
+  }
+  EXPECT_EQ(q.quantized.size(), 4u * 7u + 1u);  // block linears + lm_head
+  // Plain tensors are exact.
+  EXPECT_EQ(to_f32(q.tensor("layers.1.ffn_norm")), to_f32(src.tensor("layers.1.ffn_norm")));
+}
+
+TEST(LowbitFile, IsAValidSafetensorsFileWith64ByteAlignment) {
+  const std::string a = quantize_to("models/ref-s", "rtn:nf4:g64:dq", "nf4.lowbit");
+  SafetensorsFile f(a);  // any safetensors reader lists it
+  const MappedFile raw(a);
+  int real = 0;
+  for (const auto& [name, e] : f.entries()) {
+    if (name.starts_with("__pad.")) continue;  // the fillers themselves sit in the gaps
+    EXPECT_EQ((e.view.data - raw.data()) % 64, 0) << name;
+    ++real;
+  }
+  EXPECT_GT(real, 50);
+  EXPECT_EQ(f.metadata().at("lowbit.version"), "1");
+  EXPECT_TRUE(f.entries().count("layers.0.q_proj.scale_codes"));
+}
+
+TEST(LowbitFile, CarriesItsTokenizerAndRuns) {
+  const std::string a = quantize_to("models/ref-s", "rtn:int8:g128", "int8.lowbit");
+  LoadedModel m = load_model(a);
+  LoadedModel fp = load_model(test::shared_path("models/ref-s"));
+  const std::string text = "The meaning of life is";
+  EXPECT_EQ(m.tokenizer->encode(text, true), fp.tokenizer->encode(text, true));
+  EXPECT_EQ(m.tokenizer->kind(), fp.tokenizer->kind());
+}
+
+// ref-m perplexity on the first 16384 tokens of wikitext-2 (64 windows of 256): int8 within
+// 0.5% of fp32; int4-g128 and nf4-g64 in bands pinned around measured values.
+// Bands on ppl / fp32 ppl, pinned around the values measured when this test was written
+// (int4:g128 1.00596, nf4:g64 1.00425 on this slice): roughly half to twice the measured excess,
+// so a real regression, or an unexplained improvement, fails. Re-pin from the printed line.
+constexpr double kInt4Lo = 1.0025, kInt4Hi = 1.012;
+constexpr double kNf4Lo = 1.0018, kNf4Hi = 1.0085;
+
+double ppl_of(const std::string& path) {
+  LoadedModel m = load_model(path);
+  std::vector<int32_t> ids =
+      m.tokenizer->encode(read_text_file(test::shared_path("data/wikitext-2-raw/wiki.test.raw")), false);
+  ids.resize(16384);
+  return perplexity(*m.model, ids, 256, 256).ppl;
+}
+
+TEST(LowbitQuality, RefMPerplexityBands) {
+  const double fp = ppl_of(test::shared_path("models/ref-m"));
+  const double i8 = ppl_of(quantize_to("models/ref-m", "rtn:int8:g128", "m8.lowbit"));
+  const double i4 = ppl_of(quantize_to("models/ref-m", "rtn:int4:g128", "m4.lowbit"));
+  const double nf4 = ppl_of(quantize_to("models/ref-m", "rtn:nf4:g64", "mnf4.lowbit"));
+  std::printf("ref-m ppl (16384 tokens): fp32 %.4f  int8:g128 %.4f  int4:g128 %.4f  nf4:g64 %.4f\n", fp, i8, i4, nf4);
+  EXPECT_LT(std::abs(i8 / fp - 1.0), 0.005);
+  EXPECT_GT(i4 / fp, kInt4Lo);
+  EXPECT_LT(i4 / fp, kInt4Hi);
+  EXPECT_GT(nf4 / fp, kNf4Lo);
+  EXPECT_LT(nf4 / fp, kNf4Hi);
+}
+
+// Rewrites one metadata value of a .lowbit file (header JSON, re-padded to the same length).
+std::string with_metadata(const std::string& path, const std::string& key, const std::string& value) {
+  std::string bytes = test::read_file(path);
+  uint64_t n;
+  std::memcpy(&n, bytes.data(), 8);
+  auto header = nlohmann::json::parse(bytes.substr(8, n));
+  header["__metadata__"][key] = value;
+  std::string h = header.dump();
+  EXPECT_LE(h.size(), n);
+  h.resize(n, ' ');
+  const std::string out = test::temp_dir() + "/mut.lowbit";
+  test::write_file(out, bytes.substr(0, 8) + h + bytes.substr(8 + n));
+  return out;
+}
+
+TEST(LowbitFile, MalformedFilesGiveClearErrors) {
+  const std::string a = quantize_to("models/ref-s", "rtn:int4:g128", "m.lowbit");
+  auto expect_error = [](const std::string& p, const std::string& needle) {
+    try {
+      load_lowbit_model(p);
+      ADD_FAILURE() << "no error, expected '" << needle << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(with_metadata(a, "lowbit.version", "99"), "version 99");
+  expect_error(with_metadata(a, "lowbit.config", "{}"), "lowbit.config");
+  const auto tensors = nlohmann::json::parse(SafetensorsFile(a).metadata().at("lowbit.tensors"));
+  auto bad = tensors;
+  bad["layers.0.q_proj"]["shape"] = {64, 128};
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "layers.0.q_proj");
+  bad = tensors;
+  bad["layers.0.q_proj"]["format"] = "int4:g64";
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "layers.0.q_proj.scales");
+  bad = tensors;
+  bad["layers.0.q_proj"]["format"] = "int9:g64";
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "int9");
+  const std::string full = test::read_file(a);
+  const std::string cut = test::temp_dir() + "/cut.lowbit";
+  test::write_file(cut, full.substr(0, full.size() / 2));
+  EXPECT_THROW(load_lowbit_model(cut), Error);
+}
+
+TEST(LowbitFile, QuantizeRefusesBadRecipeAndLeavesNoFile) {
+  const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
+  const auto tok = load_tokenizer_for(src, "");
+  QuantizeOptions opt;
+  opt.recipe = "rtn:int4:g7";
+  const std::string out = test::temp_dir() + "/never.lowbit";
+  EXPECT_THROW(quantize_model(src, *tok, opt, out), Error);
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -1,0 +1,40 @@
+#include <gtest/gtest.h>
+
+#include "base/error.h"
+#include "pipeline/recipe.h"
+
+namespace lowbit {
+namespace {
+
+TEST(Recipe, ParsesAndPrints) {
+  for (const char* s : {"rtn:int4:g128", "rtn:int4:g128:clip", "rtn:nf4:g64:dq", "rtn:int3:g64:asym", "f16", "bf16", "f32"})
+    EXPECT_EQ(parse_recipe(s).to_string(), s);
+  const Recipe r = parse_recipe("rtn:int4:g128:clip");
+  EXPECT_EQ(r.algorithm, "rtn");
+  EXPECT_TRUE(r.clip);
+  EXPECT_EQ(r.spec.bits, 4);
+  EXPECT_EQ(r.spec.group, 128);
+}
+
+TEST(Recipe, RejectsBadRecipes) {
+  for (const char* s : {"", "gptq", "foo:int4:g128", "rtn", "rtn:int9:g128", "rtn:int4:g7", "rtn:f16", "rtn:int4:g128:clip:clip"})
+    EXPECT_THROW(parse_recipe(s), Error) << s;
+}
+
+TEST(RecipePlan, DefaultsAndOverrides) {
+  RecipePlan plan("rtn:int4:g128", {"layers\\.[0-9]+\\.down_proj=rtn:int6:g128", "lm_head=f16"});
+  EXPECT_EQ(plan.for_tensor("layers.3.q_proj", true).to_string(), "rtn:int4:g128");
+  EXPECT_EQ(plan.for_tensor("layers.3.down_proj", true).to_string(), "rtn:int6:g128");
+  EXPECT_EQ(plan.for_tensor("lm_head", true).to_string(), "f16");
+  EXPECT_EQ(plan.for_tensor("embed_tokens", true).to_string(), "f16");
+  EXPECT_EQ(plan.for_tensor("layers.0.attn_norm", false).to_string(), "f32");
+  RecipePlan plain("rtn:int3:g64", {});
+  EXPECT_EQ(plain.for_tensor("lm_head", true).to_string(), "rtn:int8:g128");
+  RecipePlan eight("rtn:int8:g32", {});
+  EXPECT_EQ(eight.for_tensor("lm_head", true).to_string(), "rtn:int8:g32");
+  EXPECT_THROW(RecipePlan("rtn:int4:g128", {"noequals"}), Error);
+  EXPECT_THROW(RecipePlan("rtn:int4:g128", {"([=f16"}), Error);
+}
+
+}  // namespace
+}  // namespace lowbit
