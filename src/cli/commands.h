@@ -13,6 +13,7 @@ void add_info(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_synth(CLI::App& app);
 void add_quantize(CLI::App& app);
+void add_export(CLI::App& app);
 
 // Shared by commands: --threads (0 = all cores), applied before the command runs.
 void add_threads_option(CLI::App& cmd, int* threads);

@@ -108,7 +108,12 @@ std::unique_ptr<Tokenizer> sentencepiece_tokenizer_from_bytes(std::string bytes,
 }
 
 SpmVocab load_sentencepiece_vocab(const std::string& path) {
-  const LoadedModel m = load_model(read_text_file(path), path);
+  return sentencepiece_vocab_from_bytes(read_text_file(path), path);
+}
+
+SpmVocab sentencepiece_vocab_from_bytes(std::string bytes, std::string_view origin) {
+  const std::string where(origin);
+  const LoadedModel m = load_model(std::move(bytes), where);
   const sentencepiece::SentencePieceProcessor& sp = *m.sp;
   SpmVocab v;
   for (int id = 0; id < sp.GetPieceSize(); ++id) {
@@ -120,7 +125,7 @@ SpmVocab load_sentencepiece_vocab(const std::string& path) {
   v.eos_id = sp.eos_id();
   v.unk_id = sp.unk_id();
   v.add_dummy_prefix = m.proto.add_dummy_prefix;
-  validate_spm_vocab(v, path);
+  validate_spm_vocab(v, where);
   return v;
 }
 

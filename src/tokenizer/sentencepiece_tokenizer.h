@@ -32,4 +32,8 @@ std::unique_ptr<Tokenizer> sentencepiece_tokenizer_from_bytes(std::string bytes,
 // to export a GGUF vocab. Throws like load_sentencepiece_tokenizer.
 SpmVocab load_sentencepiece_vocab(const std::string& path);
 
+// The same from the file's bytes (a serialized ModelProto, e.g. a "sentencepiece" tokenizer
+// blob); origin names them in errors.
+SpmVocab sentencepiece_vocab_from_bytes(std::string bytes, std::string_view origin);
+
 }  // namespace lowbit
