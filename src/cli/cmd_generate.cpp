@@ -52,6 +52,7 @@ void run_generate(const GenerateArgs& a) {
     return;
   }
   std::printf("%s\n", rest.c_str());
+  std::fflush(stdout);  // the sample's last line before the stats on stderr
   std::fprintf(stderr, "[%lld prompt tokens at %.1f tok/s, %lld generated at %.1f tok/s]\n",
                static_cast<long long>(st.prompt_tokens), prefill_tok_s,
                static_cast<long long>(st.generated), decode_tok_s);
