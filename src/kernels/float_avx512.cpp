@@ -10,6 +10,11 @@ namespace lowbit {
 
 namespace {
 
+// Local, so that no shared inline function is emitted from an ISA-specific source.
+inline int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+
 constexpr int R = 16;
 using Elem = FloatPacked::Elem;
 
@@ -86,7 +91,7 @@ inline __attribute__((always_inline)) void float_tile(const FloatPacked& w, cons
       __m512 gacc[NR][NT];
       for (int i = 0; i < NR; ++i)
         for (int t = 0; t < NT; ++t) gacc[i][t] = _mm512_setzero_ps();
-      fma_cols<E, NR, NT>(e, x, g * w.group_len, std::min(cols, (g + 1) * w.group_len), gacc);
+      fma_cols<E, NR, NT>(e, x, g * w.group_len, min64(cols, (g + 1) * w.group_len), gacc);
       for (int i = 0; i < NR; ++i) {
         const __m512 s = load_scales256(w, ((tile + i) * w.n_groups + g) * R);
         for (int t = 0; t < NT; ++t) acc[i][t] = _mm512_fmadd_ps(gacc[i][t], s, acc[i][t]);
@@ -125,7 +130,7 @@ void float_run(const FloatPacked& w, const FloatActs& a, int64_t tile0, int64_t 
   constexpr int NT = 8;
   constexpr int64_t chunk = kPrefillChunkTokens / NT;
   for (int64_t tt0 = 0; tt0 < a.tok_tiles; tt0 += chunk) {
-    const int64_t tt1 = std::min(a.tok_tiles, tt0 + chunk);
+    const int64_t tt1 = min64(a.tok_tiles, tt0 + chunk);
     for (int64_t tile = tile0; tile < tile1; ++tile) {
       for (int64_t tt = tt0; tt < tt1; ++tt) {
         __m512 out[1][NT];

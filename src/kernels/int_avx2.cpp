@@ -12,6 +12,11 @@ namespace lowbit {
 
 namespace {
 
+// Local, so that no shared inline function is emitted from an ISA-specific source.
+inline int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+
 constexpr int R = 8;
 constexpr int V = 4 * R;
 
@@ -21,8 +26,8 @@ inline __attribute__((always_inline)) __m256i unpack_step(const uint8_t* blk) {
   static_for<planes_for(kBits).n>([&](auto PI) {
     constexpr Plane pl = planes_for(kBits).planes[PI.value];
     constexpr int m = J % pl.p, K = J / pl.p, sh = pl.p * K - pl.off;
-    __m256i v = _mm256_loadu_si256(
-        reinterpret_cast<const __m256i*>(blk + V * (plane_base(kBits, PI.value) + m)));
+    constexpr int base = plane_base(kBits, PI.value);
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + V * (base + m)));
     if constexpr (sh > 0) v = _mm256_srli_epi16(v, sh);
     if constexpr (sh < 0) v = _mm256_slli_epi16(v, -sh);
     if constexpr (pl.p != 8)
@@ -69,8 +74,7 @@ inline __attribute__((always_inline)) void int_tile(const IntPacked& w, const In
   const int32_t* an = a.negsum + ttile * nb * NT;
   __m256i lut = _mm256_setzero_si256();
   if constexpr (kLut)
-    lut = _mm256_broadcastsi128_si256(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.lut.data())));
+    lut = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.lut)));
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[NR][NT];
   for (int i = 0; i < NR; ++i)
@@ -87,7 +91,7 @@ inline __attribute__((always_inline)) void int_tile(const IntPacked& w, const In
     __m256 gacc[NR][NT];
     for (int i = 0; i < NR; ++i)
       for (int t = 0; t < NT; ++t) gacc[i][t] = _mm256_setzero_ps();
-    const int64_t b_end = std::min(nb, (g + 1) * bpg);
+    const int64_t b_end = min64(nb, (g + 1) * bpg);
     for (int64_t b = g * bpg; b < b_end; ++b) {
       __m256i d[NR][NT], p16[NR][NT];
       for (int i = 0; i < NR; ++i)
@@ -161,7 +165,7 @@ void int_run(const IntPacked& w, const IntActs& a, int64_t tile0, int64_t tile1,
   constexpr int NT = 4;
   constexpr int64_t chunk = kPrefillChunkTokens / NT;
   for (int64_t tt0 = 0; tt0 < a.tok_tiles; tt0 += chunk) {
-    const int64_t tt1 = std::min(a.tok_tiles, tt0 + chunk);
+    const int64_t tt1 = min64(a.tok_tiles, tt0 + chunk);
     for (int64_t tile = tile0; tile < tile1; ++tile) {
       for (int64_t tt = tt0; tt < tt1; ++tt) {
         __m256 out[1][NT];
@@ -183,7 +187,7 @@ constexpr int steps_for(int max_u) {
 IntKernel int_kernel_avx2(const IntPacked& w) {
   if (w.lut4) {
     if (w.wide) return int_run<4, true, true, 1>;
-    const int mx = *std::max_element(w.lut.begin(), w.lut.end());
+    const int mx = *std::max_element(w.lut, w.lut + 16);
     if (mx <= 24) return int_run<4, true, false, steps_for(24)>;
     return int_run<4, true, false, 1>;
   }

@@ -11,6 +11,11 @@ namespace lowbit {
 
 namespace {
 
+// Local, so that no shared inline function is emitted from an ISA-specific source.
+inline int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+
 constexpr int R = 16;
 constexpr int V = 4 * R;  // bytes per step vector
 
@@ -21,7 +26,8 @@ inline __attribute__((always_inline)) __m512i unpack_step(const uint8_t* blk) {
   static_for<planes_for(kBits).n>([&](auto PI) {
     constexpr Plane pl = planes_for(kBits).planes[PI.value];
     constexpr int m = J % pl.p, K = J / pl.p, sh = pl.p * K - pl.off;
-    __m512i v = _mm512_loadu_si512(blk + V * (plane_base(kBits, PI.value) + m));
+    constexpr int base = plane_base(kBits, PI.value);
+    __m512i v = _mm512_loadu_si512(blk + V * (base + m));
     if constexpr (sh > 0) v = _mm512_srli_epi16(v, sh);
     if constexpr (sh < 0) v = _mm512_slli_epi16(v, -sh);
     if constexpr (pl.p != 8)
@@ -69,7 +75,7 @@ inline __attribute__((always_inline)) void int_tile(const IntPacked& w, const In
   const int32_t* an = a.negsum + ttile * nb * NT;
   __m512i lut = _mm512_setzero_si512();
   if constexpr (kLut)
-    lut = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.lut.data())));
+    lut = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.lut)));
   __m512 acc[NR][NT];
   for (int i = 0; i < NR; ++i)
     for (int t = 0; t < NT; ++t) acc[i][t] = _mm512_setzero_ps();
@@ -82,7 +88,7 @@ inline __attribute__((always_inline)) void int_tile(const IntPacked& w, const In
     __m512 gacc[NR][NT];
     for (int i = 0; i < NR; ++i)
       for (int t = 0; t < NT; ++t) gacc[i][t] = _mm512_setzero_ps();
-    const int64_t b_end = std::min(nb, (g + 1) * bpg);
+    const int64_t b_end = min64(nb, (g + 1) * bpg);
     for (int64_t b = g * bpg; b < b_end; ++b) {
       __m512i d[NR][NT];
       for (int i = 0; i < NR; ++i)
@@ -144,7 +150,7 @@ void int_run(const IntPacked& w, const IntActs& a, int64_t tile0, int64_t tile1,
   constexpr int NT = 8;
   constexpr int64_t chunk = kPrefillChunkTokens / NT;
   for (int64_t tt0 = 0; tt0 < a.tok_tiles; tt0 += chunk) {
-    const int64_t tt1 = std::min(a.tok_tiles, tt0 + chunk);
+    const int64_t tt1 = min64(a.tok_tiles, tt0 + chunk);
     for (int64_t tile = tile0; tile < tile1; ++tile) {
       for (int64_t tt = tt0; tt < tt1; ++tt) {
         __m512 out[1][NT];

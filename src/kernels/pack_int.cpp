@@ -14,9 +14,9 @@ namespace lowbit {
 
 AlignedBytes::AlignedBytes(int64_t n) : size_(n) {
   const size_t bytes = (static_cast<size_t>(std::max<int64_t>(n, 1)) + 63) / 64 * 64;
-  ptr_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, bytes)));
+  ptr_ = static_cast<uint8_t*>(std::aligned_alloc(64, bytes));
   LOWBIT_ASSERT(ptr_ != nullptr);
-  std::memset(ptr_.get(), 0, bytes);
+  std::memset(ptr_, 0, bytes);
 }
 
 bool is_int_family(FormatKind kind) {

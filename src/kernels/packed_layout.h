@@ -29,34 +29,47 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <utility>
 
 #include "formats/quant_spec.h"
 #include "kernels/packed_matrix.h"
 
 namespace lowbit {
 
-// A 64-byte aligned, zero-initialised byte buffer.
+// A 64-byte aligned, zero-initialised byte buffer. Move-only. The accessors are always_inline:
+// the AVX-512 sources use them too, and no out-of-line copy may be emitted there (in an -O0
+// build the linker could pick that copy for the AVX2-only code).
 class AlignedBytes {
  public:
   AlignedBytes() = default;
   explicit AlignedBytes(int64_t n);
-  uint8_t* data() { return ptr_.get(); }
-  const uint8_t* data() const { return ptr_.get(); }
-  int64_t size() const { return size_; }
+  ~AlignedBytes() { std::free(ptr_); }
+  AlignedBytes(AlignedBytes&& o) noexcept : ptr_(o.ptr_), size_(o.size_) {
+    o.ptr_ = nullptr;
+    o.size_ = 0;
+  }
+  AlignedBytes& operator=(AlignedBytes&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  AlignedBytes(const AlignedBytes&) = delete;
+  AlignedBytes& operator=(const AlignedBytes&) = delete;
+
+  [[gnu::always_inline]] uint8_t* data() { return ptr_; }
+  [[gnu::always_inline]] const uint8_t* data() const { return ptr_; }
+  [[gnu::always_inline]] int64_t size() const { return size_; }
   template <class T>
-  T* as() {
-    return reinterpret_cast<T*>(ptr_.get());
+  [[gnu::always_inline]] T* as() {
+    return reinterpret_cast<T*>(ptr_);
   }
   template <class T>
-  const T* as() const {
-    return reinterpret_cast<const T*>(ptr_.get());
+  [[gnu::always_inline]] const T* as() const {
+    return reinterpret_cast<const T*>(ptr_);
   }
 
  private:
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t[], Free> ptr_;
+  uint8_t* ptr_ = nullptr;
   int64_t size_ = 0;
 };
 
@@ -98,9 +111,9 @@ struct IntPacked {
   bool wide = false;  // AVX2: stored u ^ 0x80, zeros − 128
   bool asym = false;  // per-group zeros array, else const_zero
   ScaleStore scale_store = ScaleStore::F32;
-  int32_t const_zero = 0;         // zero when !asym, in the stored representation
-  float act_mult = 1.0f;          // m: activation block scale xs = d · m
-  std::array<uint8_t, 16> lut{};  // LUT formats: code q -> stored u (u ^ 0x80 when wide)
+  int32_t const_zero = 0;  // zero when !asym, in the stored representation
+  float act_mult = 1.0f;   // m: activation block scale xs = d · m
+  uint8_t lut[16] = {};    // LUT formats: code q -> stored u (u ^ 0x80 when wide)
   int64_t rows = 0, cols = 0, row_tiles = 0;
   int64_t group_len = 0, n_groups = 0, n_blocks = 0, blocks_per_group = 0;
   int64_t block_bytes = 0;  // bytes of one [tile, block] code block

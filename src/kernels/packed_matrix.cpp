@@ -153,8 +153,13 @@ void PackedMatrix::flush_cache() const {
   if (!impl_) return;
   const PackedImpl& p = *impl_;
   const AlignedBytes* bufs[] = {&p.ip.codes, &p.ip.scales, &p.ip.zeros, &p.fp.elems, &p.fp.scales};
-  for (const AlignedBytes* b : bufs)
-    for (int64_t i = 0; i < b->size(); i += 64) _mm_clflush(b->data() + i);
+  // On every thread, as a matmul would run: the pool is awake when the next call starts.
+  for (const AlignedBytes* b : bufs) {
+    const uint8_t* base = b->data();
+    parallel_for((b->size() + 63) / 64, [&](int64_t l0, int64_t l1) {
+      for (int64_t l = l0; l < l1; ++l) _mm_clflush(base + l * 64);
+    });
+  }
   _mm_mfence();
 }
 
