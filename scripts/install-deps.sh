@@ -9,6 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libsentencepiece-dev libpcre2-dev
   libgtest-dev libbenchmark-dev
+  gnuplot-nox
 )
 
 missing=()

@@ -24,14 +24,22 @@ const CpuFeatures& cpu_features() {
 }
 
 void pin_openblas_core(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
-  const CpuFeatures& f = cpu_features();
-  const char* core = nullptr;
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) core = "SkylakeX";
-  else if (f.avx2 && f.fma) core = "Haswell";
-  if (core == nullptr) return;
-  ::setenv("OPENBLAS_CORETYPE", core, 1);
-  ::execv("/proc/self/exe", argv);  // only returns on failure: carry on with the default kernels
+  bool changed = false;
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const CpuFeatures& f = cpu_features();
+    const char* core = nullptr;
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) core = "SkylakeX";
+    else if (f.avx2 && f.fma) core = "Haswell";
+    if (core != nullptr) {
+      ::setenv("OPENBLAS_CORETYPE", core, 1);
+      changed = true;
+    }
+  }
+  if (std::getenv("GOMP_SPINCOUNT") == nullptr && std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    ::setenv("GOMP_SPINCOUNT", "10000", 1);
+    changed = true;
+  }
+  if (changed) ::execv("/proc/self/exe", argv);  // only returns on failure: carry on as we are
 }
 
 }  // namespace lowbit

@@ -4,11 +4,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace lowbit::cli {
 
 void add_generate(CLI::App& app);
 void add_perplexity(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_sweep(CLI::App& app);
 void add_info(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_synth(CLI::App& app);
@@ -21,5 +24,8 @@ void apply_threads(int threads);
 
 // A one-line progress indicator on stderr (only when stderr is a terminal).
 void progress_line(const char* what, int64_t done, int64_t total);
+// The same for long jobs: "[done/total] what, ETA" with the ETA extrapolated from `elapsed`
+// seconds (only when stderr is a terminal; a newline when done == total).
+void progress_eta(int64_t done, int64_t total, const std::string& what, double elapsed);
 
 }  // namespace lowbit::cli

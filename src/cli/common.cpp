@@ -20,4 +20,15 @@ void progress_line(const char* what, int64_t done, int64_t total) {
   std::fflush(stderr);
 }
 
+void progress_eta(int64_t done, int64_t total, const std::string& what, double elapsed) {
+  if (!::isatty(STDERR_FILENO)) return;
+  char eta[32] = "";
+  if (done > 0 && done < total)
+    std::snprintf(eta, sizeof eta, ", ETA %.0f s", elapsed * static_cast<double>(total - done) / static_cast<double>(done));
+  std::fprintf(stderr, "\r\033[K[%lld/%lld] %s (%.0f s%s)", static_cast<long long>(done), static_cast<long long>(total),
+               what.c_str(), elapsed, eta);
+  if (done == total && what.empty()) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
 }  // namespace lowbit::cli

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "lowbit 0.1.0");
   lowbit::cli::add_generate(app);
   lowbit::cli::add_perplexity(app);
+  lowbit::cli::add_eval(app);
+  lowbit::cli::add_sweep(app);
   lowbit::cli::add_info(app);
   lowbit::cli::add_bench(app);
   lowbit::cli::add_quantize(app);

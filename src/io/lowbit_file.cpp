@@ -86,24 +86,27 @@ void add_quantized(SafetensorsWriter& w, const std::string& name, const Quantize
 
 }  // namespace
 
-void write_lowbit(const std::string& path, const LowbitModelIn& model) {
-  SafetensorsWriter w(kAlign);
-  json index = json::object();
-  for (const LowbitTensorIn& t : model.tensors) {
-    if (t.quantized) {
-      LOWBIT_ASSERT(t.matrix != nullptr);
-      add_quantized(w, t.name, *t.matrix);
-      index[t.name] = {{"format", t.matrix->spec.to_string()}, {"shape", {t.matrix->rows, t.matrix->cols}},
-                       {"recipe", t.recipe}};
-    } else {
-      w.add(t.name, t.plain_dtype, t.shape, plain_bytes(t));
-      index[t.name] = {{"format", t.plain_dtype == "F32" ? "f32" : t.plain_dtype == "F16" ? "f16" : "bf16"},
-                       {"shape", t.shape}, {"recipe", t.recipe}};
-    }
+namespace {
+
+// Adds one tensor's parts to the writer and its entry to the index.
+void add_tensor(SafetensorsWriter& w, json& index, const LowbitTensorIn& t) {
+  if (t.quantized) {
+    LOWBIT_ASSERT(t.matrix != nullptr);
+    add_quantized(w, t.name, *t.matrix);
+    index[t.name] = {{"format", t.matrix->spec.to_string()}, {"shape", {t.matrix->rows, t.matrix->cols}},
+                     {"recipe", t.recipe}};
+  } else {
+    w.add(t.name, t.plain_dtype, t.shape, plain_bytes(t));
+    index[t.name] = {{"format", t.plain_dtype == "F32" ? "f32" : t.plain_dtype == "F16" ? "f16" : "bf16"},
+                     {"shape", t.shape}, {"recipe", t.recipe}};
   }
+}
+
+// The tokenizer blob and the metadata, after the last tensor.
+void finish(SafetensorsWriter& w, const json& index, const LowbitModelIn& model) {
   if (!model.tokenizer.kind.empty())
     w.add("tokenizer.blob", "U8", {static_cast<int64_t>(model.tokenizer.bytes.size())},
-          std::vector<uint8_t>(model.tokenizer.bytes.begin(), model.tokenizer.bytes.end()));
+          model.tokenizer.bytes.data(), model.tokenizer.bytes.size());
   w.add_metadata("format", "lowbit");
   w.add_metadata("lowbit.version", kLowbitVersion);
   w.add_metadata("lowbit.config", config_to_json(model.config).dump());
@@ -111,7 +114,41 @@ void write_lowbit(const std::string& path, const LowbitModelIn& model) {
   w.add_metadata("lowbit.tokenizer", json{{"kind", model.tokenizer.kind}}.dump());
   w.add_metadata("lowbit.recipe", model.recipe);
   w.add_metadata("lowbit.source", model.source);
+}
+
+}  // namespace
+
+void write_lowbit(const std::string& path, const LowbitModelIn& model) {
+  SafetensorsWriter w(kAlign);
+  json index = json::object();
+  for (const LowbitTensorIn& t : model.tensors) add_tensor(w, index, t);
+  finish(w, index, model);
   w.write(path);
+}
+
+struct LowbitWriter::State {
+  std::string path;
+  LowbitModelIn model;  // without tensors
+  SafetensorsWriter writer{kAlign};
+  json index = json::object();
+};
+
+LowbitWriter::LowbitWriter(std::string path, const LowbitModelIn& model) : s_(std::make_unique<State>()) {
+  s_->path = std::move(path);
+  s_->model.config = model.config;
+  s_->model.recipe = model.recipe;
+  s_->model.source = model.source;
+  s_->model.tokenizer = model.tokenizer;
+  s_->writer.spill_beside(s_->path);
+}
+
+LowbitWriter::~LowbitWriter() = default;
+
+void LowbitWriter::add(const LowbitTensorIn& t) { add_tensor(s_->writer, s_->index, t); }
+
+void LowbitWriter::commit() {
+  finish(s_->writer, s_->index, s_->model);
+  s_->writer.write(s_->path);
 }
 
 namespace {

@@ -12,6 +12,7 @@
 // written atomically and deterministically: the same inputs give identical bytes.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,28 @@ struct LowbitModelIn {
   std::vector<LowbitTensorIn> tensors;
 };
 
+// Writes a whole model at once (all tensors in memory).
 void write_lowbit(const std::string& path, const LowbitModelIn& model);
+
+// Writes a model tensor by tensor, for pipelines that produce one layer at a time: each add()
+// serializes the tensor at once (into a temp file beside `path`), so the caller can free it.
+// commit() writes `path` atomically; destroying the writer without commit() leaves nothing
+// behind. The same tensors in the same order give the same bytes as write_lowbit.
+class LowbitWriter {
+ public:
+  // `model.tensors` is ignored (add them one by one).
+  LowbitWriter(std::string path, const LowbitModelIn& model);
+  ~LowbitWriter();
+  LowbitWriter(const LowbitWriter&) = delete;
+  LowbitWriter& operator=(const LowbitWriter&) = delete;
+
+  void add(const LowbitTensorIn& t);
+  void commit();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 // Loads a .lowbit file as a ModelSource (format "lowbit"): plain tensors are views into the
 // mapping; quantized ones are copied into QuantizedMatrix and validated. Malformed files

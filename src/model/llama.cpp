@@ -6,7 +6,7 @@
 #include <string>
 
 #include "base/error.h"
-#include "base/parallel.h"
+#include "model/attention.h"
 
 namespace lowbit {
 
@@ -74,10 +74,7 @@ LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), o
     lw.down_proj = lin(p + "down_proj");
     weights_.layers.push_back(std::move(lw));
   }
-  const int64_t half = config_.head_dim / 2;
-  for (int64_t i = 0; i < half; ++i)
-    inv_freq_.push_back(std::pow(static_cast<double>(config_.rope_theta),
-                                 -2.0 * static_cast<double>(i) / static_cast<double>(config_.head_dim)));
+  inv_freq_ = rope_inv_freq(config_);
 }
 
 KvCache LlamaModel::new_cache(int64_t capacity) const {
@@ -87,66 +84,6 @@ KvCache LlamaModel::new_cache(int64_t capacity) const {
   c.k.assign(n, 0.0f);
   c.v.assign(n, 0.0f);
   return c;
-}
-
-// Rotates each head of v[T, n_heads * head_dim] by its position's angles.
-// RotateHalf pairs (i, i + half); Interleaved pairs (2i, 2i + 1).
-void LlamaModel::apply_rope(float* v, int64_t T, int64_t n_heads, int64_t pos0) const {
-  const int64_t hd = config_.head_dim, half = hd / 2;
-  const bool interleaved = config_.rope_style == RopeStyle::Interleaved;
-  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
-  for (int64_t t = 0; t < T; ++t) {
-    const double pos = static_cast<double>(pos0 + t);
-    for (int64_t i = 0; i < half; ++i) {
-      cs[i] = static_cast<float>(std::cos(pos * inv_freq_[i]));
-      sn[i] = static_cast<float>(std::sin(pos * inv_freq_[i]));
-    }
-    for (int64_t h = 0; h < n_heads; ++h) {
-      float* x = v + (t * n_heads + h) * hd;
-      for (int64_t i = 0; i < half; ++i) {
-        const int64_t a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
-        const float x0 = x[a], x1 = x[b];
-        x[a] = x0 * cs[i] - x1 * sn[i];
-        x[b] = x0 * sn[i] + x1 * cs[i];
-      }
-    }
-  }
-}
-
-// out[T, Dq]: for query t (position pos0 + t) and head h, softmax over the cached keys
-// 0..pos0 + t of kv head h / (n_heads / n_kv_heads), scaled by 1/sqrt(head_dim).
-void LlamaModel::attend(const float* q, int64_t T, int64_t layer, const KvCache& cache,
-                        int64_t pos0, float* out) const {
-  const int64_t hd = config_.head_dim, nh = config_.n_heads, dkv = config_.n_kv_heads * hd;
-  const int64_t group = nh / config_.n_kv_heads;
-  const float* kbase = cache.k.data() + layer * cache.capacity * dkv;
-  const float* vbase = cache.v.data() + layer * cache.capacity * dkv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  parallel_for(T * nh, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(pos0 + T));
-    for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / nh, h = job % nh, kvh = h / group, n_keys = pos0 + t + 1;
-      const float* qv = q + (t * nh + h) * hd;
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float* kv = kbase + j * dkv + kvh * hd;
-        float s = 0.f;
-        for (int64_t d = 0; d < hd; ++d) s += qv[d] * kv[d];
-        scores[j] = s * scale;
-        mx = std::max(mx, scores[j]);
-      }
-      double sum = 0.0;
-      for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
-      const float inv = static_cast<float>(1.0 / sum);
-      float* o = out + (t * nh + h) * hd;
-      std::fill(o, o + hd, 0.0f);
-      for (int64_t j = 0; j < n_keys; ++j) {
-        const float p = scores[j] * inv;
-        const float* vv = vbase + j * dkv + kvh * hd;
-        for (int64_t d = 0; d < hd; ++d) o[d] += p * vv[d];
-      }
-    }
-  });
 }
 
 void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x, int64_t T,
@@ -159,13 +96,15 @@ void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x
   lw.k_proj.matmul(xn.data(), T, lw.k_bias.data, k.data());
   lw.v_proj.matmul(xn.data(), T, lw.v_bias.data, v.data());
   const int64_t pos0 = cache.n_past;
-  apply_rope(q.data(), T, config_.n_heads, pos0);
-  apply_rope(k.data(), T, config_.n_kv_heads, pos0);
+  apply_rope(config_, inv_freq_, q.data(), T, config_.n_heads, pos0);
+  apply_rope(config_, inv_freq_, k.data(), T, config_.n_kv_heads, pos0);
   float* kc = cache.k.data() + (layer * cache.capacity + pos0) * dkv;
   float* vc = cache.v.data() + (layer * cache.capacity + pos0) * dkv;
   std::memcpy(kc, k.data(), sizeof(float) * T * dkv);
   std::memcpy(vc, v.data(), sizeof(float) * T * dkv);
-  attend(q.data(), T, layer, cache, pos0, att.data());
+  const float* layer_k = cache.k.data() + layer * cache.capacity * dkv;
+  const float* layer_v = cache.v.data() + layer * cache.capacity * dkv;
+  causal_attention(config_, q.data(), T, layer_k, layer_v, pos0, att.data());
   lw.o_proj.matmul(att.data(), T, nullptr, o.data());
   for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
 }

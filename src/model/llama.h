@@ -68,9 +68,6 @@ class LlamaModel {
   void attention_block(const LayerWeights& lw, int64_t layer, float* x, int64_t T,
                        KvCache& cache) const;
   void mlp_block(const LayerWeights& lw, float* x, int64_t T) const;
-  void attend(const float* q, int64_t T, int64_t layer, const KvCache& cache, int64_t pos0,
-              float* out) const;
-  void apply_rope(float* v, int64_t T, int64_t n_heads, int64_t pos0) const;
 
   LlamaConfig config_;
   LlamaWeights weights_;

@@ -1,15 +1,24 @@
 #include "pipeline/quantize.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
+#include "algo/input_stats.h"
 #include "algo/rtn.h"
 #include "base/error.h"
+#include "eval/perplexity.h"
 #include "io/lowbit_file.h"
+#include "model/llama.h"
+#include "pipeline/calibrated_layer.h"
 
 namespace lowbit {
 
 namespace {
+
+constexpr const char* kLinearNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 
 bool is_linear(const std::string& name) {
   return name == "lm_head" || (name.starts_with("layers.") && name.ends_with("_proj"));
@@ -19,42 +28,257 @@ const char* plain_dtype(FormatKind k) {
   return k == FormatKind::F16 ? "F16" : k == FormatKind::BF16 ? "BF16" : "F32";
 }
 
-// Quantizes one tensor per its recipe into `in` (and `store` for the quantized matrix).
-TensorReport quantize_tensor(const std::string& name, const std::vector<float>& w,
-                             const std::vector<int64_t>& shape, const Recipe& r,
-                             QuantizedMatrix& store, LowbitTensorIn& in) {
-  const auto t0 = std::chrono::steady_clock::now();
-  TensorReport rep;
-  rep.name = name;
-  rep.recipe = r.to_string();
-  rep.format = r.spec.to_string();
-  rep.shape = shape;
-  rep.params = static_cast<int64_t>(w.size());
-  in.name = name;
-  in.recipe = rep.recipe;
-  if (r.algorithm == "none") {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+// Writes tensors as they are produced and keeps the report.
+class Emitter {
+ public:
+  Emitter(LowbitWriter& writer, QuantizeReport& report) : writer_(writer), report_(report) {}
+
+  // A tensor kept in float storage (plain recipe) or quantized with RTN (no calibration needed).
+  void plain_or_rtn(const std::string& name, const std::vector<float>& w, const std::vector<int64_t>& shape,
+                    const Recipe& r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (r.algorithm != "none" && shape.size() != 2) throw Error("quantize", name + ": only matrices can be quantized");
+    if (r.calibrated()) throw Error("quantize", name + ": " + r.to_string() + " applies to linear layers only");
+    if (r.algorithm == "none") {
+      TensorReport rep = base_report(name, shape, r);
+      if (r.spec.kind != FormatKind::F32) {
+        const QuantizedMatrix plain = quantize_rtn(w.data(), 1, rep.params, r.spec);
+        const std::vector<float> back = dequantize(plain);
+        rep.rel_rmse = relative_rmse(w.data(), back.data(), rep.params);
+      }
+      rep.seconds = seconds_since(t0);
+      add_plain(name, w, shape, r, rep);
+      return;
+    }
+    DenseWeight dw{shape[0], shape[1], w};
+    LinearResult res = quantize_linear(dw, r, nullptr);
+    res.seconds = seconds_since(t0);
+    add_linear(name, r, std::move(res), w, shape);
+  }
+
+  // A linear whose quantization already happened (calibrated layers).
+  void add_linear(const std::string& name, const Recipe& r, LinearResult res, const std::vector<float>& plain_values,
+                  const std::vector<int64_t>& shape) {
+    TensorReport rep = base_report(name, shape, r);
+    rep.rel_rmse = res.rel_rmse;
+    rep.rel_output_error = res.rel_output_error;
+    rep.seconds = res.seconds;
+    if (!res.quantized) {
+      add_plain(name, plain_values, shape, r, rep);
+      return;
+    }
+    rep.bytes = res.matrix.storage_bytes();
+    LowbitTensorIn in;
+    in.name = name;
+    in.recipe = rep.recipe;
+    in.quantized = true;
+    in.matrix = &res.matrix;
+    writer_.add(in);
+    finish(std::move(rep));
+  }
+
+  void add_plain(const std::string& name, const std::vector<float>& w, const std::vector<int64_t>& shape,
+                 const Recipe& r, TensorReport rep) {
+    LowbitTensorIn in;
+    in.name = name;
+    in.recipe = rep.recipe;
     in.values = w;
     in.shape = shape;
     in.plain_dtype = plain_dtype(r.spec.kind);
     rep.bytes = rep.params * (r.spec.kind == FormatKind::F32 ? 4 : 2);
-    if (r.spec.kind != FormatKind::F32) {
-      const QuantizedMatrix plain = quantize_rtn(w.data(), 1, rep.params, r.spec);
-      const std::vector<float> back = dequantize(plain);
-      rep.rel_rmse = relative_rmse(w.data(), back.data(), rep.params);
-    }
-  } else {
-    RtnOptions opt;
-    opt.clip_search = r.clip;
-    store = quantize_rtn(w.data(), shape[0], shape[1], r.spec, opt);
-    const std::vector<float> back = dequantize(store);
-    rep.rel_rmse = relative_rmse(w.data(), back.data(), rep.params);
-    rep.bytes = store.storage_bytes();
-    in.quantized = true;
-    in.matrix = &store;
+    writer_.add(in);
+    finish(std::move(rep));
   }
-  rep.bits_per_weight = 8.0 * static_cast<double>(rep.bytes) / static_cast<double>(rep.params);
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return rep;
+
+ private:
+  static TensorReport base_report(const std::string& name, const std::vector<int64_t>& shape, const Recipe& r) {
+    TensorReport rep;
+    rep.name = name;
+    rep.recipe = r.to_string();
+    rep.format = r.spec.to_string();
+    rep.shape = shape;
+    rep.params = 1;
+    for (int64_t d : shape) rep.params *= d;
+    return rep;
+  }
+  void finish(TensorReport rep) {
+    rep.bits_per_weight = 8.0 * static_cast<double>(rep.bytes) / static_cast<double>(rep.params);
+    report_.total_params += rep.params;
+    report_.total_bytes += rep.bytes;
+    if (is_linear(rep.name)) {
+      report_.linear_params += rep.params;
+      report_.linear_bytes += rep.bytes;
+    }
+    report_.tensors.push_back(std::move(rep));
+  }
+  LowbitWriter& writer_;
+  QuantizeReport& report_;
+};
+
+std::vector<float> source_f32(const ModelSource& src, const std::string& name) {
+  const std::string src_name = (name == "lm_head" && src.config.tie_embeddings) ? "embed_tokens" : name;
+  return to_f32(src.tensor(src_name));
+}
+
+// Every tensor through RTN / plain storage, in canonical order.
+void quantize_plain(const ModelSource& src, const LlamaConfig& config, const RecipePlan& plan,
+                    const QuantizeOptions& opt, Emitter& emit) {
+  const auto names = canonical_tensor_shapes(config);
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto& [name, shape] = names[i];
+    if (opt.progress) opt.progress(static_cast<int64_t>(i), static_cast<int64_t>(names.size()), name);
+    emit.plain_or_rtn(name, source_f32(src, name), shape, plan.for_tensor(name, shape.size() == 2));
+  }
+  if (opt.progress) opt.progress(static_cast<int64_t>(names.size()), static_cast<int64_t>(names.size()), "");
+}
+
+FloatLayer load_float_layer(const ModelSource& src, const LlamaConfig& c, const std::string& p) {
+  FloatLayer l;
+  l.attn_norm = source_f32(src, p + "attn_norm");
+  l.ffn_norm = source_f32(src, p + "ffn_norm");
+  if (c.attention_bias) {
+    l.q_bias = source_f32(src, p + "q_bias");
+    l.k_bias = source_f32(src, p + "k_bias");
+    l.v_bias = source_f32(src, p + "v_bias");
+  }
+  for (const char* n : kLinearNames) {
+    const std::vector<int64_t> shape = src.shape(p + n);
+    l.linears[n] = DenseWeight{shape[0], shape[1], source_f32(src, p + n)};
+  }
+  return l;
+}
+
+Activations embed_windows(const std::vector<float>& embed, const LlamaConfig& c, const CalibrationSet& cs) {
+  Activations act;
+  act.windows = static_cast<int64_t>(cs.windows.size());
+  act.len = cs.window_len;
+  act.dim = c.dim;
+  act.x.resize(static_cast<size_t>(act.windows * act.len * act.dim));
+  float* out = act.x.data();
+  for (const auto& win : cs.windows)
+    for (int32_t id : win) {
+      std::memcpy(out, &embed[static_cast<size_t>(id) * c.dim], sizeof(float) * c.dim);
+      out += c.dim;
+    }
+  return act;
+}
+
+// Emits one finished calibrated layer in canonical order.
+void emit_layer(const LlamaConfig& c, const RecipePlan& plan, const std::string& p, FloatLayer& l,
+                std::map<std::string, LinearResult>& results, const std::map<std::string, std::vector<float>>& originals,
+                Emitter& emit) {
+  const int64_t dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
+  auto vec = [&](const std::string& n, const std::vector<float>& v) {
+    emit.plain_or_rtn(p + n, v, {static_cast<int64_t>(v.size())}, plan.for_tensor(p + n, false));
+  };
+  auto lin = [&](const std::string& n) {
+    const DenseWeight& w = l.linears.at(n);
+    emit.add_linear(p + n, plan.for_tensor(p + n, true), std::move(results.at(n)), originals.at(n), {w.rows, w.cols});
+  };
+  vec("attn_norm", l.attn_norm);
+  lin("q_proj");
+  lin("k_proj");
+  lin("v_proj");
+  if (c.attention_bias) {
+    LOWBIT_ASSERT(static_cast<int64_t>(l.q_bias.size()) == dq && static_cast<int64_t>(l.v_bias.size()) == dkv);
+    vec("q_bias", l.q_bias);
+    vec("k_bias", l.k_bias);
+    vec("v_bias", l.v_bias);
+  }
+  lin("o_proj");
+  vec("ffn_norm", l.ffn_norm);
+  lin("gate_proj");
+  lin("up_proj");
+  lin("down_proj");
+}
+
+// Mean NLL of predicting each window's next tokens from the final hidden states.
+double calibration_nll(const LlamaConfig& c, const std::vector<float>& norm, const DenseWeight& head,
+                       const Activations& act, const CalibrationSet& cs) {
+  NllStats nll;
+  const int64_t L = act.len, D = c.dim;
+  std::vector<float> xn(L * D), logits(L * head.rows);
+  for (int64_t w = 0; w < act.windows; ++w) {
+    for (int64_t t = 0; t < L; ++t) rms_norm(&act.x[(w * L + t) * D], norm.data(), D, c.norm_eps, &xn[t * D]);
+    Matrix m;
+    m.rows = head.rows;
+    m.cols = head.cols;
+    m.data = head.w.data();
+    matmul(xn.data(), L, m, nullptr, logits.data());
+    for (int64_t t = 0; t + 1 < L; ++t)
+      nll.add(token_nll(std::span<const float>(&logits[t * head.rows], head.rows), cs.windows[w][t + 1]));
+  }
+  return nll.mean();
+}
+
+void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, const LlamaConfig& config,
+                         const RecipePlan& plan, const QuantizeOptions& opt, Emitter& emit,
+                         QuantizeReport& report) {
+  const auto t0 = std::chrono::steady_clock::now();
+  CalibrationOptions co = opt.calibration;
+  if (co.source.empty()) co.source = default_calibration_source();
+  co.window_len = std::min(co.window_len, config.max_seq_len);
+  const CalibrationSet cs = load_calibration(tokenizer, co);
+  report.calib_windows = static_cast<int64_t>(cs.windows.size());
+  report.calib_window_len = cs.window_len;
+  report.calib_seconds = seconds_since(t0);
+  const int64_t n_layers = config.n_layers;
+  auto progress = [&](int64_t layer, const std::string& what) {
+    if (opt.progress) opt.progress(layer, n_layers, what);
+  };
+
+  progress(0, "embeddings");
+  const std::vector<float> embed = source_f32(src, "embed_tokens");
+  emit.plain_or_rtn("embed_tokens", embed, {config.vocab_size, config.dim}, plan.for_tensor("embed_tokens", true));
+  Activations act = embed_windows(embed, config, cs);
+
+  for (int64_t l = 0; l < n_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    FloatLayer layer = load_float_layer(src, config, p);
+    std::map<std::string, Recipe> recipes;
+    for (const char* n : kLinearNames) recipes[n] = plan.for_tensor(p + n, true);
+    auto results = quantize_layer_calibrated(config, layer, recipes, act,
+                                             [&](const std::string& stage) { progress(l, p + stage); });
+    std::map<std::string, std::vector<float>> originals;  // values of float-stored linears
+    for (const char* n : kLinearNames)
+      originals[n] = recipes[n].algorithm == "none" ? layer.linears[n].w : std::vector<float>{};
+    emit_layer(config, plan, p, layer, results, originals, emit);
+  }
+
+  progress(n_layers, "lm_head");
+  const std::vector<float> norm = source_f32(src, "norm");
+  emit.plain_or_rtn("norm", norm, {config.dim}, plan.for_tensor("norm", false));
+  DenseWeight head{config.vocab_size, config.dim, source_f32(src, "lm_head")};
+  const Recipe head_recipe = plan.for_tensor("lm_head", true);
+  std::vector<float> h;
+  if (head_recipe.calibrated() || opt.calib_nll) {
+    InputStats st(config.dim);
+    std::vector<float> xn(act.len * config.dim);
+    for (int64_t w = 0; w < act.windows; ++w) {
+      for (int64_t t = 0; t < act.len; ++t)
+        rms_norm(&act.x[(w * act.len + t) * config.dim], norm.data(), config.dim, config.norm_eps, &xn[t * config.dim]);
+      st.add(xn.data(), act.len);
+    }
+    h = st.hessian();
+  }
+  const std::vector<float> head_values = head_recipe.algorithm == "none" ? head.w : std::vector<float>{};
+  LinearResult res = quantize_linear(head, head_recipe, h.empty() ? nullptr : h.data());
+  if (opt.calib_nll) {
+    if (res.quantized) head.w = dequantize(res.matrix);
+    report.calib_nll = calibration_nll(config, norm, head, act, cs);
+  }
+  emit.add_linear("lm_head", head_recipe, std::move(res), head_values, {config.vocab_size, config.dim});
+  progress(n_layers, "");
 }
 
 }  // namespace
@@ -65,38 +289,25 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
     throw Error("quantize", src.path + ": already quantized; quantize from the original model");
   const auto t0 = std::chrono::steady_clock::now();
   const RecipePlan plan(opt.recipe, opt.overrides);
-  LowbitModelIn out;
-  out.config = src.config;
-  out.config.tie_embeddings = false;  // lm_head is stored on its own (it may be quantized)
-  out.recipe = plan.model_recipe().to_string();
-  out.source = src.path;
+  LowbitModelIn meta;
+  meta.config = src.config;
+  meta.config.tie_embeddings = false;  // lm_head is stored on its own (it may be quantized)
+  meta.recipe = plan.model_recipe().to_string();
+  meta.source = src.path;
   const TokenizerBlob blob = tokenizer.to_blob();
-  out.tokenizer = {blob.kind, blob.bytes};
-  const auto names = canonical_tensor_shapes(out.config);
-  std::vector<QuantizedMatrix> stores(names.size());  // stable addresses for LowbitTensorIn
+  meta.tokenizer = {blob.kind, blob.bytes};
+  std::vector<std::string> names;
+  for (const auto& [name, shape] : canonical_tensor_shapes(meta.config)) names.push_back(name);
+
   QuantizeReport report;
-  report.recipe = out.recipe;
-  for (size_t i = 0; i < names.size(); ++i) {
-    const auto& [name, shape] = names[i];
-    if (opt.progress) opt.progress(static_cast<int64_t>(i), static_cast<int64_t>(names.size()), name);
-    const std::string src_name = (name == "lm_head" && src.config.tie_embeddings) ? "embed_tokens" : name;
-    const std::vector<float> w = to_f32(src.tensor(src_name));
-    const Recipe r = plan.for_tensor(name, shape.size() == 2);
-    if (r.algorithm != "none" && shape.size() != 2) throw Error("quantize", name + ": only matrices can be quantized");
-    LowbitTensorIn in;
-    TensorReport rep = quantize_tensor(name, w, shape, r, stores[i], in);
-    out.tensors.push_back(std::move(in));
-    report.total_params += rep.params;
-    report.total_bytes += rep.bytes;
-    if (is_linear(name)) {
-      report.linear_params += rep.params;
-      report.linear_bytes += rep.bytes;
-    }
-    report.tensors.push_back(std::move(rep));
-  }
-  if (opt.progress) opt.progress(static_cast<int64_t>(names.size()), static_cast<int64_t>(names.size()), "");
-  write_lowbit(out_path, out);
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.recipe = meta.recipe;
+  LowbitWriter writer(out_path, meta);
+  Emitter emit(writer, report);
+  if (plan.needs_calibration(names)) quantize_calibrated(src, tokenizer, meta.config, plan, opt, emit, report);
+  else quantize_plain(src, meta.config, plan, opt, emit);
+  writer.commit();
+  report.peak_rss_bytes = peak_rss_bytes();
+  report.seconds = seconds_since(t0);
   return report;
 }
 

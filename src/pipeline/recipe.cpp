@@ -8,7 +8,7 @@ namespace lowbit {
 
 std::string Recipe::to_string() const {
   if (algorithm == "none") return spec.to_string();
-  return algorithm + ":" + spec.to_string() + (clip ? ":clip" : "");
+  return algorithm + ":" + spec.to_string() + (clip ? ":clip" : "") + (act_order ? "" : ":noact");
 }
 
 Recipe parse_recipe(std::string_view s) {
@@ -21,23 +21,27 @@ Recipe parse_recipe(std::string_view s) {
   }
   const size_t colon = text.find(':');
   r.algorithm = text.substr(0, colon);
-  if (r.algorithm != "rtn")
-    throw Error("recipe", "'" + text + "': unknown algorithm '" + r.algorithm + "' (known: rtn; or f32/f16/bf16)");
-  if (colon == std::string::npos) throw Error("recipe", "'" + text + "': missing format, e.g. rtn:int4:g128");
+  if (r.algorithm != "rtn" && r.algorithm != "imatrix" && r.algorithm != "gptq" && r.algorithm != "awq")
+    throw Error("recipe", "'" + text + "': unknown algorithm '" + r.algorithm +
+                              "' (known: rtn, imatrix, gptq, awq; or f32/f16/bf16)");
+  if (colon == std::string::npos) throw Error("recipe", "'" + text + "': missing format, e.g. " + r.algorithm + ":int4:g128");
   std::string spec = text.substr(colon + 1);
-  for (const std::string opt : {":clip"}) {
-    const size_t at = spec.find(opt);
-    if (at != std::string::npos && at + opt.size() == spec.size()) {
-      r.clip = true;
-      spec.erase(at);
+  // Trailing algorithm options, each at most once, in the order to_string() prints them.
+  auto take = [&](const std::string& opt) {
+    if (spec.size() > opt.size() && spec.compare(spec.size() - opt.size(), opt.size(), opt) == 0) {
+      spec.erase(spec.size() - opt.size());
+      return true;
     }
-  }
+    return false;
+  };
+  if (r.algorithm == "gptq") r.act_order = !take(":noact");
+  if (r.algorithm == "rtn" || r.algorithm == "gptq") r.clip = take(":clip");
   try {
     r.spec = parse_quant_spec(spec);
   } catch (const Error& e) {
     throw Error("recipe", "'" + text + "': " + e.what());
   }
-  if (!r.spec.quantized()) throw Error("recipe", "'" + text + "': rtn needs a quantized format");
+  if (!r.spec.quantized()) throw Error("recipe", "'" + text + "': " + r.algorithm + " needs a quantized format");
   return r;
 }
 
@@ -54,6 +58,12 @@ RecipePlan::RecipePlan(const std::string& model_recipe, const std::vector<std::s
     }
     overrides_.emplace_back(o.substr(0, eq), parse_recipe(o.substr(eq + 1)));
   }
+}
+
+bool RecipePlan::needs_calibration(const std::vector<std::string>& names) const {
+  for (const std::string& n : names)
+    if (for_tensor(n, n != "embed_tokens" && !n.ends_with("norm") && !n.ends_with("_bias")).calibrated()) return true;
+  return false;
 }
 
 Recipe RecipePlan::for_tensor(const std::string& name, bool is_matrix) const {

@@ -4,7 +4,14 @@
 //   rtn:int4:g128:clip     ... with the per-group clipping search (minimises squared error,
 //                          weighted by mean x² per input channel when calibration data exists)
 //   rtn:nf4:g64:dq         NF4 with double-quantized scales
+//   imatrix:int4:g128      activation-weighted RTN: the clip search weighted by the calibration
+//                          inputs' mean x² per channel (llama.cpp's imatrix idea)
+//   gptq:int3:g128         GPTQ with act-order and static groups; ":noact" for natural column
+//                          order, ":clip" to fit group scales with the weighted clip search
+//   awq:int4:g128          AWQ: activation-aware scales folded into the preceding norm/linear,
+//                          then the weighted clip search
 //   f16 | bf16 | f32       keep unquantized, stored in that float type
+// imatrix, gptq and awq need calibration data (pipeline/calibration.h).
 // The format part is any QuantSpec spelling (formats/quant_spec.h).
 #pragma once
 
@@ -18,9 +25,11 @@
 namespace lowbit {
 
 struct Recipe {
-  std::string algorithm;  // "rtn", or "none" for plain float storage
+  std::string algorithm;  // "rtn", "imatrix", "gptq", "awq", or "none" for plain float storage
   QuantSpec spec;
-  bool clip = false;      // rtn: clipping search
+  bool clip = false;      // rtn, gptq: clipping search
+  bool act_order = true;  // gptq: act-order (static groups)
+  bool calibrated() const { return algorithm == "gptq" || algorithm == "awq" || algorithm == "imatrix"; }
   std::string to_string() const;
 };
 
@@ -38,6 +47,8 @@ class RecipePlan {
   RecipePlan(const std::string& model_recipe, const std::vector<std::string>& overrides);
   Recipe for_tensor(const std::string& canonical_name, bool is_matrix) const;
   const Recipe& model_recipe() const { return model_; }
+  // True if any tensor of these names gets a calibrated recipe.
+  bool needs_calibration(const std::vector<std::string>& names) const;
 
  private:
   Recipe model_;

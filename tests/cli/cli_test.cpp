@@ -64,6 +64,80 @@ TEST(Cli, PerplexityJsonHasTheDocumentedKeys) {
   EXPECT_LT(j["ppl"].get<double>(), 1000.0);
 }
 
+// The first `bytes` of wikitext-2 test in a temporary file (the whole is slow to tokenize).
+std::string wikitext_head(size_t bytes) {
+  const std::string path = test::temp_dir() + "/head.txt";
+  test::write_file(
+      path,
+      test::read_file(test::shared_path("data/wikitext-2-raw/wiki.test.raw")).substr(0, bytes));
+  return path;
+}
+
+TEST(Cli, EvalComparesAQuantizedModelWithItsReference) {
+  const std::string ref = q(test::shared_path("models/ref-s"));
+  const std::string text = wikitext_head(40000);
+  const std::string qm = test::temp_dir() + "/s4.lowbit";
+  auto r =
+      run_command(bin() + " quantize --model " + ref + " --out " + qm + " --recipe rtn:int4:g128");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_command(bin() + " eval --model " + qm + " --reference " + ref + " --file " + text +
+                  " --ctx 128 --max-tokens 2048 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  for (const char* k : {"ppl", "ppl_stderr", "ref_ppl", "ref_ppl_stderr", "delta_ppl",
+                        "ln_ratio_mean", "kld_mean", "kld_stderr", "kld_median", "kld_p90",
+                        "kld_p99", "kld_max", "top1_agree", "tokens", "windows", "seconds"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_EQ(j["tokens"], 16 * 127);
+  EXPECT_EQ(j["windows"], 16);
+  EXPECT_NEAR(j["delta_ppl"].get<double>(), j["ppl"].get<double>() - j["ref_ppl"].get<double>(),
+              1e-9);
+  // int4 on ref-s: KLD mean ≈ 0.009 and top-1 ≈ 0.89 on 16k tokens (tests/eval/compare_test.cpp).
+  EXPECT_GT(j["kld_mean"].get<double>(), 0.003);
+  EXPECT_LT(j["kld_mean"].get<double>(), 0.03);
+  EXPECT_GE(j["kld_p99"].get<double>(), j["kld_mean"].get<double>());
+  EXPECT_GE(j["kld_max"].get<double>(), j["kld_p99"].get<double>());
+  EXPECT_GT(j["top1_agree"].get<double>(), 0.8);
+  EXPECT_LT(j["top1_agree"].get<double>(), 0.97);
+  // The reference's ppl is what `perplexity` prints for it.
+  r = run_command(bin() + " perplexity --model " + ref + " --file " + text +
+                  " --ctx 128 --max-tokens 2048 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NEAR(j["ref_ppl"].get<double>(), json::parse(r.out)["ppl"].get<double>(), 1e-9);
+  // A model against itself: no divergence; the human table names its rows.
+  r = run_command(bin() + " eval --model " + ref + " --reference " + ref + " --file " + text +
+                  " --ctx 128 --max-tokens 512 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json self = json::parse(r.out);
+  EXPECT_EQ(self["kld_max"].get<double>(), 0.0);
+  EXPECT_EQ(self["top1_agree"].get<double>(), 1.0);
+  EXPECT_EQ(self["delta_ppl"].get<double>(), 0.0);
+  r = run_command(bin() + " eval -m " + qm + " -r " + ref + " -f " + text +
+                  " -c 128 --max-tokens 512");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* row : {"ppl", "delta ppl", "KLD mean", "KLD p99", "KLD max", "top-1 agree"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+}
+
+TEST(Cli, EvalBadInputGivesOneLine) {
+  const std::string ref = q(test::shared_path("models/ref-s"));
+  const std::string text = wikitext_head(4000);
+  const std::string eval = bin() + " eval --model " + ref + " --reference ";
+  expect_one_line_error(run_command(eval + "/no/such/model --file " + text), "/no/such/model");
+  expect_one_line_error(run_command(eval + ref + " --file /no/such/text"), "/no/such/text");
+  expect_one_line_error(run_command(eval + ref + " --file " + text + " --ctx 1"), "--ctx");
+  expect_one_line_error(run_command(eval + ref + " --file " + text + " --ctx 128 --max-tokens 100"),
+                        "fewer than --ctx");
+  expect_one_line_error(run_command(eval + ref + " --file " + text + " --ctx 128 --stride 200"),
+                        "--stride");
+  expect_one_line_error(
+      run_command(eval + q(test::shared_path("models/stories260K/stories260K.bin")) + " --file " +
+                  text + " --ctx 128"),
+      "vocabulary");
+  expect_one_line_error(run_command(bin() + " eval --model " + ref + " --file " + text),
+                        "--reference");
+}
+
 TEST(Cli, InfoAndBenchJson) {
   auto r = run_command(bin() + " info --model " + q(test::shared_path("models/ref-m")) + " --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -51,6 +51,37 @@ TEST(LowbitFile, RoundTripIsBitExactAndDeterministic) {
   EXPECT_EQ(to_f32(q.tensor("layers.1.ffn_norm")), to_f32(src.tensor("layers.1.ffn_norm")));
 }
 
+// quantize_model streams tensors through LowbitWriter; writing the same tensors at once with
+// write_lowbit must give the same bytes.
+TEST(LowbitFile, StreamingWriterEqualsWholeModelWriter) {
+  const std::string a = quantize_to("models/ref-s", "rtn:int4:g64:asym", "stream.lowbit", {"lm_head=f16"});
+  const ModelSource q = load_lowbit_model(a);
+  LowbitModelIn m;
+  m.config = q.config;
+  m.recipe = q.recipe;
+  m.source = test::shared_path("models/ref-s");
+  m.tokenizer = q.embedded_tokenizer;
+  for (const auto& [name, shape] : canonical_tensor_shapes(q.config)) {
+    LowbitTensorIn t;
+    t.name = name;
+    t.recipe = q.recipes.at(name);
+    auto it = q.quantized.find(name);
+    if (it != q.quantized.end()) {
+      t.quantized = true;
+      t.matrix = &it->second;
+    } else {
+      const TensorView& v = q.tensor(name);
+      t.values = to_f32(v);
+      t.shape = v.shape;
+      t.plain_dtype = v.dtype == DType::F16 ? "F16" : v.dtype == DType::BF16 ? "BF16" : "F32";
+    }
+    m.tensors.push_back(std::move(t));
+  }
+  const std::string b = test::temp_dir() + "/whole.lowbit";
+  write_lowbit(b, m);
+  EXPECT_EQ(test::read_file(a), test::read_file(b));
+}
+
 TEST(LowbitFile, IsAValidSafetensorsFileWith64ByteAlignment) {
   const std::string a = quantize_to("models/ref-s", "rtn:nf4:g64:dq", "nf4.lowbit");
   SafetensorsFile f(a);  // any safetensors reader lists it

@@ -7,17 +7,26 @@ namespace lowbit {
 namespace {
 
 TEST(Recipe, ParsesAndPrints) {
-  for (const char* s : {"rtn:int4:g128", "rtn:int4:g128:clip", "rtn:nf4:g64:dq", "rtn:int3:g64:asym", "f16", "bf16", "f32"})
+  for (const char* s : {"rtn:int4:g128", "rtn:int4:g128:clip", "rtn:nf4:g64:dq", "rtn:int3:g64:asym", "f16", "bf16", "f32",
+                        "imatrix:int4:g128", "gptq:int3:g128", "gptq:int3:g128:noact", "gptq:int4:g64:asym:clip",
+                        "gptq:nf4:g64:clip:noact", "awq:int4:g128", "awq:nf4:g64:dq"})
     EXPECT_EQ(parse_recipe(s).to_string(), s);
   const Recipe r = parse_recipe("rtn:int4:g128:clip");
   EXPECT_EQ(r.algorithm, "rtn");
   EXPECT_TRUE(r.clip);
+  EXPECT_FALSE(r.calibrated());
+  const Recipe g = parse_recipe("gptq:int3:g128:noact");
+  EXPECT_TRUE(g.calibrated());
+  EXPECT_FALSE(g.act_order);
+  EXPECT_TRUE(parse_recipe("gptq:int3:g128").act_order);
   EXPECT_EQ(r.spec.bits, 4);
   EXPECT_EQ(r.spec.group, 128);
 }
 
 TEST(Recipe, RejectsBadRecipes) {
-  for (const char* s : {"", "gptq", "foo:int4:g128", "rtn", "rtn:int9:g128", "rtn:int4:g7", "rtn:f16", "rtn:int4:g128:clip:clip"})
+  for (const char* s : {"", "gptq", "foo:int4:g128", "rtn", "rtn:int9:g128", "rtn:int4:g7", "rtn:f16", "rtn:int4:g128:clip:clip",
+                        "awq:int4:g128:clip", "imatrix:int4:g128:noact", "rtn:int4:g128:noact", "gptq:f16",
+                        "gptq:int4:g128:noact:clip"})
     EXPECT_THROW(parse_recipe(s), Error) << s;
 }
 
@@ -33,6 +42,10 @@ TEST(RecipePlan, DefaultsAndOverrides) {
   RecipePlan eight("rtn:int8:g32", {});
   EXPECT_EQ(eight.for_tensor("lm_head", true).to_string(), "rtn:int8:g32");
   EXPECT_THROW(RecipePlan("rtn:int4:g128", {"noequals"}), Error);
+  EXPECT_FALSE(plan.needs_calibration({"embed_tokens", "layers.0.q_proj", "lm_head"}));
+  RecipePlan mixed("rtn:int4:g128", {"layers\\.0\\.down_proj=gptq:int4:g128"});
+  EXPECT_TRUE(mixed.needs_calibration({"layers.0.down_proj"}));
+  EXPECT_FALSE(mixed.needs_calibration({"layers.1.down_proj"}));
   EXPECT_THROW(RecipePlan("rtn:int4:g128", {"([=f16"}), Error);
 }
 

@@ -1,0 +1,113 @@
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "cli/commands.h"
+#include "pipeline/sweep.h"
+
+namespace lowbit::cli {
+
+namespace {
+
+struct SweepArgs {
+  std::string model, recipes;
+  SweepOptions opt;
+  bool json = false;
+  int threads = 0;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    const std::string part = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (part.empty()) throw Error("sweep", "--recipes '" + s + "': empty recipe in the list");
+    out.push_back(part);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  AtomicFile f(path);
+  f.write(text);
+  f.commit();
+}
+
+// Renders the plot with gnuplot into a temp name, then renames it (no half-written PNG).
+bool render_plot(const std::string& script_path, const std::string& png_path) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "lowbit sweep: gnuplot not found, plot skipped (install gnuplot-nox; script: %s)\n",
+                 script_path.c_str());
+    return false;
+  }
+  const std::string cmd = "gnuplot '" + script_path + "' 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0 || !std::filesystem::exists(png_path + ".tmp")) {
+    std::fprintf(stderr, "lowbit sweep: gnuplot failed, plot skipped (script: %s)\n", script_path.c_str());
+    std::filesystem::remove(png_path + ".tmp");
+    return false;
+  }
+  std::filesystem::rename(png_path + ".tmp", png_path);
+  return true;
+}
+
+void run_sweep_command(SweepArgs& a) {
+  apply_threads(a.threads);
+  a.opt.recipes = split_commas(a.recipes);
+  const auto t0 = std::chrono::steady_clock::now();
+  a.opt.progress = [t0](const std::string& what) {
+    progress_eta(0, 1, what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  std::vector<SweepRow> rows = run_sweep(a.model, a.opt);
+  progress_eta(1, 1, "", 0);
+  const std::string title = std::filesystem::path(a.model).filename().string() + " on " +
+                            std::filesystem::path(a.opt.text_file).filename().string() + ", ctx " +
+                            std::to_string(a.opt.ctx);
+  const std::string dir = a.opt.out_dir;
+  write_text(dir + "/sweep.md", sweep_markdown(rows, title));
+  write_text(dir + "/sweep.json", sweep_json(rows));
+  write_text(dir + "/sweep.gp", sweep_gnuplot_script(rows, title, dir + "/sweep.png.tmp"));
+  const bool plotted = render_plot(dir + "/sweep.gp", dir + "/sweep.png");
+  if (a.json) {
+    std::printf("%s", sweep_json(rows).c_str());
+    return;
+  }
+  std::printf("%s\nwrote %s/sweep.md, %s/sweep.json%s\n", sweep_markdown(rows, title).c_str(), dir.c_str(),
+              dir.c_str(), plotted ? (", " + dir + "/sweep.png").c_str() : "");
+}
+
+}  // namespace
+
+void add_sweep(CLI::App& app) {
+  auto a = std::make_shared<SweepArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "sweep", "quantize a model with several recipes and tabulate size, perplexity, KLD, top-1 and speed");
+  cmd->add_option("-m,--model", a->model, "the original model (HF directory, .gguf or llama2.c .bin)")->required();
+  cmd->add_option("--recipes", a->recipes,
+                  "comma-separated recipes, e.g. rtn:int4:g128,gptq:int4:g128,awq:int4:g128,gptq:int3:g128")
+      ->required();
+  cmd->add_option("-f,--file", a->opt.text_file, "evaluation text file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-o,--out", a->opt.out_dir, "directory for the .lowbit files and sweep.md/.json/.png")
+      ->default_val("out/sweep");
+  cmd->add_option("-c,--ctx", a->opt.ctx, "evaluation window (default 256)")->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--stride", a->opt.stride, "window stride (default = ctx)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-tokens", a->opt.max_tokens, "evaluate only the first N tokens (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--calib", a->opt.quantize.calibration.source, "calibration text file or directory (as quantize)");
+  cmd->add_option("--calib-windows", a->opt.quantize.calibration.windows, "calibration windows (default 128)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--calib-len", a->opt.quantize.calibration.window_len, "tokens per calibration window (default 512)")
+      ->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--bench-tokens", a->opt.bench_gen, "decode tokens timed per recipe (0 = skip; default 32)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", a->json, "print the table as JSON");
+  add_threads_option(*cmd, &a->threads);
+  cmd->callback([a] { run_sweep_command(*a); });
+}
+
+}  // namespace lowbit::cli

@@ -1,0 +1,73 @@
+#include "model/attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/parallel.h"
+
+namespace lowbit {
+
+std::vector<double> rope_inv_freq(const LlamaConfig& c) {
+  std::vector<double> f;
+  for (int64_t i = 0; i < c.head_dim / 2; ++i)
+    f.push_back(std::pow(static_cast<double>(c.rope_theta),
+                         -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim)));
+  return f;
+}
+
+void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, float* v, int64_t T,
+                int64_t n_heads, int64_t pos0) {
+  const int64_t hd = c.head_dim, half = hd / 2;
+  const bool interleaved = c.rope_style == RopeStyle::Interleaved;
+  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  for (int64_t t = 0; t < T; ++t) {
+    const double pos = static_cast<double>(pos0 + t);
+    for (int64_t i = 0; i < half; ++i) {
+      cs[i] = static_cast<float>(std::cos(pos * inv_freq[i]));
+      sn[i] = static_cast<float>(std::sin(pos * inv_freq[i]));
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* x = v + (t * n_heads + h) * hd;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * cs[i] - x1 * sn[i];
+        x[b] = x0 * sn[i] + x1 * cs[i];
+      }
+    }
+  }
+}
+
+void causal_attention(const LlamaConfig& c, const float* q, int64_t T, const float* k,
+                      const float* v, int64_t pos0, float* out) {
+  const int64_t hd = c.head_dim, nh = c.n_heads, dkv = c.n_kv_heads * hd;
+  const int64_t group = nh / c.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  parallel_for(T * nh, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(pos0 + T));
+    for (int64_t job = begin; job < end; ++job) {
+      const int64_t t = job / nh, h = job % nh, kvh = h / group, n_keys = pos0 + t + 1;
+      const float* qv = q + (t * nh + h) * hd;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float* kv = k + j * dkv + kvh * hd;
+        float s = 0.f;
+        for (int64_t d = 0; d < hd; ++d) s += qv[d] * kv[d];
+        scores[j] = s * scale;
+        mx = std::max(mx, scores[j]);
+      }
+      double sum = 0.0;
+      for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
+      const float inv = static_cast<float>(1.0 / sum);
+      float* o = out + (t * nh + h) * hd;
+      std::fill(o, o + hd, 0.0f);
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float p = scores[j] * inv;
+        const float* vv = v + j * dkv + kvh * hd;
+        for (int64_t d = 0; d < hd; ++d) o[d] += p * vv[d];
+      }
+    }
+  });
+}
+
+}  // namespace lowbit

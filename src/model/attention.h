@@ -1,0 +1,31 @@
+// The position-dependent parts of a LLaMA attention block, shared by the model's forward pass
+// and by the calibration pipeline (which runs layers one at a time on calibration windows).
+//
+// Numerics: RoPE angles pos·θ^(-2i/head_dim) and their cos/sin are computed in double per
+// position, then rounded to fp32; attention scores accumulate in fp32, softmax subtracts the row
+// max and sums the exponentials in double.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "io/llama_config.h"
+
+namespace lowbit {
+
+// θ^(-2i/head_dim) for i in [0, head_dim/2).
+std::vector<double> rope_inv_freq(const LlamaConfig& c);
+
+// Rotates each head of v[T, n_heads * head_dim] by its position's angles (positions pos0 ...).
+// RotateHalf pairs (i, i + half); Interleaved pairs (2i, 2i + 1).
+void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, float* v, int64_t T,
+                int64_t n_heads, int64_t pos0);
+
+// out[T, n_heads * head_dim]: for query t (position pos0 + t) and head h, the softmax-weighted sum
+// over keys 0 .. pos0 + t of kv head h / (n_heads / n_kv_heads), scores scaled by
+// 1/sqrt(head_dim). k and v hold at least pos0 + T rows of n_kv_heads * head_dim floats
+// (already rotated keys). Multithreaded over (t, h).
+void causal_attention(const LlamaConfig& c, const float* q, int64_t T, const float* k,
+                      const float* v, int64_t pos0, float* out);
+
+}  // namespace lowbit

@@ -1,0 +1,274 @@
+#include "pipeline/calibrated_layer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "algo/awq.h"
+#include "algo/gptq.h"
+#include "algo/input_stats.h"
+#include "algo/rtn.h"
+#include "base/error.h"
+#include "model/attention.h"
+#include "model/llama.h"
+#include "model/matrix.h"
+
+namespace lowbit {
+
+namespace {
+
+// y[T, rows] = x[T, cols] · wᵀ (+ bias)
+void apply(const DenseWeight& w, const float* x, int64_t T, const std::vector<float>& bias, float* y) {
+  Matrix m;
+  m.rows = w.rows;
+  m.cols = w.cols;
+  m.data = w.w.data();
+  matmul(x, T, m, bias.empty() ? nullptr : bias.data(), y);
+}
+
+void norm_rows(const float* x, const std::vector<float>& w, int64_t T, int64_t D, float eps, float* out) {
+  for (int64_t t = 0; t < T; ++t) rms_norm(x + t * D, w.data(), D, eps, out + t * D);
+}
+
+// The pieces of the layer's forward pass on one window (positions 0 .. T-1).
+class LayerForward {
+ public:
+  LayerForward(const LlamaConfig& c, const FloatLayer& l) : c_(c), l_(l), inv_freq_(rope_inv_freq(c)) {}
+
+  // xn[T, D] = rms(x)·attn_norm
+  void attn_input(const float* x, int64_t T, float* xn) const { norm_rows(x, l_.attn_norm, T, c_.dim, c_.norm_eps, xn); }
+  void ffn_input(const float* x, int64_t T, float* xn) const { norm_rows(x, l_.ffn_norm, T, c_.dim, c_.norm_eps, xn); }
+
+  // att[T, Dq] from xn[T, D]
+  void attention(const float* xn, int64_t T, float* att) const {
+    const int64_t dq = c_.n_heads * c_.head_dim, dkv = c_.n_kv_heads * c_.head_dim;
+    std::vector<float> q(T * dq), k(T * dkv), v(T * dkv);
+    apply(lin("q_proj"), xn, T, l_.q_bias, q.data());
+    apply(lin("k_proj"), xn, T, l_.k_bias, k.data());
+    apply(lin("v_proj"), xn, T, l_.v_bias, v.data());
+    apply_rope(c_, inv_freq_, q.data(), T, c_.n_heads, 0);
+    apply_rope(c_, inv_freq_, k.data(), T, c_.n_kv_heads, 0);
+    causal_attention(c_, q.data(), T, k.data(), v.data(), 0, att);
+  }
+
+  // a[T, H] = silu(gate·xn) * (up·xn)
+  void swiglu(const float* xn, int64_t T, float* a) const {
+    std::vector<float> u(T * c_.hidden_dim);
+    apply(lin("gate_proj"), xn, T, {}, a);
+    apply(lin("up_proj"), xn, T, {}, u.data());
+    for (int64_t i = 0; i < T * c_.hidden_dim; ++i) a[i] = a[i] / (1.0f + std::exp(-a[i])) * u[i];
+  }
+
+  // x[T, D] += w · in
+  void add_projection(const char* name, const float* in, int64_t T, float* x) const {
+    std::vector<float> o(T * c_.dim);
+    apply(lin(name), in, T, {}, o.data());
+    for (int64_t i = 0; i < T * c_.dim; ++i) x[i] += o[i];
+  }
+
+ private:
+  const DenseWeight& lin(const char* name) const { return l_.linears.at(name); }
+  const LlamaConfig& c_;
+  const FloatLayer& l_;
+  std::vector<double> inv_freq_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The input statistics of all four linear inputs, with the layer as it is now (float pass).
+struct LayerStats {
+  InputStats attn, o, ffn, down;
+  explicit LayerStats(const LlamaConfig& c)
+      : attn(c.dim), o(c.n_heads * c.head_dim), ffn(c.dim), down(c.hidden_dim) {}
+};
+
+LayerStats float_pass(const LlamaConfig& c, const FloatLayer& layer, Activations& act) {
+  const LayerForward f(c, layer);
+  const int64_t L = act.len, D = c.dim;
+  LayerStats st(c);
+  std::vector<float> xn(L * D), att(L * c.n_heads * c.head_dim), h(L * D), a(L * c.hidden_dim);
+  for (int64_t w = 0; w < act.windows; ++w) {
+    const float* x = act.window(w);
+    f.attn_input(x, L, xn.data());
+    st.attn.add(xn.data(), L);
+    f.attention(xn.data(), L, att.data());
+    st.o.add(att.data(), L);
+    std::copy(x, x + L * D, h.begin());
+    f.add_projection("o_proj", att.data(), L, h.data());
+    f.ffn_input(h.data(), L, xn.data());
+    st.ffn.add(xn.data(), L);
+    f.swiglu(xn.data(), L, a.data());
+    st.down.add(a.data(), L);
+  }
+  return st;
+}
+
+// AWQ for one group of linears sharing an input: searches the scales over the members whose
+// recipe is awq, then folds them into every member (columns) and into the predecessor
+// (`divide` gets the scales). Nothing changes when plain RTN wins the search.
+void awq_group(FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
+               const std::vector<std::string>& members, const InputStats& stats,
+               const std::function<void(const float* s)>& divide) {
+  std::vector<AwqLinearRef> refs;
+  const Recipe* recipe = nullptr;
+  for (const std::string& m : members) {
+    if (recipes.at(m).algorithm != "awq") continue;
+    const DenseWeight& w = layer.linears.at(m);
+    refs.push_back({w.w.data(), w.rows, w.cols});
+    if (recipe == nullptr) recipe = &recipes.at(m);
+  }
+  if (refs.empty()) return;
+  const std::vector<float> h = stats.hessian(), mean_abs = stats.mean_abs();
+  const AwqSearchResult r = awq_search_scales(refs, stats.dim(), mean_abs.data(), h.data(), recipe->spec);
+  if (std::getenv("AWQ_DEBUG")) std::fprintf(stderr, "awq %s: alpha %.2f loss %.4g -> %.4g\n", members[0].c_str(), r.alpha, r.loss_plain, r.loss_best);
+  if (!r.scaled) return;
+  for (const std::string& m : members) {
+    DenseWeight& w = layer.linears.at(m);
+    awq_scale_columns(w.w.data(), w.rows, w.cols, r.scales.data());
+  }
+  divide(r.scales.data());
+}
+
+bool has_awq(const std::map<std::string, Recipe>& recipes) {
+  for (const auto& [name, r] : recipes)
+    if (r.algorithm == "awq") return true;
+  return false;
+}
+
+// AWQ's float pass: all scales are searched on the float layer's inputs and folded before any
+// linear is quantized. Row folds (v by o's scales, up by down's) come before the column searches
+// of q/k/v and gate/up so those see their final rows.
+void awq_fold_layer(const LlamaConfig& c, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
+                    Activations& act) {
+  const LayerStats st = float_pass(c, layer, act);
+  const int64_t D = c.dim, H = c.hidden_dim;
+  awq_group(layer, recipes, {"down_proj"}, st.down, [&](const float* s) {
+    awq_divide_rows(layer.linears.at("up_proj").w.data(), H, D, s);
+  });
+  if (c.n_heads == c.n_kv_heads) {  // v's output channel c feeds o's input channel c
+    awq_group(layer, recipes, {"o_proj"}, st.o, [&](const float* s) {
+      awq_divide_rows(layer.linears.at("v_proj").w.data(), layer.linears.at("v_proj").rows, D, s);
+      if (!layer.v_bias.empty()) awq_divide_rows(layer.v_bias.data(), static_cast<int64_t>(layer.v_bias.size()), 1, s);
+    });
+  }
+  awq_group(layer, recipes, {"q_proj", "k_proj", "v_proj"}, st.attn,
+            [&](const float* s) { awq_divide_rows(layer.attn_norm.data(), D, 1, s); });
+  awq_group(layer, recipes, {"gate_proj", "up_proj"}, st.ffn,
+            [&](const float* s) { awq_divide_rows(layer.ffn_norm.data(), D, 1, s); });
+}
+
+// Quantizes the named linears against `stats` and puts their dequantized values into the layer.
+void quantize_members(FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
+                      const std::vector<std::string>& members, const InputStats& stats,
+                      std::map<std::string, LinearResult>& out, const StageFn& stage) {
+  const std::vector<float> h = stats.hessian();
+  for (const std::string& m : members) {
+    if (stage) stage(recipes.at(m).algorithm + " " + m);
+    DenseWeight& w = layer.linears.at(m);
+    LinearResult r = quantize_linear(w, recipes.at(m), h.data());
+    if (r.quantized) w.w = dequantize(r.matrix);
+    out[m] = std::move(r);
+  }
+}
+
+}  // namespace
+
+LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (r.calibrated() && h == nullptr) throw Error("quantize", r.to_string() + " needs calibration statistics");
+  LinearResult res;
+  std::vector<float> hdiag;
+  if (h != nullptr)
+    for (int64_t i = 0; i < w.cols; ++i) hdiag.push_back(h[i * w.cols + i]);
+  if (r.algorithm == "none") {
+    res.matrix = quantize_rtn(w.w.data(), w.rows, w.cols, r.spec);  // plain storage: rounding only
+  } else if (r.algorithm == "rtn" || r.algorithm == "imatrix") {
+    RtnOptions o;
+    o.clip_search = r.clip || r.algorithm == "imatrix";
+    if (r.algorithm == "imatrix") o.importance = hdiag.data();
+    res.matrix = quantize_rtn(w.w.data(), w.rows, w.cols, r.spec, o);
+  } else if (r.algorithm == "awq") {
+    const std::vector<float> ones(static_cast<size_t>(w.cols), 1.0f);  // weights arrive scaled
+    AwqOptions ao; ao.clip_search = std::getenv("AWQ_NOCLIP") == nullptr;
+    res.matrix = awq_quantize(w.w.data(), w.rows, w.cols, hdiag.data(), ones.data(), r.spec, ao);
+  } else if (r.algorithm == "gptq") {
+    GptqOptions o;
+    o.act_order = r.act_order;
+    o.clip_search = r.clip;
+    res.matrix = quantize_gptq(w.w.data(), w.rows, w.cols, h, r.spec, o);
+  } else {
+    throw Error("quantize", "unknown algorithm '" + r.algorithm + "'");
+  }
+  res.quantized = r.algorithm != "none";
+  const std::vector<float> back = dequantize(res.matrix);
+  res.rel_rmse = r.spec.kind == FormatKind::F32 ? 0.0 : relative_rmse(w.w.data(), back.data(), w.rows * w.cols);
+  if (h != nullptr) {
+    const std::vector<float> zero(w.w.size(), 0.0f);
+    const double total = output_sq_error(w.w.data(), zero.data(), w.rows, w.cols, h);
+    const double err = output_sq_error(w.w.data(), back.data(), w.rows, w.cols, h);
+    res.rel_output_error = total > 0 ? err / total : 0.0;
+  }
+  if (!res.quantized) res.matrix = {};
+  res.seconds = seconds_since(t0);
+  return res;
+}
+
+std::map<std::string, LinearResult> quantize_layer_calibrated(
+    const LlamaConfig& c, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
+    Activations& act, const StageFn& stage) {
+  LOWBIT_ASSERT(act.dim == c.dim && act.x.size() == static_cast<size_t>(act.windows * act.len * act.dim));
+  if (has_awq(recipes)) {
+    if (stage) stage("awq scale search");
+    awq_fold_layer(c, layer, recipes, act);
+  }
+  const LayerForward f(c, layer);
+  const int64_t L = act.len, D = c.dim, dq = c.n_heads * c.head_dim;
+  std::map<std::string, LinearResult> out;
+  std::vector<float> xn(L * D), a(L * c.hidden_dim);
+  // 1. q, k, v
+  InputStats st_attn(D);
+  for (int64_t w = 0; w < act.windows; ++w) {
+    f.attn_input(act.window(w), L, xn.data());
+    st_attn.add(xn.data(), L);
+  }
+  quantize_members(layer, recipes, {"q_proj", "k_proj", "v_proj"}, st_attn, out, stage);
+  // 2. o
+  std::vector<float> att(static_cast<size_t>(act.windows * L * dq));
+  InputStats st_o(dq);
+  for (int64_t w = 0; w < act.windows; ++w) {
+    f.attn_input(act.window(w), L, xn.data());
+    f.attention(xn.data(), L, &att[w * L * dq]);
+    st_o.add(&att[w * L * dq], L);
+  }
+  quantize_members(layer, recipes, {"o_proj"}, st_o, out, stage);
+  // 3. residual, gate and up
+  InputStats st_ffn(D);
+  for (int64_t w = 0; w < act.windows; ++w) {
+    f.add_projection("o_proj", &att[w * L * dq], L, act.window(w));
+    f.ffn_input(act.window(w), L, xn.data());
+    st_ffn.add(xn.data(), L);
+  }
+  std::vector<float>().swap(att);
+  quantize_members(layer, recipes, {"gate_proj", "up_proj"}, st_ffn, out, stage);
+  // 4. down
+  InputStats st_down(c.hidden_dim);
+  for (int64_t w = 0; w < act.windows; ++w) {
+    f.ffn_input(act.window(w), L, xn.data());
+    f.swiglu(xn.data(), L, a.data());
+    st_down.add(a.data(), L);
+  }
+  quantize_members(layer, recipes, {"down_proj"}, st_down, out, stage);
+  // 5. the layer's output
+  if (stage) stage("layer output");
+  for (int64_t w = 0; w < act.windows; ++w) {
+    f.ffn_input(act.window(w), L, xn.data());
+    f.swiglu(xn.data(), L, a.data());
+    f.add_projection("down_proj", a.data(), L, act.window(w));
+  }
+  return out;
+}
+
+}  // namespace lowbit

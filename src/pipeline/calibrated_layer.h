@@ -1,0 +1,76 @@
+// One decoder layer of the layer-streaming calibrated pipeline (pipeline/quantize.h drives it).
+//
+// The layer's weights are fp32 and editable: AWQ folds its scales into them, and every linear is
+// replaced by its dequantized value as soon as it is quantized, so later passes see the partly
+// quantized layer ("true sequential", as GPTQ does). The calibration activations x [N·L, D]
+// enter as the outputs of the already-quantized earlier layers and leave as this layer's
+// outputs, computed with all of its linears quantized.
+//
+// Passes over the N windows (each window is one causal sequence of L tokens from position 0):
+//   (AWQ layers only) float pass: input statistics of all four linear inputs; scales searched
+//       and folded (o/v only when n_heads == n_kv_heads, as AutoAWQ; down/up always);
+//   1. stats of rms(x)·attn_norm           -> quantize q, k, v
+//   2. attention with the quantized q/k/v  -> stats of its output -> quantize o
+//   3. x += o(att); stats of rms(x)·ffn_norm -> quantize gate, up
+//   4. stats of silu(gate)·up               -> quantize down
+//   5. x += down(silu(gate)·up)
+// Peak memory: the fp32 layer, x and one attention-output buffer of the same size (N·L·D floats
+// each), and one H = Σ x xᵀ at a time (D² or hidden² floats).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "formats/quantized_matrix.h"
+#include "io/llama_config.h"
+#include "pipeline/recipe.h"
+
+namespace lowbit {
+
+struct DenseWeight {
+  int64_t rows = 0, cols = 0;
+  std::vector<float> w;  // [rows, cols]
+};
+
+// The editable fp32 weights of one layer. Bias vectors are empty unless attention_bias.
+struct FloatLayer {
+  std::vector<float> attn_norm, ffn_norm, q_bias, k_bias, v_bias;
+  std::map<std::string, DenseWeight> linears;  // "q_proj" ... "down_proj"
+};
+
+// The calibration activations entering / leaving a layer.
+struct Activations {
+  int64_t windows = 0, len = 0, dim = 0;
+  std::vector<float> x;  // [windows * len, dim]
+  float* window(int64_t w) { return x.data() + w * len * dim; }
+};
+
+// What became of one linear.
+struct LinearResult {
+  QuantizedMatrix matrix;           // when the recipe quantizes
+  bool quantized = false;
+  double rel_rmse = 0;              // ‖W − Ŵ‖ / ‖W‖ in the (possibly AWQ-scaled) basis
+  double rel_output_error = -1;     // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) on the calibration inputs
+  double seconds = 0;
+};
+
+using StageFn = std::function<void(const std::string& stage)>;
+
+// Quantizes the linears of `layer` (per their recipes, keyed by short name "q_proj" ...) and
+// advances `act` through it. Returns the results by short name; `layer` ends up folded (AWQ) and
+// holding the dequantized weights. `stage` (optional) is called at each step for progress.
+std::map<std::string, LinearResult> quantize_layer_calibrated(
+    const LlamaConfig& config, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
+    Activations& act, const StageFn& stage = nullptr);
+
+// Quantizes one weight per its recipe: rtn (h unused), imatrix (clip search weighted by diag h),
+// awq (the weight is already scaled: AWQ's weighted clip search), gptq (h as its Hessian);
+// "none" recipes are rounded to their float type but not quantized. `h` = Σ x xᵀ [cols, cols]
+// of the calibration inputs; it may be null only for rtn/none. Sets rel_output_error when h is
+// given. Throws lowbit::Error("quantize", ...) for a calibrated recipe without h.
+LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h);
+
+}  // namespace lowbit

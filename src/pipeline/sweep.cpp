@@ -1,0 +1,158 @@
+#include "pipeline/sweep.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/mapped_file.h"
+#include "eval/bench.h"
+#include "eval/compare.h"
+#include "eval/perplexity.h"
+#include "model/loader.h"
+
+namespace lowbit {
+
+namespace {
+
+std::string file_name_for(const std::string& recipe) {
+  std::string s = recipe;
+  std::replace(s.begin(), s.end(), ':', '_');
+  return s + ".lowbit";
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+double decode_speed(const LlamaModel& m, const SweepOptions& opt) {
+  if (opt.bench_gen <= 0) return 0;
+  return bench(m, opt.bench_prompt, opt.bench_gen, opt.bench_reps).decode_tok_s;
+}
+
+}  // namespace
+
+void mark_pareto(std::vector<SweepRow>& rows) {
+  for (SweepRow& r : rows) {
+    r.pareto = std::none_of(rows.begin(), rows.end(), [&](const SweepRow& o) {
+      const bool no_worse = o.bits_per_weight <= r.bits_per_weight && o.kld_mean <= r.kld_mean;
+      const bool better = o.bits_per_weight < r.bits_per_weight || o.kld_mean < r.kld_mean;
+      return &o != &r && no_worse && better;
+    });
+  }
+}
+
+std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOptions& opt) {
+  if (opt.recipes.empty()) throw Error("sweep", "no recipes given");
+  for (const std::string& r : opt.recipes) parse_recipe(r);  // fail before any work
+  std::error_code ec;
+  std::filesystem::create_directories(opt.out_dir, ec);
+  if (!std::filesystem::is_directory(opt.out_dir)) throw Error("sweep", opt.out_dir + ": cannot create directory");
+  auto say = [&](const std::string& s) {
+    if (opt.progress) opt.progress(s);
+  };
+
+  const LoadedModel ref = load_model(model_path);
+  std::vector<int32_t> ids = ref.tokenizer->encode(read_text_file(opt.text_file), false);
+  if (opt.max_tokens > 0 && static_cast<int64_t>(ids.size()) > opt.max_tokens) ids.resize(opt.max_tokens);
+  const int64_t stride = opt.stride > 0 ? opt.stride : opt.ctx;
+
+  std::vector<SweepRow> rows;
+  say("reference: perplexity and speed");
+  {
+    SweepRow r;
+    r.recipe = "reference";
+    const PerplexityResult p = perplexity(*ref.model, ids, opt.ctx, stride);
+    r.ppl = p.ppl;
+    r.ppl_stderr = p.ppl_stderr;
+    r.bits_per_weight = r.bits_per_weight_all = 32;  // the reference runs in fp32
+    r.file_bytes = static_cast<int64_t>(std::filesystem::file_size(
+        std::filesystem::is_directory(model_path) ? std::filesystem::path(model_path) / "model.safetensors"
+                                                  : std::filesystem::path(model_path), ec));
+    r.decode_tok_s = decode_speed(*ref.model, opt);
+    rows.push_back(r);
+  }
+  for (const std::string& recipe : opt.recipes) {
+    const std::string out = opt.out_dir + "/" + file_name_for(recipe);
+    say(recipe + ": quantizing");
+    QuantizeOptions qo = opt.quantize;
+    qo.recipe = recipe;
+    const QuantizeReport q = quantize_model(ref.source, *ref.tokenizer, qo, out);
+    say(recipe + ": evaluating");
+    const LoadedModel m = load_model(out);
+    const CompareResult c = compare_models(*m.model, *ref.model, ids, opt.ctx, stride);
+    SweepRow r;
+    r.recipe = recipe;
+    r.bits_per_weight = q.bpw_linear();
+    r.bits_per_weight_all = q.bpw_all();
+    r.file_bytes = static_cast<int64_t>(std::filesystem::file_size(out));
+    r.ppl = c.ppl;
+    r.ppl_stderr = c.ppl_stderr;
+    r.delta_ppl = c.delta_ppl;
+    r.kld_mean = c.kld_mean;
+    r.kld_p99 = c.kld_p99;
+    r.top1_agree = c.top1_agree;
+    r.quantize_seconds = q.seconds;
+    say(recipe + ": decode speed");
+    r.decode_tok_s = decode_speed(*m.model, opt);
+    rows.push_back(r);
+  }
+  mark_pareto(rows);
+  return rows;
+}
+
+std::string sweep_markdown(const std::vector<SweepRow>& rows, const std::string& title) {
+  std::string s = "### " + title + "\n\n";
+  s += "| recipe | bits/weight (linear) | bits/weight (all) | file MiB | ppl | Δppl | KLD mean | KLD p99 | top-1 | quantize s | decode tok/s | Pareto |\n";
+  s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|\n";
+  for (const SweepRow& r : rows) {
+    s += "| " + r.recipe + " | " + fmt("%.3f", r.bits_per_weight) + " | " + fmt("%.3f", r.bits_per_weight_all) + " | " +
+         fmt("%.2f", r.file_bytes / 1048576.0) + " | " + fmt("%.3f", r.ppl) + " ± " + fmt("%.3f", r.ppl_stderr) + " | " +
+         fmt("%+.3f", r.delta_ppl) + " | " + fmt("%.5f", r.kld_mean) + " | " + fmt("%.4f", r.kld_p99) + " | " +
+         fmt("%.2f%%", 100.0 * r.top1_agree) + " | " + fmt("%.1f", r.quantize_seconds) + " | " +
+         fmt("%.0f", r.decode_tok_s) + " | " + (r.pareto && r.recipe != "reference" ? "★" : "") + " |\n";
+  }
+  return s;
+}
+
+std::string sweep_json(const std::vector<SweepRow>& rows) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const SweepRow& r : rows)
+    a.push_back({{"recipe", r.recipe}, {"bits_per_weight", r.bits_per_weight},
+                 {"bits_per_weight_all", r.bits_per_weight_all}, {"file_bytes", r.file_bytes}, {"ppl", r.ppl},
+                 {"ppl_stderr", r.ppl_stderr}, {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean},
+                 {"kld_p99", r.kld_p99}, {"top1_agree", r.top1_agree}, {"quantize_seconds", r.quantize_seconds},
+                 {"decode_tok_s", r.decode_tok_s}, {"pareto", r.pareto}});
+  return a.dump(2) + "\n";
+}
+
+std::string sweep_gnuplot_script(const std::vector<SweepRow>& rows, const std::string& title,
+                                 const std::string& png_path) {
+  // Quantized rows only (the reference has KLD 0, which a log axis cannot show).
+  std::vector<const SweepRow*> q, front;
+  for (const SweepRow& r : rows)
+    if (r.recipe != "reference" && r.kld_mean > 0) q.push_back(&r);
+  for (const SweepRow* r : q)
+    if (r->pareto) front.push_back(r);
+  std::sort(front.begin(), front.end(), [](auto* a, auto* b) { return a->bits_per_weight < b->bits_per_weight; });
+  std::string s = "set terminal pngcairo size 1000,650 font 'sans,10'\n";
+  s += "set output '" + png_path + "'\n";
+  s += "set title '" + title + "'\nset xlabel 'bits per weight (linear layers)'\n";
+  s += "set ylabel 'mean KL divergence vs original (nats/token)'\nset logscale y\nset grid\nset key top right\n";
+  s += "set offsets graph 0.05, graph 0.25, graph 0.1, graph 0.1\n";
+  s += "$points << EOD\n";
+  for (const SweepRow* r : q) s += fmt("%.4f ", r->bits_per_weight) + fmt("%.6g ", r->kld_mean) + "\"" + r->recipe + "\"\n";
+  s += "EOD\n$front << EOD\n";
+  for (const SweepRow* r : front) s += fmt("%.4f ", r->bits_per_weight) + fmt("%.6g\n", r->kld_mean);
+  s += "EOD\n";
+  s += "plot $front using 1:2 with lines lw 2 lc rgb '#2c7fb8' title 'Pareto front', \\\n"
+       "     $points using 1:2 with points pt 7 ps 1.3 lc rgb '#d95f02' title 'recipes', \\\n"
+       "     $points using 1:2:3 with labels offset 0.8,0.6 left font 'sans,8' notitle\n";
+  return s;
+}
+
+}  // namespace lowbit
