@@ -186,6 +186,209 @@ double candidate_loss(const std::vector<SampledRow>& rows, int64_t cols,
   return total;
 }
 
+// ---- awq_quantize's clip search (Block and Row metrics) ------------------------------------
+
+// Floats of candidate residuals per row block: sets the rows searched together (the unit of
+// threading), at most kClipRowsMax, fewer for long groups (per-channel) so scratch stays small.
+constexpr int64_t kClipFloats = int64_t{1} << 19;
+constexpr int64_t kClipRowsMax = 64;
+
+void check_quantize_stats(int64_t cols, const float* h, const float* scales) {
+  for (int64_t c = 0; c < cols; ++c)
+    if (!(scales[c] > 0.0f) || std::isinf(scales[c]))
+      throw Error("algo", "awq: scale of channel " + idx(c) + " is not a finite value > 0");
+  const int64_t bad = first_non_finite(h, cols * cols);
+  if (bad >= 0)
+    throw Error("algo", "awq: H(" + idx(bad / cols) + ", " + idx(bad % cols) + ") is not finite");
+  for (int64_t c = 0; c < cols; ++c)
+    if (h[c * cols + c] < 0.0f)
+      throw Error("algo", "awq: H(" + idx(c) + ", " + idx(c) + ") < 0: not a sum of x xᵀ");
+}
+
+// The few values fit_group of the group w[0..n) depends on, by the fit rules in the kinds'
+// headers (formats/int.h, nf4.h, fp4.h, fp8.h): asymmetric Int its min and max, symmetric Int
+// the first value of largest magnitude, NF4/FP4/FP8 the absmax (that same value); ternary its
+// mean |w|, so all of w. fit_group of the summary equals fit_group of the group for every clip
+// ratio, and costs O(1) per candidate. Returns the length; the values are in buf or w.
+int64_t fit_summary(const QuantSpec& spec, const float* w, int64_t n, float (&buf)[2],
+                    const float*& out) {
+  if (spec.kind == FormatKind::Ternary) {
+    out = w;
+    return n;
+  }
+  out = buf;
+  if (spec.kind == FormatKind::Int && spec.asym) {
+    const auto [lo, hi] = std::minmax_element(w, w + n);
+    buf[0] = *lo;
+    buf[1] = *hi;
+    return 2;
+  }
+  float m = 0.0f;  // strict > keeps the first on ties, as int_fit does
+  for (int64_t i = 0; i < n; ++i)
+    if (std::fabs(w[i]) > std::fabs(m)) m = w[i];
+  buf[0] = m;
+  return 1;
+}
+
+// What the clip search of one matrix shares. The residuals it scores are δ/s (the original
+// basis), so δ_sᵀ H_s δ_s = (δ/s)ᵀ H (δ/s) reads the unscaled H in place.
+struct ClipSearch {
+  const QuantSpec& spec;
+  int64_t cols, glen, groups, block_rows;
+  const float* h;             // [cols, cols], unscaled
+  std::vector<float> inv_s;   // [cols]
+  bool cross;                 // Row metric
+  std::vector<float> ratios;  // the candidates' clip ratios, 1 first
+
+  ClipSearch(const QuantSpec& sp, int64_t c, const float* hh, const float* s, const AwqOptions& o)
+      : spec(sp),
+        cols(c),
+        glen(sp.group_len(c)),
+        groups((c + glen - 1) / glen),
+        h(hh),
+        cross(o.clip_metric == AwqClipMetric::Row) {
+    for (int64_t i = 0; i < c; ++i) inv_s.push_back(1.0f / s[i]);
+    for (int k = 0; k <= o.clip_grid; ++k)
+      ratios.push_back(1.0f - static_cast<float>(k) * o.max_shrink / o.clip_grid);
+    block_rows = std::clamp<int64_t>(kClipFloats / (n_cand() * glen), 1, kClipRowsMax);
+  }
+  int64_t n_cand() const { return static_cast<int64_t>(ratios.size()); }
+};
+
+// Per-thread buffers for block_rows rows: each candidate's parameters, residual δ/s
+// [rows·n_cand, glen] and its product with H_gg; Row metric: the chosen residuals δ/s
+// [rows, cols] and the cross terms [rows, glen].
+struct ClipScratch {
+  std::vector<GroupParams> params;
+  std::vector<float> delta, prod, rec, chosen, cross;
+  std::vector<uint8_t> codes;
+  explicit ClipScratch(const ClipSearch& cs)
+      : params(static_cast<size_t>(cs.block_rows * cs.n_cand())),
+        delta(static_cast<size_t>(cs.block_rows * cs.n_cand() * cs.glen)),
+        prod(delta.size()),
+        rec(static_cast<size_t>(cs.glen)),
+        chosen(cs.cross ? static_cast<size_t>(cs.block_rows * cs.cols) : 0),
+        cross(static_cast<size_t>(cs.block_rows * cs.glen)),
+        codes(static_cast<size_t>(cs.glen)) {}
+};
+
+// Group g (columns b .. b+n) of the nr rows w [nr, cols]: every candidate's parameters and
+// residual (w - deq(Q(w))) / s into the scratch, [nr·n_cand, n].
+void candidate_residuals(const ClipSearch& cs, const float* w, int64_t nr, int64_t g,
+                         ClipScratch& sc) {
+  const int64_t b = g * cs.glen, n = std::min(cs.glen, cs.cols - b), nc = cs.n_cand();
+  for (int64_t i = 0; i < nr; ++i) {
+    const float* wg = w + i * cs.cols + b;
+    float buf[2];
+    const float* summary = nullptr;
+    const int64_t len = fit_summary(cs.spec, wg, n, buf, summary);
+    for (int64_t k = 0; k < nc; ++k) {
+      const GroupParams p = fit_group(cs.spec, summary, len, cs.ratios[k]);
+      encode_group(cs.spec, wg, n, p, sc.codes.data());
+      decode_group(cs.spec, sc.codes.data(), n, p, sc.rec.data());
+      float* d = &sc.delta[(i * nc + k) * n];
+      for (int64_t j = 0; j < n; ++j) d[j] = (wg[j] - sc.rec[j]) * cs.inv_s[b + j];
+      sc.params[i * nc + k] = p;
+    }
+  }
+}
+
+// C [m, n] = A [m, k] (leading dimension lda) · B [k, n] (ldb), fp32.
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+          float* c) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+              static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f,
+              c, static_cast<int>(n));
+}
+
+// The clip search of nr (<= block_rows) rows w [nr, cols], groups in column order. Candidate
+// k of group g scores δ_kᵀ (H_gg δ_k + 2 u) in double, with H_gg δ_k from one gemm for all
+// rows and candidates, and (Row metric) u = H[g, 0:b] δ_prev, the coupling with the residuals
+// already chosen in the row's earlier groups (one gemm per group), else u = 0. The smallest
+// wins; ties keep the earlier (larger) ratio. Parameters into out [nr, groups].
+void search_clip_rows(const ClipSearch& cs, const float* w, int64_t nr, GroupParams* out,
+                      ClipScratch& sc) {
+  const int64_t nc = cs.n_cand(), cols = cs.cols;
+  for (int64_t g = 0; g < cs.groups; ++g) {
+    const int64_t b = g * cs.glen, n = std::min(cs.glen, cols - b);
+    candidate_residuals(cs, w, nr, g, sc);
+    gemm(nr * nc, n, n, sc.delta.data(), n, cs.h + b * cols + b, cols, sc.prod.data());
+    const bool coupled = cs.cross && b > 0;
+    if (coupled) gemm(nr, n, b, sc.chosen.data(), cols, cs.h + b, cols, sc.cross.data());
+    for (int64_t i = 0; i < nr; ++i) {
+      const float* u = &sc.cross[i * n];
+      double best = INFINITY;
+      int64_t best_k = 0;
+      for (int64_t k = 0; k < nc; ++k) {
+        const float* d = &sc.delta[(i * nc + k) * n];
+        const float* q = &sc.prod[(i * nc + k) * n];
+        double e = 0.0;
+        if (coupled)
+          for (int64_t j = 0; j < n; ++j) e += static_cast<double>(d[j]) * (q[j] + 2.0f * u[j]);
+        else
+          for (int64_t j = 0; j < n; ++j) e += static_cast<double>(d[j]) * q[j];
+        if (e < best) {  // strict: ties keep the larger ratio
+          best = e;
+          best_k = k;
+        }
+      }
+      out[i * cs.groups + g] = sc.params[i * nc + best_k];
+      if (cs.cross) std::copy_n(&sc.delta[(i * nc + best_k) * n], n, &sc.chosen[i * cols + b]);
+    }
+  }
+}
+
+// The matrix of w [rows, cols] with the chosen group parameters params [rows, groups] (fp32
+// scales for double-quantized specs, which are then double-quantized and the codes encoded
+// against the decoded scales, as quantize_rtn does).
+QuantizedMatrix build_matrix(const float* w, int64_t rows, int64_t cols, const QuantSpec& spec,
+                             const std::vector<GroupParams>& params) {
+  QuantizedMatrix m = make_quantized_matrix(spec, rows, cols);
+  const int64_t groups = m.groups_per_row(), glen = m.group_len();
+  if (spec.double_quant) {
+    std::vector<float> s(params.size());
+    for (size_t i = 0; i < params.size(); ++i) s[i] = params[i].scale;
+    set_double_quant_scales(m, s.data());
+  } else {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < groups; ++g) set_group_params(m, r, g, params[r * groups + g]);
+  }
+  parallel_for(rows, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> codes(static_cast<size_t>(cols));
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t b = g * glen, n = std::min(glen, cols - b);
+        encode_group(spec, w + r * cols + b, n, group_params(m, r, g), &codes[b]);
+      }
+      set_row_codes(m, r, codes.data());
+    }
+  });
+  return m;
+}
+
+// The clip-searched quantization of w [rows, cols] (Block or Row metric), row blocks of
+// cs.block_rows in parallel (fixed blocks: the result does not depend on the thread count).
+QuantizedMatrix quantize_clip_searched(const float* w, int64_t rows, int64_t cols, const float* h,
+                                       const float* scales, const QuantSpec& spec,
+                                       const AwqOptions& opt) {
+  const int64_t bad = first_non_finite(w, rows * cols);
+  if (bad >= 0)
+    throw Error("algo",
+                "awq: non-finite weight at (" + idx(bad / cols) + ", " + idx(bad % cols) + ")");
+  const ClipSearch cs(spec, cols, h, scales, opt);
+  std::vector<GroupParams> params(static_cast<size_t>(rows * cs.groups));
+  const int64_t blocks = (rows + cs.block_rows - 1) / cs.block_rows;
+  parallel_for(blocks, [&](int64_t begin, int64_t end) {
+    ClipScratch scratch(cs);
+    for (int64_t blk = begin; blk < end; ++blk) {
+      const int64_t r0 = blk * cs.block_rows;
+      search_clip_rows(cs, w + r0 * cols, std::min(cs.block_rows, rows - r0),
+                       &params[r0 * cs.groups], scratch);
+    }
+  });
+  return build_matrix(w, rows, cols, spec, params);
+}
+
 }  // namespace
 
 AwqSearchResult awq_search_scales(std::span<const AwqLinearRef> linears, int64_t cols,
@@ -214,29 +417,31 @@ AwqSearchResult awq_search_scales(std::span<const AwqLinearRef> linears, int64_t
   return res;
 }
 
-QuantizedMatrix awq_quantize(const float* w_scaled, int64_t rows, int64_t cols, const float* h_diag,
+QuantizedMatrix awq_quantize(const float* w_scaled, int64_t rows, int64_t cols, const float* h,
                              const float* scales, const QuantSpec& spec, const AwqOptions& opt) {
   check_options(opt);
-  if (!w_scaled || !h_diag || !scales)
-    throw Error("algo", "awq: quantize needs the weight, diag(H) and the scales");
-  if (cols < 1) throw Error("algo", "awq: cols must be >= 1, got " + idx(cols));
-  std::vector<float> importance(static_cast<size_t>(cols));
-  for (int64_t c = 0; c < cols; ++c) {
-    if (!(scales[c] > 0.0f) || std::isinf(scales[c]))
-      throw Error("algo", "awq: scale of channel " + idx(c) + " is not a finite value > 0");
-    if (!(h_diag[c] >= 0.0f) || std::isinf(h_diag[c]))
-      throw Error("algo", "awq: H(" + idx(c) + ", " + idx(c) + ") is not a finite value >= 0");
-    const double s = scales[c];
-    importance[c] = static_cast<float>(h_diag[c] / (s * s));
-    if (std::isinf(importance[c]))
-      throw Error("algo", "awq: H(c, c) / s_c² overflows fp32 at channel " + idx(c));
+  if (!w_scaled || !h || !scales)
+    throw Error("algo", "awq: quantize needs the weight, H and the scales");
+  if (rows < 1 || cols < 1)
+    throw Error("algo", "awq: empty matrix [" + idx(rows) + ", " + idx(cols) + "]");
+  check_quantize_stats(cols, h, scales);
+  check_quant_spec(spec);
+  if (!opt.clip_search || !spec.quantized() || opt.clip_metric == AwqClipMetric::Diagonal) {
+    std::vector<float> importance(static_cast<size_t>(cols));
+    for (int64_t c = 0; c < cols; ++c) {
+      const double s = scales[c];
+      importance[c] = static_cast<float>(h[c * cols + c] / (s * s));
+      if (std::isinf(importance[c]))
+        throw Error("algo", "awq: H(c, c) / s_c² overflows fp32 at channel " + idx(c));
+    }
+    RtnOptions rtn;
+    rtn.clip_search = opt.clip_search;
+    rtn.clip_grid = opt.clip_grid;
+    rtn.clip_min = 1.0f - opt.max_shrink;
+    rtn.importance = importance.data();
+    return quantize_rtn(w_scaled, rows, cols, spec, rtn);
   }
-  RtnOptions rtn;
-  rtn.clip_search = opt.clip_search;
-  rtn.clip_grid = opt.clip_grid;
-  rtn.clip_min = 1.0f - opt.max_shrink;
-  rtn.importance = importance.data();
-  return quantize_rtn(w_scaled, rows, cols, spec, rtn);
+  return quantize_clip_searched(w_scaled, rows, cols, h, scales, spec, opt);
 }
 
 double output_sq_error(const float* w, const float* w_hat, int64_t rows, int64_t cols,

@@ -1,9 +1,12 @@
 #include "io/hf_model.h"
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "io/hf_quantized.h"
 #include "io/safetensors.h"
 
 namespace lowbit {
@@ -85,24 +88,66 @@ void add_hf(ModelSource& src, const SafetensorsSet& set, const std::string& hf_n
   src.tensors[canonical] = it->second->view;
 }
 
-void map_hf_tensors(ModelSource& src, const SafetensorsSet& set) {
+// A Linear of a quantized checkpoint (io/hf_quantized.h): packed ones become QuantizedMatrix (or
+// fp32 values when lowbit's grids cannot hold them); unpacked ones (lm_head, ignored layers) are
+// read like any other tensor. Returns the reason when the matrix had to be dequantized.
+std::string add_hf_linear(ModelSource& src, const SafetensorsSet& set, const HfQuantConfig* q,
+                          const std::map<std::string, std::vector<int64_t>>& shapes,
+                          const std::string& hf_module, const std::string& canonical) {
+  if (!q || !hf_linear_is_packed(*q, set, hf_module)) {
+    add_hf(src, set, hf_module + ".weight", canonical);
+    return "";
+  }
+  const std::vector<int64_t>& shape = shapes.at(canonical);
+  HfLinear l;
+  try {
+    l = unpack_hf_linear(*q, set, hf_module, shape[0], shape[1]);
+  } catch (const Error& e) {
+    std::string msg = e.what();  // "[component] text": keep the text, name the directory
+    if (msg.starts_with("[") && msg.find("] ") != std::string::npos) msg = msg.substr(msg.find("] ") + 2);
+    throw Error("model", src.path + ": " + msg);
+  }
+  src.recipes[canonical] = q->summary;
+  if (l.quantized) {
+    src.quantized[canonical] = std::move(l.matrix);
+    return "";
+  }
+  auto values = std::make_shared<std::vector<float>>(std::move(l.values));
+  src.tensors[canonical] = TensorView{canonical, DType::F32, shape,
+                                      reinterpret_cast<const uint8_t*>(values->data()), values->size() * 4};
+  src.owners.push_back(values);
+  return l.note;
+}
+
+void map_hf_tensors(ModelSource& src, const SafetensorsSet& set, const HfQuantConfig* q) {
   const LlamaConfig& c = src.config;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (auto& [name, shape] : canonical_tensor_shapes(c)) shapes[name] = shape;
+  std::map<std::string, int> dequantized;  // reason -> count
   add_hf(src, set, "model.embed_tokens.weight", "embed_tokens");
   add_hf(src, set, "model.norm.weight", "norm");
-  if (!c.tie_embeddings) add_hf(src, set, "lm_head.weight", "lm_head");
+  if (!c.tie_embeddings) {
+    const std::string why = add_hf_linear(src, set, q, shapes, "lm_head", "lm_head");
+    if (!why.empty()) ++dequantized[why];
+  }
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const std::string hf = "model.layers." + std::to_string(i) + ".";
     const std::string lb = "layers." + std::to_string(i) + ".";
     add_hf(src, set, hf + "input_layernorm.weight", lb + "attn_norm");
     add_hf(src, set, hf + "post_attention_layernorm.weight", lb + "ffn_norm");
-    for (const char* p : {"q_proj", "k_proj", "v_proj", "o_proj"})
-      add_hf(src, set, hf + "self_attn." + p + ".weight", lb + p);
-    for (const char* p : {"gate_proj", "up_proj", "down_proj"})
-      add_hf(src, set, hf + "mlp." + p + ".weight", lb + p);
+    for (const char* p : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}) {
+      const std::string module = hf + (p[1] == '_' ? "self_attn." : "mlp.") + p;
+      const std::string why = add_hf_linear(src, set, q, shapes, module, lb + p);
+      if (!why.empty()) ++dequantized[why];
+    }
     if (c.attention_bias)
       for (const char* p : {"q", "k", "v"})
         add_hf(src, set, hf + "self_attn." + p + "_proj.bias", lb + p + "_bias");
   }
+  if (!q) return;
+  src.recipe = q->summary + " (" + hf_quant_format_name(q->format) + " checkpoint)";
+  for (const auto& [why, n] : dequantized)
+    src.recipe += "; " + std::to_string(n) + " linear(s) dequantized to f32: " + why;
 }
 
 }  // namespace
@@ -114,9 +159,11 @@ ModelSource load_hf_model(const std::string& dir) {
   ModelSource src;
   src.format = "safetensors";
   src.path = dir;
-  src.config = parse_hf_config(read_text_file(config_path), config_path);
+  const std::string config_text = read_text_file(config_path);
+  src.config = parse_hf_config(config_text, config_path);
+  const std::optional<HfQuantConfig> quant = parse_hf_quant_config(config_text, config_path);
   SafetensorsSet set = open_safetensors_dir(dir);
-  map_hf_tensors(src, set);
+  map_hf_tensors(src, set, quant ? &*quant : nullptr);
   for (auto& f : set.files) src.owners.push_back(f);
   check_canonical_tensors(src);
   return src;

@@ -1,5 +1,8 @@
 // Hugging Face model directory: config.json + model.safetensors (or sharded index).
 // Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (q/k/v biases).
+// Integer-quantized checkpoints (config.json quantization_config: GPTQ, AWQ GEMM,
+// compressed-tensors pack-quantized) load their packed Linears as QuantizedMatrix (or fp32 values
+// when lowbit's grids cannot hold them): io/hf_quantized.h, docs/FORMAT.md.
 #pragma once
 
 #include <string>

@@ -2,8 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 #include "algo/awq.h"
 #include "algo/gptq.h"
@@ -123,7 +121,6 @@ void awq_group(FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
   if (refs.empty()) return;
   const std::vector<float> h = stats.hessian(), mean_abs = stats.mean_abs();
   const AwqSearchResult r = awq_search_scales(refs, stats.dim(), mean_abs.data(), h.data(), recipe->spec);
-  if (std::getenv("AWQ_DEBUG")) std::fprintf(stderr, "awq %s: alpha %.2f loss %.4g -> %.4g\n", members[0].c_str(), r.alpha, r.loss_plain, r.loss_best);
   if (!r.scaled) return;
   for (const std::string& m : members) {
     DenseWeight& w = layer.linears.at(m);
@@ -191,9 +188,9 @@ LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float*
     if (r.algorithm == "imatrix") o.importance = hdiag.data();
     res.matrix = quantize_rtn(w.w.data(), w.rows, w.cols, r.spec, o);
   } else if (r.algorithm == "awq") {
-    const std::vector<float> ones(static_cast<size_t>(w.cols), 1.0f);  // weights arrive scaled
-    AwqOptions ao; ao.clip_search = std::getenv("AWQ_NOCLIP") == nullptr;
-    res.matrix = awq_quantize(w.w.data(), w.rows, w.cols, hdiag.data(), ones.data(), r.spec, ao);
+    // The weights arrive folded (W·diag(s)) and h is already of their input x/s: scales 1.
+    const std::vector<float> ones(static_cast<size_t>(w.cols), 1.0f);
+    res.matrix = awq_quantize(w.w.data(), w.rows, w.cols, h, ones.data(), r.spec);
   } else if (r.algorithm == "gptq") {
     GptqOptions o;
     o.act_order = r.act_order;
@@ -203,6 +200,7 @@ LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float*
     throw Error("quantize", "unknown algorithm '" + r.algorithm + "'");
   }
   res.quantized = r.algorithm != "none";
+  res.seconds = seconds_since(t0);  // the algorithm alone; the error measurements below are extra
   const std::vector<float> back = dequantize(res.matrix);
   res.rel_rmse = r.spec.kind == FormatKind::F32 ? 0.0 : relative_rmse(w.w.data(), back.data(), w.rows * w.cols);
   if (h != nullptr) {
@@ -212,7 +210,6 @@ LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float*
     res.rel_output_error = total > 0 ? err / total : 0.0;
   }
   if (!res.quantized) res.matrix = {};
-  res.seconds = seconds_since(t0);
   return res;
 }
 

@@ -54,7 +54,7 @@ struct LinearResult {
   bool quantized = false;
   double rel_rmse = 0;              // ‖W − Ŵ‖ / ‖W‖ in the (possibly AWQ-scaled) basis
   double rel_output_error = -1;     // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) on the calibration inputs
-  double seconds = 0;
+  double seconds = 0;               // the quantization algorithm alone (not the error measurements)
 };
 
 using StageFn = std::function<void(const std::string& stage)>;
@@ -67,7 +67,8 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     Activations& act, const StageFn& stage = nullptr);
 
 // Quantizes one weight per its recipe: rtn (h unused), imatrix (clip search weighted by diag h),
-// awq (the weight is already scaled: AWQ's weighted clip search), gptq (h as its Hessian);
+// awq (the weight is already scaled and h is its input's: AWQ's output-error clip search,
+// algo/awq.h), gptq (h as its Hessian);
 // "none" recipes are rounded to their float type but not quantized. `h` = Σ x xᵀ [cols, cols]
 // of the calibration inputs; it may be null only for rtn/none. Sets rel_output_error when h is
 // given. Throws lowbit::Error("quantize", ...) for a calibrated recipe without h.

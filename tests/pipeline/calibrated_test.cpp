@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/mapped_file.h"
+#include "eval/compare.h"
 #include "eval/perplexity.h"
 #include "io/lowbit_file.h"
 #include "model/loader.h"
@@ -100,29 +101,28 @@ TEST(CalibratedPipeline, ReportsOutputErrorPerLinear) {
   EXPECT_EQ(linears, 4 * 7);
 }
 
-// Perplexity excess over fp32 on held-out text (wikitext-2 test, first 8192 tokens, ctx 256).
-double excess_ppl(const std::string& path, double ref_ppl, const std::vector<int32_t>& ids) {
-  const LoadedModel m = load_model(path);
-  return perplexity(*m.model, ids, 256, 256).ppl - ref_ppl;
-}
-
+// Mean KL-divergence from fp32 on held-out text (wikitext-2 test, first 8192 tokens, ctx 256).
 TEST(CalibratedPipeline, CalibratedAlgorithmsBeatRtnAtThreeBits) {
   LoadedModel fp = load_model(test::shared_path("models/ref-s"));
   std::vector<int32_t> ids =
       fp.tokenizer->encode(read_text_file(test::shared_path("data/wikitext-2-raw/wiki.test.raw")), false);
   ids.resize(8192);
-  const double ref = perplexity(*fp.model, ids, 256, 256).ppl;
-  std::map<std::string, double> excess;
-  for (const char* recipe : {"rtn:int3:g128", "gptq:int3:g128"}) {
+  std::map<std::string, double> kld;
+  for (const char* recipe : {"rtn:int3:g128", "imatrix:int3:g128", "gptq:int3:g128", "awq:int3:g128"}) {
     const std::string out = test::temp_dir() + "/q3.lowbit";
     quantize_ref_s(small_calibration(recipe), out);
-    excess[recipe] = excess_ppl(out, ref, ids);
-    std::printf("%-18s excess ppl %.3f (fp32 %.3f)\n", recipe, excess[recipe], ref);
+    const LoadedModel q = load_model(out);
+    kld[recipe] = compare_models(*q.model, *fp.model, ids, 256, 256).kld_mean;
+    std::printf("%-18s KLD %.5f\n", recipe, kld[recipe]);
   }
-  const double rtn = excess["rtn:int3:g128"];
+  const double rtn = kld["rtn:int3:g128"];
   ASSERT_GT(rtn, 0.0);
-  // Measured ratios to RTN's excess (two-sided bands; see docs/BENCHMARKS.md for the full sweep).
-  EXPECT_NEAR(excess["gptq:int3:g128"] / rtn, 0.71, 0.15);
+  // Ratios to RTN's KLD, measured and pinned in two-sided bands (docs/BENCHMARKS.md has the
+  // ref-m sweep). Measured: gptq 0.519, awq 0.747, imatrix 0.947 -- with 16 x 128 calibration
+  // tokens on this small model the diagonal-weighted imatrix clip search barely beats rounding.
+  EXPECT_NEAR(kld["gptq:int3:g128"] / rtn, 0.52, 0.1);
+  EXPECT_NEAR(kld["awq:int3:g128"] / rtn, 0.75, 0.1);
+  EXPECT_NEAR(kld["imatrix:int3:g128"] / rtn, 0.95, 0.1);
 }
 
 TEST(CalibratedPipeline, MissingCalibrationDataFailsWithoutOutput) {
