@@ -31,7 +31,7 @@ void print_summary(const GgufExportReport& r, const std::string& out) {
   std::printf(
       "wrote %s: %.2f MiB, file type %s; %zu tensors (%s); %d with codes kept exactly, %d "
       "re-quantized\n",
-      out.c_str(), std::filesystem::file_size(out) / 1048576.0, ggml_type_label(r.file_type),
+      out.c_str(), std::filesystem::file_size(out) / 1048576.0, r.file_type_name.c_str(),
       r.tensors.size(), types.c_str(), kept, requantized);
 }
 
@@ -57,7 +57,7 @@ void run_export(const ExportArgs& a) {
   if (a.format != "gguf")
     throw Error("export", "unknown --format '" + a.format + "' (supported: gguf, gptq, awq, compressed-tensors)");
   GgufExportOptions opt;
-  if (!a.type.empty()) opt.type = parse_ggml_type(a.type);
+  if (!a.type.empty()) parse_export_type(a.type, opt);
   opt.name = a.name;
   apply_threads(a.threads);
   const ModelSource src = open_model_source(a.model);
@@ -84,8 +84,10 @@ void add_export(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "output file (gguf) or new/empty directory (gptq, awq, compressed-tensors)")
       ->required();
   cmd->add_option("--type", a->type,
-                  "F32, F16, Q8_0 or Q4_0 (default: Q4_0 for int4:g32 models, Q8_0 for int8:g32, "
-                  "F16 for float models)");
+                  "F32, F16, Q8_0, Q5_0, Q4_0, Q6_K, Q4_K or Q4_K_M (llama.cpp's mix: Q4_K with "
+                  "Q6_K output and attn_v/ffn_down of some layers; K-quant rows not a multiple of "
+                  "256 fall back to Q8_0/Q5_0) (default: Q4_0 for int4:g32 models, Q8_0 for "
+                  "int8:g32, F16 for float models)");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the model's own)");
   cmd->add_option("--name", a->name, "general.name (default: the model's file name)");
   add_threads_option(*cmd, &a->threads);

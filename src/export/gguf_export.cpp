@@ -1,5 +1,6 @@
 #include "export/gguf_export.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -19,7 +20,8 @@ namespace lowbit {
 namespace {
 
 constexpr const char* kComp = "export";
-constexpr uint32_t kQuantizationVersion = 2;  // general.quantization_version of Q4_0/Q8_0 files
+constexpr uint32_t kQuantizationVersion = 2;  // general.quantization_version of quantized files
+constexpr uint32_t kFileTypeQ4_K_M = 15;         // llama_ftype LLAMA_FTYPE_MOSTLY_Q4_K_M
 
 // ---- names ----------------------------------------------------------------------------------
 
@@ -112,10 +114,14 @@ struct Warner {
 
 // Q4_0 / Q8_0 for a plain view stored in that block type (a GGUF source), else nullopt.
 std::optional<GgmlType> stored_block_type(const ModelSource& src, const std::string& canonical) {
-  const DType d = src.tensor(canonical).dtype;
-  if (d == DType::Q4_0) return GgmlType::Q4_0;
-  if (d == DType::Q8_0) return GgmlType::Q8_0;
-  return std::nullopt;
+  switch (src.tensor(canonical).dtype) {
+    case DType::Q4_0: return GgmlType::Q4_0;
+    case DType::Q5_0: return GgmlType::Q5_0;
+    case DType::Q8_0: return GgmlType::Q8_0;
+    case DType::Q4_K: return GgmlType::Q4_K;
+    case DType::Q6_K: return GgmlType::Q6_K;
+    default: return std::nullopt;
+  }
 }
 
 // How a 2-D tensor is stored in the source: "int4:g32", "Q4_0", "F16", ...
@@ -139,28 +145,57 @@ GgmlType auto_type(const ModelSource& src, const std::string& canonical) {
   return src.quantized.count(canonical) ? GgmlType::Q8_0 : GgmlType::F16;
 }
 
+bool is_k_quant(GgmlType t) { return t == GgmlType::Q4_K || t == GgmlType::Q6_K; }
+
+// Layer index of "layers.N.x", -1 otherwise.
+int64_t layer_index(const std::string& canonical) {
+  if (!canonical.starts_with("layers.")) return -1;
+  return std::stoll(canonical.substr(7, canonical.find('.', 7) - 7));
+}
+
+// The Q4_K_M mix's type for a 2-D tensor (see gguf_export.h).
+GgmlType q4_k_m_type(const ModelSource& src, const std::string& canonical) {
+  if (canonical == "lm_head") return GgmlType::Q6_K;
+  const std::string kind = tensor_kind(canonical);
+  if ((kind == "v_proj" || kind == "down_proj") &&
+      q4_k_m_more_bits(layer_index(canonical), src.config.n_layers))
+    return GgmlType::Q6_K;
+  return GgmlType::Q4_K;
+}
+
+// llama.cpp's fallback for rows that are not whole blocks: Q6_K -> Q8_0, Q4_K -> Q5_0, then F16.
+GgmlType row_fallback(GgmlType t, int64_t cols) {
+  if (cols % ggml_block_elems(t) == 0) return t;
+  if (t == GgmlType::Q6_K) return row_fallback(GgmlType::Q8_0, cols);
+  if (t == GgmlType::Q4_K) return row_fallback(GgmlType::Q5_0, cols);
+  return GgmlType::F16;
+}
+
 GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonical,
                              const GgufExportOptions& opt, Warner& warner) {
   GgufExportTensor t{gguf_tensor_name(canonical), GgmlType::F32, src.shape(canonical)};
   if (t.shape.size() == 1) return t;  // norms
   const std::optional<GgmlType> exact = exact_type(src, canonical);
-  t.type = opt.type.value_or(auto_type(src, canonical));
+  const GgmlType wanted = opt.q4_k_m ? q4_k_m_type(src, canonical)
+                                     : opt.type.value_or(auto_type(src, canonical));
+  const std::string kind = tensor_kind(canonical);
+  t.type = row_fallback(wanted, t.shape[1]);
+  if (t.type != wanted)
+    warner.once(kind + "/rows/" + ggml_type_label(wanted),
+                kind + ": row length " + std::to_string(t.shape[1]) + " is not a multiple of " +
+                    std::to_string(ggml_block_elems(wanted)) + "; written as " +
+                    ggml_type_label(t.type) + " instead of " + ggml_type_label(wanted));
   if (exact && *exact == t.type) {
     t.codes_kept = true;
     return t;
   }
   t.requantized = (exact || src.quantized.count(canonical)) && t.type != GgmlType::F32;
-  const std::string kind = tensor_kind(canonical);
   if (t.requantized)
-    warner.once(kind, kind + ": " + source_format(src, canonical) + " is not exactly " +
-                          ggml_type_label(t.type) +
-                          "; dequantized and re-quantized (plain rounding)");
-  if (t.shape[1] % ggml_block_elems(t.type) != 0) {
-    warner.once(kind + "/rows", kind + ": row length " + std::to_string(t.shape[1]) +
-                                    " is not a multiple of 32; written as F16 instead of " +
-                                    ggml_type_label(t.type));
-    t.type = GgmlType::F16;
-  }
+    warner.once(kind + "/" + ggml_type_label(t.type),
+                kind + ": " + source_format(src, canonical) + " is not exactly " +
+                    ggml_type_label(t.type) + "; dequantized and re-quantized (" +
+                    (is_k_quant(t.type) ? "K-quant codes and scales re-chosen" : "plain rounding") +
+                    ")");
   return t;
 }
 
@@ -216,7 +251,7 @@ std::vector<uint8_t> float_bytes(const ModelSource& src, const Planned& p) {
   const int64_t rows = static_cast<int64_t>(v.size()) / cols;
   if (const int64_t heads = rope_heads(src, p.canonical))
     v = permute_row_blocks(v, cols, interleave_order(heads, src.config.head_dim));
-  if (p.out.type == GgmlType::Q4_0 || p.out.type == GgmlType::Q8_0)
+  if (p.out.type != GgmlType::F32 && p.out.type != GgmlType::F16)
     for (float x : v)
       if (!std::isfinite(x))
         throw Error(kComp, src.path + ": tensor '" + p.canonical + "' has a non-finite value");
@@ -229,12 +264,14 @@ std::vector<uint8_t> float_bytes(const ModelSource& src, const Planned& p) {
 
 void add_model_metadata(GgufWriter& w, const ModelSource& src, const GgufExportOptions& opt,
                         GgmlType file_type) {
+  const bool quantized = file_type != GgmlType::F32 && file_type != GgmlType::F16;
   const LlamaConfig& c = src.config;
   auto u32 = [](int64_t v) { return GgufMeta::u32(static_cast<uint32_t>(v)); };
   w.add("general.architecture", GgufMeta::string("llama"));
   w.add("general.name", GgufMeta::string(opt.name.empty() ? default_name(src.path) : opt.name));
-  w.add("general.file_type", GgufMeta::u32(ggml_file_type(file_type)));
-  if (file_type == GgmlType::Q4_0 || file_type == GgmlType::Q8_0)
+  w.add("general.file_type",
+        GgufMeta::u32(opt.q4_k_m ? kFileTypeQ4_K_M : ggml_file_type(file_type)));
+  if (quantized)
     w.add("general.quantization_version", GgufMeta::u32(kQuantizationVersion));
   w.add("llama.vocab_size", u32(c.vocab_size));
   w.add("llama.context_length", u32(c.max_seq_len));
@@ -279,6 +316,27 @@ SpmVocab vocab_of_blob(const TokenizerBlob& blob, const std::string& origin) {
 
 }  // namespace
 
+void parse_export_type(std::string_view s, GgufExportOptions& opt) {
+  std::string up(s);
+  for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (up == "Q4_K_M") {
+    opt.q4_k_m = true;
+    opt.type.reset();
+    return;
+  }
+  try {
+    opt.type = parse_ggml_type(s);
+    opt.q4_k_m = false;
+  } catch (const Error&) {
+    throw Error(kComp, "unknown --type '" + std::string(s) +
+                           "' (expected F32, F16, Q8_0, Q5_0, Q4_0, Q6_K, Q4_K or Q4_K_M)");
+  }
+}
+
+bool q4_k_m_more_bits(int64_t layer, int64_t n_layers) {
+  return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
 GgmlType default_export_type(const ModelSource& src) {
   std::map<GgmlType, int64_t> weights;  // automatic type -> weights of the blocks' linears
   for (const auto& [name, shape] : canonical_tensor_shapes(src.config))
@@ -306,7 +364,8 @@ SpmVocab export_vocab(const Tokenizer& tok, int64_t vocab_size, const std::strin
 
 GgufExportReport plan_gguf_export(const ModelSource& src, const GgufExportOptions& opt) {
   GgufExportReport r;
-  r.file_type = opt.type ? *opt.type : default_export_type(src);
+  r.file_type = opt.q4_k_m ? GgmlType::Q4_K : opt.type ? *opt.type : default_export_type(src);
+  r.file_type_name = opt.q4_k_m ? "Q4_K_M" : ggml_type_label(r.file_type);
   for (Planned& p : plan_all(src, opt)) r.tensors.push_back(std::move(p.out));
   return r;
 }
@@ -314,7 +373,8 @@ GgufExportReport plan_gguf_export(const ModelSource& src, const GgufExportOption
 GgufExportReport export_gguf(const ModelSource& src, const Tokenizer& tok,
                              const GgufExportOptions& opt, const std::string& out_path) {
   GgufExportReport r;
-  r.file_type = opt.type ? *opt.type : default_export_type(src);
+  r.file_type = opt.q4_k_m ? GgmlType::Q4_K : opt.type ? *opt.type : default_export_type(src);
+  r.file_type_name = opt.q4_k_m ? "Q4_K_M" : ggml_type_label(r.file_type);
   const std::vector<Planned> plan = plan_all(src, opt);
   const SpmVocab vocab = export_vocab(tok, src.config.vocab_size, src.path);
   GgufWriter w;

@@ -18,7 +18,18 @@
 // The default (general.file_type) is the automatic type covering most weights of the blocks'
 // linear layers: Q4_0 for int4:g32 models, Q8_0 for int8:g32 or other quantized grids, the
 // stored type for Q4_0/Q8_0 GGUF sources, F16 for float models. Block types need a
-// row length that is a multiple of 32; other rows fall back to F16 (with a warning).
+// row length that is a multiple of their block (32, or 256 for the K-quants); other rows fall
+// back as llama.cpp's quantizer does (with a warning): Q6_K -> Q8_0, Q4_K -> Q5_0, and a row
+// that is not a multiple of 32 either -> F16.
+//
+// K-quants (Q6_K, Q4_K) are always encoded from fp32 (a .lowbit tensor is dequantized and its
+// codes re-chosen by the K-quant search, ggml_blocks.h); a GGUF source's Q4_K/Q6_K/Q5_0 tensors
+// of the same type are copied byte for byte.
+//
+// Q4_K_M (opt.q4_k_m): llama.cpp's "Q4_K - Medium" mix. Every 2-D tensor is Q4_K except
+// output.weight (Q6_K) and attn_v / ffn_down of the layers i where use_more_bits(i, n_layers)
+// (i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2; integer division) (Q6_K); token_embd is Q4_K.
+// general.file_type 15 (MOSTLY_Q4_K_M).
 //
 // RoPE: a RotateHalf source (HF) has the rows of q_proj and k_proj permuted within each head to
 // the interleaved pairing GGUF llama files use: new row 2i <- old row i, new row 2i+1 <- old row
@@ -36,6 +47,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "export/ggml_blocks.h"
@@ -47,6 +59,7 @@ namespace lowbit {
 
 struct GgufExportOptions {
   std::optional<GgmlType> type;  // nullopt: automatic (see above)
+  bool q4_k_m = false;           // llama.cpp's Q4_K_M mix (see above); `type` is then ignored
   std::string name;              // general.name; empty: the source path's file/directory name
   // Receives each warning line (without "\n"); default: printed on stderr.
   std::function<void(const std::string&)> warn;
@@ -61,9 +74,17 @@ struct GgufExportTensor {
 };
 
 struct GgufExportReport {
-  GgmlType file_type = GgmlType::F16;
+  GgmlType file_type = GgmlType::F16;  // Q4_K for the Q4_K_M mix
+  std::string file_type_name;          // "F16", ..., "Q4_K_M"
   std::vector<GgufExportTensor> tensors;  // file order
 };
+
+// Sets opt.type, or opt.q4_k_m for "Q4_K_M", from a --type value (case-insensitive). Throws
+// lowbit::Error("export", "unknown --type '...' (expected ...)").
+void parse_export_type(std::string_view s, GgufExportOptions& opt);
+
+// llama.cpp's use_more_bits: the layers whose attn_v / ffn_down Q4_K_M stores as Q6_K.
+bool q4_k_m_more_bits(int64_t layer, int64_t n_layers);
 
 // The default type for `src` (see above).
 GgmlType default_export_type(const ModelSource& src);

@@ -127,7 +127,7 @@ class GgufFile {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }  // file order
   const GgufTensorInfo* find_tensor(const std::string& name) const;        // nullptr if absent
   // View of a tensor's bytes (named with its GGUF name). Throws lowbit::Error if the tensor is
-  // missing or its ggml type is not supported ("... has type Q4_K (id 12), not supported yet").
+  // missing or its ggml type is not supported ("... has type Q5_K (id 13), not supported yet").
   TensorView view(const std::string& name) const;
   TensorView view(const GgufTensorInfo& info) const;
 

@@ -16,6 +16,12 @@ enum class DType : uint8_t {
   BF16,
   Q8_0,  // GGUF block of 32: fp16 scale d, 32 x int8 q; x = d * q            (34 bytes)
   Q4_0,  // GGUF block of 32: fp16 scale d, 16 bytes of nibbles; x = d * (q - 8) (18 bytes)
+  Q5_0,  // GGUF block of 32: fp16 d, u32 qh (5th bits), 16 bytes of nibbles; d * (q - 16) (22)
+  Q4_K,  // GGUF super-block of 256: fp16 d, dmin, 12 bytes of 6-bit scales/mins, 128 bytes of
+         // nibbles; x = d * sc * q - dmin * m per sub-block of 32 (144 bytes)
+  Q6_K,  // GGUF super-block of 256: ql[128], qh[64], int8 scales[16], fp16 d;
+         // x = d * scale * (q - 32) per sub-block of 16 (210 bytes)
+  // Exact bit layouts: docs/FORMAT.md "GGUF export" and export/ggml_blocks.h.
 };
 
 const char* dtype_name(DType t);
@@ -30,7 +36,10 @@ struct TensorView {
   int64_t numel() const;
 };
 
-// Bytes needed to store `numel` elements of `t` (block types need numel % 32 == 0; the
+// Elements per block of `t` (1, 32 or 256).
+int64_t dtype_block_elems(DType t);
+
+// Bytes needed to store `numel` elements of `t` (block types need numel % block == 0; the
 // caller checks that first). Returns 0 if numel is not a whole number of blocks.
 size_t dtype_storage_bytes(DType t, int64_t numel);
 

@@ -1,5 +1,6 @@
 #include "pipeline/calibrated_layer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -171,6 +172,16 @@ void quantize_members(FloatLayer& layer, const std::map<std::string, Recipe>& re
   }
 }
 
+// tr(W H Wᵀ) = Σ_t ‖W x_t‖², in blocks of rows (bounded scratch).
+double output_energy(const DenseWeight& w, const float* h) {
+  constexpr int64_t kBlock = 256;
+  const std::vector<float> zero(static_cast<size_t>(std::min(kBlock, w.rows) * w.cols), 0.0f);
+  double total = 0;
+  for (int64_t r0 = 0; r0 < w.rows; r0 += kBlock)
+    total += output_sq_error(w.w.data() + r0 * w.cols, zero.data(), std::min(kBlock, w.rows - r0), w.cols, h);
+  return total;
+}
+
 }  // namespace
 
 LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h) {
@@ -204,8 +215,7 @@ LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float*
   const std::vector<float> back = dequantize(res.matrix);
   res.rel_rmse = r.spec.kind == FormatKind::F32 ? 0.0 : relative_rmse(w.w.data(), back.data(), w.rows * w.cols);
   if (h != nullptr) {
-    const std::vector<float> zero(w.w.size(), 0.0f);
-    const double total = output_sq_error(w.w.data(), zero.data(), w.rows, w.cols, h);
+    const double total = output_energy(w, h);
     const double err = output_sq_error(w.w.data(), back.data(), w.rows, w.cols, h);
     res.rel_output_error = total > 0 ? err / total : 0.0;
   }

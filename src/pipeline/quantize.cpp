@@ -238,9 +238,12 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
   };
 
   progress(0, "embeddings");
-  const std::vector<float> embed = source_f32(src, "embed_tokens");
-  emit.plain_or_rtn("embed_tokens", embed, {config.vocab_size, config.dim}, plan.for_tensor("embed_tokens", true));
-  Activations act = embed_windows(embed, config, cs);
+  Activations act;
+  {
+    const std::vector<float> embed = source_f32(src, "embed_tokens");  // freed before the layers
+    emit.plain_or_rtn("embed_tokens", embed, {config.vocab_size, config.dim}, plan.for_tensor("embed_tokens", true));
+    act = embed_windows(embed, config, cs);
+  }
 
   for (int64_t l = 0; l < n_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";

@@ -143,7 +143,7 @@ std::string sweep_gnuplot_script(const std::vector<SweepRow>& rows, const std::s
   s += "set output '" + png_path + "'\n";
   s += "set title '" + title + "'\nset xlabel 'bits per weight (linear layers)'\n";
   s += "set ylabel 'mean KL divergence vs original (nats/token)'\nset logscale y\nset grid\nset key top right\n";
-  s += "set offsets graph 0.05, graph 0.25, graph 0.1, graph 0.1\n";
+  s += "set offsets graph 0.05, graph 0.25, 0, 0\nset format y '%g'\n";
   s += "$points << EOD\n";
   for (const SweepRow* r : q) s += fmt("%.4f ", r->bits_per_weight) + fmt("%.6g ", r->kld_mean) + "\"" + r->recipe + "\"\n";
   s += "EOD\n$front << EOD\n";

@@ -101,7 +101,10 @@ TEST(GgmlBlocks, TypesAndSizes) {
   EXPECT_EQ(parse_ggml_type("Q8_0"), GgmlType::Q8_0);
   EXPECT_EQ(parse_ggml_type("f16"), GgmlType::F16);
   EXPECT_EQ(parse_ggml_type("F32"), GgmlType::F32);
-  EXPECT_THROW(parse_ggml_type("Q4_K"), Error);
+  EXPECT_THROW(parse_ggml_type("Q5_K"), Error);
+  EXPECT_EQ(parse_ggml_type("q6_k"), GgmlType::Q6_K);
+  EXPECT_EQ(parse_ggml_type("Q4_K"), GgmlType::Q4_K);
+  EXPECT_EQ(parse_ggml_type("Q5_0"), GgmlType::Q5_0);
   EXPECT_THROW(parse_ggml_type(""), Error);
   EXPECT_EQ(ggml_row_bytes(GgmlType::Q4_0, 4096), 128 * 18);
   EXPECT_EQ(ggml_row_bytes(GgmlType::Q8_0, 64), 68);
@@ -118,6 +121,7 @@ TEST(GgmlBlocks, ExactBlockTypeOnlyForIdenticalGrids) {
   };
   EXPECT_EQ(exact("int4:g32", 64), GgmlType::Q4_0);
   EXPECT_EQ(exact("int8:g32", 64), GgmlType::Q8_0);
+  EXPECT_EQ(exact("int5:g32", 64), GgmlType::Q5_0);
   EXPECT_EQ(exact("int4:gc", 32), GgmlType::Q4_0);  // one group of 32 per row
   EXPECT_FALSE(exact("int4:gc", 64));
   EXPECT_FALSE(exact("int4:g32", 48));  // a short last group

@@ -301,7 +301,7 @@ void expect_export_error(const ModelSource& src, const Tokenizer& tok, std::opti
 }
 
 TEST(GgufExport, BadInputsThrowAndLeaveNoFile) {
-  EXPECT_THROW(parse_ggml_type("Q4_K"), Error);
+  EXPECT_THROW(parse_ggml_type("Q5_K"), Error);
   const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
   const auto hf = load_tokenizer_file(test::shared_path("models/smollm2-tokenizer/tokenizer.json"));
   expect_export_error(src, *hf, std::nullopt, "not supported yet");

@@ -337,27 +337,27 @@ TEST(Gguf, TensorDataErrors) {
 
 TEST(Gguf, UnsupportedTypesAreListedButNotViewable) {
   GgufBuilder b = small_file();
-  b.tensors.push_back(test::tensor_spec("k4", {256}, 12, zeros(144)));  // Q4_K: 256/block, 144 B
+  b.tensors.push_back(test::tensor_spec("k5", {256}, 13, zeros(176)));  // Q5_K: 256/block, 176 B
   b.tensors.push_back(test::tensor_spec("odd", {5}, 99, "x"));          // id unknown to lowbit
   const GgufFile g = parse(b.build());
   ASSERT_EQ(g.tensors().size(), 5u);
-  const GgufTensorInfo& k4 = g.tensors()[3];
-  EXPECT_EQ(k4.nbytes, 144u);
-  EXPECT_FALSE(k4.dtype.has_value());
-  EXPECT_EQ(ggml_type_name(k4.ggml_type), "Q4_K");
+  const GgufTensorInfo& k5 = g.tensors()[3];
+  EXPECT_EQ(k5.nbytes, 176u);
+  EXPECT_FALSE(k5.dtype.has_value());
+  EXPECT_EQ(ggml_type_name(k5.ggml_type), "Q5_K");
   EXPECT_EQ(ggml_type_name(99), "type 99");
   try {
-    g.view("k4");
+    g.view("k5");
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(
-                  "mem.gguf: tensor 'k4' has type Q4_K (id 12), not supported yet"),
+                  "mem.gguf: tensor 'k5' has type Q5_K (id 13), not supported yet"),
               std::string::npos)
         << e.what();
   }
   EXPECT_THROW(g.view("odd"), Error);
-  b.tensors[3].ne = {128};  // Q4_K rows must be whole 256-element blocks
-  expect_error(b.build(), "row length 128 is not a multiple of the Q4_K block size 256");
+  b.tensors[3].ne = {128};  // Q5_K rows must be whole 256-element blocks
+  expect_error(b.build(), "row length 128 is not a multiple of the Q5_K block size 256");
 }
 
 // fp16 bit patterns used as block scales, with their exact values worked out by hand:
