@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 
 namespace lowbit {
 
@@ -23,7 +24,7 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
-void pin_openblas_core(char** argv) {
+void pin_openblas_core(char** argv, int gomp_spincount) {
   bool changed = false;
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
     const CpuFeatures& f = cpu_features();
@@ -36,7 +37,7 @@ void pin_openblas_core(char** argv) {
     }
   }
   if (std::getenv("GOMP_SPINCOUNT") == nullptr && std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("GOMP_SPINCOUNT", "10000", 1);
+    ::setenv("GOMP_SPINCOUNT", std::to_string(gomp_spincount).c_str(), 1);
     changed = true;
   }
   if (changed) ::execv("/proc/self/exe", argv);  // only returns on failure: carry on as we are

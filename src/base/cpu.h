@@ -14,10 +14,14 @@ const CpuFeatures& cpu_features();
 // It honours OPENBLAS_CORETYPE, but only when set before the library loads. Call this first in
 // main(): if the variable is unset it sets it from the CPU features (SkylakeX for AVX-512,
 // Haswell for AVX2) and re-executes the program once; otherwise it returns at once.
-// The same re-exec bounds libgomp's barrier spinning (GOMP_SPINCOUNT=10000, about 10-30 µs,
-// unless GOMP_SPINCOUNT or OMP_WAIT_POLICY is set): with the default 300000 spins, two threads
-// on two cores shared with another busy process spent most of their time spinning for a thread
-// that was not running (ref-m int4 decode fell from ~4400 to ~5 tok/s).
-void pin_openblas_core(char** argv);
+// The same re-exec bounds libgomp's barrier spinning (GOMP_SPINCOUNT = `gomp_spincount`, unless
+// GOMP_SPINCOUNT or OMP_WAIT_POLICY is set). libgomp's default of 300000 spins collapses when two
+// OpenMP processes share the 2 cores (ref-m int4 decode, two benches at once: 3 tok/s each with
+// 300000, 26-60 with 100000, 84 with 10000); on a quiet machine 10000 costs ~14% of decode speed
+// and 100000 nothing measurable. The CLI uses 100000, the test binaries (run two at a time by
+// ctest -j2) 10000. Our own thread pool with bounded spinning is the real fix (issue 3).
+inline constexpr int kCliSpinCount = 100000;
+inline constexpr int kTestSpinCount = 10000;
+void pin_openblas_core(char** argv, int gomp_spincount = kCliSpinCount);
 
 }  // namespace lowbit
