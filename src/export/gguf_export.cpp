@@ -171,13 +171,23 @@ GgmlType row_fallback(GgmlType t, int64_t cols) {
   return GgmlType::F16;
 }
 
+// The type a tensor gets under an explicit --type. As llama-quantize does for its 4/5-bit types,
+// the output projection (the most sensitive matrix) is not pushed below 6 bits: Q6_K, or the
+// source's exact Q8_0 codes when it has them.
+GgmlType requested_type(GgmlType type, const std::string& canonical, std::optional<GgmlType> exact) {
+  const bool low_bit = type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q4_K;
+  if (canonical != "lm_head" || !low_bit) return type;
+  return exact == GgmlType::Q8_0 ? GgmlType::Q8_0 : GgmlType::Q6_K;
+}
+
 GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonical,
                              const GgufExportOptions& opt, Warner& warner) {
   GgufExportTensor t{gguf_tensor_name(canonical), GgmlType::F32, src.shape(canonical)};
   if (t.shape.size() == 1) return t;  // norms
   const std::optional<GgmlType> exact = exact_type(src, canonical);
   const GgmlType wanted = opt.q4_k_m ? q4_k_m_type(src, canonical)
-                                     : opt.type.value_or(auto_type(src, canonical));
+                         : opt.type ? requested_type(*opt.type, canonical, exact)
+                                    : auto_type(src, canonical);
   const std::string kind = tensor_kind(canonical);
   t.type = row_fallback(wanted, t.shape[1]);
   if (t.type != wanted)

@@ -6,7 +6,8 @@
 //   ffn_up, ffn_down}, output_norm, output (absent when the embeddings are tied), all ".weight".
 //
 // Tensor types. Norms are always F32. With an explicit type T every other tensor is written as
-// T; a quantized (.lowbit) tensor whose grid is exactly T (exact_block_type in ggml_blocks.h)
+// T, except that for the 4/5-bit types (Q4_0, Q5_0, Q4_K) the output projection gets Q6_K (or
+// its exact Q8_0 codes), as llama-quantize does; a quantized (.lowbit) tensor whose grid is exactly T (exact_block_type in ggml_blocks.h)
 // keeps its codes and fp16 scale bits, any other one is dequantized and re-quantized with plain
 // rounding (one warning per tensor kind). Without a type (automatic):
 //   - quantized tensors keep their codes in their exact block type when they have one (so an
