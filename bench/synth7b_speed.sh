@@ -19,7 +19,8 @@ for R in rtn:int4:g32 rtn:int4:g128 rtn:int8:g128 rtn:nf4:g64; do
   echo "== lowbit $R"
   $LB bench -m "$TMP/s7.lowbit" -p 64 -n 32 -r 3 --threads 2 --json
   if [ "$R" = rtn:int4:g32 ] && [ -x "$LLAMACPP_BIN/llama-bench" ]; then
-    $LB export -m "$TMP/s7.lowbit" --format gguf --type Q4_0 -o "$TMP/s7-q4.gguf" > /dev/null
+    # No --type: every tensor keeps its exact Q4_0 codes (an explicit Q4_0 would lift lm_head to Q6_K).
+    $LB export -m "$TMP/s7.lowbit" --format gguf -o "$TMP/s7-q4.gguf" > /dev/null
     echo "== llama.cpp Q4_0 (same codes)"
     "$LLAMACPP_BIN/llama-bench" -m "$TMP/s7-q4.gguf" -p 64 -n 32 -t 2 -r 3 -o json 2>/dev/null
     echo "== lowbit $R again"
