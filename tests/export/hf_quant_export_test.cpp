@@ -21,6 +21,7 @@
 #include "model/llama.h"
 #include "model/loader.h"
 #include "pipeline/quantize.h"
+#include "export/logits_diff.h"
 #include "testutil.h"
 
 namespace lowbit {
@@ -58,32 +59,9 @@ std::string export_dir(const ModelSource& q, HfQuantFormat f, HfQuantExportRepor
   return out;
 }
 
-std::vector<std::vector<int32_t>> golden_prompts(const std::string& golden) {
-  const auto j = nlohmann::json::parse(test::read_file(test::shared_path(golden)));
-  std::vector<std::vector<int32_t>> out;
-  for (const auto& p : j["prompts"]) out.push_back(p["token_ids"].get<std::vector<int32_t>>());
-  return out;
-}
-
-// max |a - b| / max |b| over the golden prompts' last-position logits.
-double logits_rel_diff(const ModelSource& a, const ModelSource& b, const std::string& golden) {
-  const LlamaModel ma(a), mb(b);
-  double worst = 0;
-  for (const auto& ids : golden_prompts(golden)) {
-    std::vector<float> la, lb;
-    KvCache ca = ma.new_cache(static_cast<int64_t>(ids.size())),
-            cb = mb.new_cache(static_cast<int64_t>(ids.size()));
-    ma.forward(ids, ca, false, la);
-    mb.forward(ids, cb, false, lb);
-    double diff = 0, ref = 0;
-    for (size_t i = 0; i < lb.size(); ++i) {
-      diff = std::max(diff, std::abs(static_cast<double>(la[i]) - lb[i]));
-      ref = std::max(ref, std::abs(static_cast<double>(lb[i])));
-    }
-    worst = std::max(worst, diff / ref);
-  }
-  return worst;
-}
+using test::golden_prompts;
+using test::last_logits;
+using test::logits_rel_diff;
 
 // Every quantized Linear of q comes back: the same matrix (exact) or the same values.
 void expect_linears_back(const ModelSource& q, const ModelSource& h, bool exact) {

@@ -19,6 +19,7 @@
 #include "model/llama.h"
 #include "model/loader.h"
 #include "pipeline/quantize.h"
+#include "export/logits_diff.h"
 #include "testutil.h"
 #include "tokenizer/load.h"
 
@@ -248,35 +249,9 @@ TEST(KQuant, ImportanceWeightsLowerTheWeightedError) {
 
 // ---- model export ---------------------------------------------------------------------------
 
-std::vector<std::vector<int32_t>> golden_prompts(const std::string& golden) {
-  const auto j = nlohmann::json::parse(test::read_file(test::shared_path(golden)));
-  std::vector<std::vector<int32_t>> out;
-  for (const auto& p : j["prompts"]) out.push_back(p["token_ids"].get<std::vector<int32_t>>());
-  return out;
-}
-
-std::vector<float> last_logits(const LlamaModel& m, const std::vector<int32_t>& ids) {
-  KvCache cache = m.new_cache(static_cast<int64_t>(ids.size()));
-  std::vector<float> logits;
-  m.forward(ids, cache, false, logits);
-  return logits;
-}
-
-// max |a - b| / max |b| over the golden prompts' last-position logits.
-double logits_rel_diff(const ModelSource& a, const ModelSource& b, const std::string& golden) {
-  const LlamaModel ma(a), mb(b);
-  double worst = 0;
-  for (const auto& ids : golden_prompts(golden)) {
-    const std::vector<float> la = last_logits(ma, ids), lb = last_logits(mb, ids);
-    double diff = 0, ref = 0;
-    for (size_t i = 0; i < lb.size(); ++i) {
-      diff = std::max(diff, std::abs(static_cast<double>(la[i]) - lb[i]));
-      ref = std::max(ref, std::abs(static_cast<double>(lb[i])));
-    }
-    worst = std::max(worst, diff / ref);
-  }
-  return worst;
-}
+using test::golden_prompts;
+using test::last_logits;
+using test::logits_rel_diff;
 
 std::string export_with(const ModelSource& src, const std::string& name, const std::string& type,
                         GgufExportReport* report = nullptr,
