@@ -52,17 +52,22 @@ void check_linears(std::span<const AwqLinearRef> linears, int64_t cols) {
   }
 }
 
-void check_stats(int64_t cols, const float* x_mean_abs, const float* h) {
-  if (!x_mean_abs || !h) throw Error("algo", "awq: missing input statistics (mean |x| or H)");
-  for (int64_t c = 0; c < cols; ++c)
-    if (!(x_mean_abs[c] >= 0.0f) || std::isinf(x_mean_abs[c]))
-      throw Error("algo", "awq: mean |x| of channel " + idx(c) + " is not a finite value >= 0");
+// H = Σ x xᵀ [cols, cols]: finite, with a non-negative diagonal.
+void check_hessian(int64_t cols, const float* h) {
   const int64_t bad = first_non_finite(h, cols * cols);
   if (bad >= 0)
     throw Error("algo", "awq: H(" + idx(bad / cols) + ", " + idx(bad % cols) + ") is not finite");
   for (int64_t c = 0; c < cols; ++c)
     if (h[c * cols + c] < 0.0f)
       throw Error("algo", "awq: H(" + idx(c) + ", " + idx(c) + ") < 0: not a sum of x xᵀ");
+}
+
+void check_stats(int64_t cols, const float* x_mean_abs, const float* h) {
+  if (!x_mean_abs || !h) throw Error("algo", "awq: missing input statistics (mean |x| or H)");
+  for (int64_t c = 0; c < cols; ++c)
+    if (!(x_mean_abs[c] >= 0.0f) || std::isinf(x_mean_abs[c]))
+      throw Error("algo", "awq: mean |x| of channel " + idx(c) + " is not a finite value >= 0");
+  check_hessian(cols, h);
 }
 
 // AutoAWQ's duo_scaling weight statistic: per column, the mean over all rows of all linears of
@@ -197,12 +202,7 @@ void check_quantize_stats(int64_t cols, const float* h, const float* scales) {
   for (int64_t c = 0; c < cols; ++c)
     if (!(scales[c] > 0.0f) || std::isinf(scales[c]))
       throw Error("algo", "awq: scale of channel " + idx(c) + " is not a finite value > 0");
-  const int64_t bad = first_non_finite(h, cols * cols);
-  if (bad >= 0)
-    throw Error("algo", "awq: H(" + idx(bad / cols) + ", " + idx(bad % cols) + ") is not finite");
-  for (int64_t c = 0; c < cols; ++c)
-    if (h[c * cols + c] < 0.0f)
-      throw Error("algo", "awq: H(" + idx(c) + ", " + idx(c) + ") < 0: not a sum of x xᵀ");
+  check_hessian(cols, h);
 }
 
 // The few values fit_group of the group w[0..n) depends on, by the fit rules in the kinds'

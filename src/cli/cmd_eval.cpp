@@ -118,13 +118,8 @@ void add_eval(CLI::App& app) {
   cmd->add_option("-f,--file", a->file,
                   "text file (tokenized whole, no BOS, by both tokenizers, which must agree)")
       ->required();
-  cmd->add_option("-c,--ctx", a->ctx,
-                  "window length in tokens (default: the models' training context, at most 2048)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--stride", a->stride, "window start step (default: ctx, non-overlapping)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-tokens", a->max_tokens, "keep only the first M tokens of the file")
-      ->check(CLI::NonNegativeNumber);
+  add_window_options(*cmd, &a->ctx, "window length in tokens (default: the models' training context, at most 2048)",
+                     &a->stride, &a->max_tokens);
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_eval(*a); });

@@ -94,10 +94,8 @@ void add_sweep(CLI::App& app) {
   cmd->add_option("-f,--file", a->opt.text_file, "evaluation text file")->required()->check(CLI::ExistingFile);
   cmd->add_option("-o,--out", a->opt.out_dir, "directory for the .lowbit files and sweep.md/.json/.png")
       ->default_val("out/sweep");
-  cmd->add_option("-c,--ctx", a->opt.ctx, "evaluation window (default 256)")->check(CLI::Range(2, 1 << 20));
-  cmd->add_option("--stride", a->opt.stride, "window stride (default = ctx)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-tokens", a->opt.max_tokens, "evaluate only the first N tokens (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+  add_window_options(*cmd, &a->opt.ctx, "window length in tokens (default 256)", &a->opt.stride,
+                     &a->opt.max_tokens);
   cmd->add_option("--calib", a->opt.quantize.calibration.source, "calibration text file or directory (as quantize)");
   cmd->add_option("--calib-windows", a->opt.quantize.calibration.windows, "calibration windows (default 128)")
       ->check(CLI::Range(1, 1 << 20));

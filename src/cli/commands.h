@@ -18,6 +18,11 @@ void add_synth(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_export(CLI::App& app);
 
+// Shared by perplexity, eval and sweep: -c/--ctx (`ctx_help` says its default), --stride and
+// --max-tokens, with the windowing of eval/perplexity.h.
+void add_window_options(CLI::App& cmd, int64_t* ctx, const std::string& ctx_help, int64_t* stride,
+                        int64_t* max_tokens);
+
 // Shared by commands: --threads (0 = all cores), applied before the command runs.
 void add_threads_option(CLI::App& cmd, int* threads);
 void apply_threads(int threads);

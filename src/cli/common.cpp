@@ -11,6 +11,15 @@ void add_threads_option(CLI::App& cmd, int* threads) {
   cmd.add_option("-t,--threads", *threads, "threads to use (0 = all cores)")->check(CLI::NonNegativeNumber);
 }
 
+void add_window_options(CLI::App& cmd, int64_t* ctx, const std::string& ctx_help, int64_t* stride,
+                        int64_t* max_tokens) {
+  cmd.add_option("-c,--ctx", *ctx, ctx_help)->check(CLI::NonNegativeNumber);
+  cmd.add_option("--stride", *stride, "window start step (default: ctx, non-overlapping)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--max-tokens", *max_tokens, "keep only the first M tokens of the file (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+}
+
 void apply_threads(int threads) { set_num_threads(threads); }
 
 void progress_line(const char* what, int64_t done, int64_t total) {

@@ -49,6 +49,7 @@ void mark_pareto(std::vector<SweepRow>& rows) {
 std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOptions& opt) {
   if (opt.recipes.empty()) throw Error("sweep", "no recipes given");
   for (const std::string& r : opt.recipes) parse_recipe(r);  // fail before any work
+  if (opt.ctx < 2) throw Error("sweep", "--ctx must be at least 2 (got " + std::to_string(opt.ctx) + ")");
   std::error_code ec;
   std::filesystem::create_directories(opt.out_dir, ec);
   if (!std::filesystem::is_directory(opt.out_dir)) throw Error("sweep", opt.out_dir + ": cannot create directory");

@@ -20,6 +20,7 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "formats/test_data.h"
+#include "testutil.h"
 
 namespace lowbit {
 namespace {
@@ -552,13 +553,7 @@ TEST(Awq, QuantizeDoesNotDependOnThreadCount) {
 
 void expect_algo_error(const std::function<void()>& f, const std::string& needle,
                        const std::string& component = "algo") {
-  try {
-    f();
-    ADD_FAILURE() << "no error, expected '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.component(), component) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
+  test::expect_error(f, needle, component);
 }
 
 TEST(Awq, RejectsBadInput) {

@@ -18,6 +18,7 @@
 #include "base/parallel.h"
 #include "formats/registry.h"
 #include "formats/test_data.h"
+#include "testutil.h"
 
 namespace lowbit {
 namespace {
@@ -456,13 +457,7 @@ TEST(Gptq, PlainSpecsAreDelegatedToRtn) {
 
 void expect_error(const std::function<void()>& f, const std::string& needle,
                   const std::string& component = "algo") {
-  try {
-    f();
-    ADD_FAILURE() << "no error, expected '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.component(), component) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
+  test::expect_error(f, needle, component);
 }
 
 TEST(Gptq, RejectsBadInput) {

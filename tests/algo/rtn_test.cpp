@@ -17,6 +17,7 @@
 #include "base/parallel.h"
 #include "formats/registry.h"
 #include "formats/test_data.h"
+#include "testutil.h"
 
 namespace lowbit {
 namespace {
@@ -285,12 +286,7 @@ TEST(Rtn, AwkwardShapes) {
 }
 
 void expect_algo_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error, expected '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
+  test::expect_error(f, needle);
 }
 
 TEST(Rtn, RejectsBadInput) {

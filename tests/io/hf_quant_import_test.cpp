@@ -292,14 +292,7 @@ TEST(HfQuantLayout, CompressedTensorsSymmetricInt8KeepsSignedScales) {
 
 // ---- refusals and malformed input ------------------------------------------------------------
 
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; wanted " << needle;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+void expect_error(const std::function<void()>& f, const std::string& needle) { test::expect_error(f, needle); }
 
 TEST(HfQuantLayout, UnsupportedGridsAreRefusedClearly) {
   auto m = [](const std::string& spec, int64_t rows, int64_t cols) {

@@ -8,6 +8,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
+#include "base/error.h"
+
 namespace lowbit::test {
 
 namespace fs = std::filesystem;
@@ -68,6 +72,18 @@ CommandResult run_command(const std::string& cmdline) {
   r.out = read_file(out);
   r.err = read_file(err);
   return r;
+}
+
+void expect_error(const std::function<void()>& f, const std::string& needle, const std::string& component) {
+  try {
+    f();
+    ADD_FAILURE() << "no error, expected '" << needle << "'";
+  } catch (const Error& e) {
+    if (!component.empty()) {
+      EXPECT_EQ(e.component(), component) << e.what();
+    }
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace lowbit::test

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,10 @@ struct CommandResult {
 };
 // Runs a shell command line, capturing stdout and stderr.
 CommandResult run_command(const std::string& cmdline);
+
+// Runs f and records a test failure unless it throws lowbit::Error whose message contains
+// `needle` and, when `component` is non-empty, whose component is `component`.
+void expect_error(const std::function<void()>& f, const std::string& needle,
+                  const std::string& component = "");
 
 }  // namespace lowbit::test
