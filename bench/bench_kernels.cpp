@@ -170,7 +170,7 @@ void register_all() {
 }  // namespace lowbit
 
 int main(int argc, char** argv) {
-  lowbit::pin_openblas_core(argv);
+  lowbit::configure_runtime(argv);
   benchmark::Initialize(&argc, argv);
   lowbit::register_all();
   benchmark::RunSpecifiedBenchmarks();

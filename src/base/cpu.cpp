@@ -24,7 +24,7 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
-void pin_openblas_core(char** argv, int gomp_spincount) {
+void configure_runtime(char** argv, int gomp_spincount) {
   bool changed = false;
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
     const CpuFeatures& f = cpu_features();

@@ -9,10 +9,13 @@ struct CpuFeatures {
 };
 const CpuFeatures& cpu_features();
 
+// configure_runtime: sets the environment the BLAS and OpenMP runtimes read at load time, then
+// re-executes the program once if it changed anything (call it first in main()).
+//
 // Debian's OpenBLAS picks its kernel set at load time and falls back to the SSE3 "Prescott"
 // kernels on CPUs it does not know (e.g. this project's Xeon machines), halving sgemm speed.
-// It honours OPENBLAS_CORETYPE, but only when set before the library loads. Call this first in
-// main(): if the variable is unset it sets it from the CPU features (SkylakeX for AVX-512,
+// It honours OPENBLAS_CORETYPE, but only when set before the library loads: if the variable is
+// unset, configure_runtime sets it from the CPU features (SkylakeX for AVX-512,
 // Haswell for AVX2) and re-executes the program once; otherwise it returns at once.
 // The same re-exec bounds libgomp's barrier spinning (GOMP_SPINCOUNT = `gomp_spincount`, unless
 // GOMP_SPINCOUNT or OMP_WAIT_POLICY is set). libgomp's default of 300000 spins collapses when two
@@ -22,6 +25,6 @@ const CpuFeatures& cpu_features();
 // ctest -j2) 10000. Our own thread pool with bounded spinning is the real fix (issue 3).
 inline constexpr int kCliSpinCount = 100000;
 inline constexpr int kTestSpinCount = 10000;
-void pin_openblas_core(char** argv, int gomp_spincount = kCliSpinCount);
+void configure_runtime(char** argv, int gomp_spincount = kCliSpinCount);
 
 }  // namespace lowbit

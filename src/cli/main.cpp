@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  lowbit::pin_openblas_core(argv);
+  lowbit::configure_runtime(argv);
   CLI::App app{"lowbit: compress LLaMA-family models to low bit-widths, run and measure them"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lowbit 0.1.0");
