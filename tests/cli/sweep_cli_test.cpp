@@ -29,7 +29,9 @@ TEST(CliSweep, TabulatesRecipesAndPlots) {
   EXPECT_LT(j[2]["bits_per_weight"].get<double>(), j[1]["bits_per_weight"].get<double>());
   for (const char* f : {"sweep.md", "sweep.json", "rtn_int4_g128.lowbit", "gptq_int3_g64.lowbit"})
     EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
-  if (run_command("command -v gnuplot").exit_code == 0) EXPECT_TRUE(std::filesystem::exists(out + "/sweep.png"));
+  if (run_command("command -v gnuplot").exit_code == 0) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/sweep.png"));
+  }
 }
 
 TEST(CliSweep, BadRecipeFailsBeforeAnyWork) {
