@@ -27,10 +27,8 @@ std::string at(int64_t i, int64_t j) {
   return "(" + std::to_string(i) + ", " + std::to_string(j) + ")";
 }
 
-void check_inputs(const float* w, int64_t rows, int64_t cols, const float* h, const QuantSpec& spec,
-                  const GptqOptions& opt) {
+void check_inputs(const float* w, int64_t rows, int64_t cols, const float* h, const GptqOptions& opt) {
   if (rows < 1 || cols < 1) throw Error("algo", "gptq: empty matrix " + at(rows, cols));
-  check_quant_spec(spec);
   if (!(opt.damp >= 0.0) || !std::isfinite(opt.damp))
     throw Error("algo", "gptq: damp must be a finite value >= 0, got " + std::to_string(opt.damp));
   if (opt.block < 1)
@@ -143,9 +141,8 @@ bool dynamic_groups(const QuantSpec& spec, const GptqOptions& opt) {
 }
 
 // Dynamic groups are fitted from intermediate weights, which only the U form has.
-Hessian prepare_hessian(const float* h, int64_t n, const QuantSpec& spec, const GptqOptions& opt) {
+Hessian prepare_hessian(const float* h, int64_t n, bool u_form, const GptqOptions& opt) {
   Hessian hs;
-  const bool u_form = dynamic_groups(spec, opt);
   hs.from_original = !u_form;
   const std::vector<double> diag = fixed_diag(h, n, hs);
   hs.perm = column_order(diag, opt.act_order);
@@ -155,8 +152,10 @@ Hessian prepare_hessian(const float* h, int64_t n, const QuantSpec& spec, const 
 }
 
 // The state the row tiles share. params [rows, groups] holds every group's parameters exactly
-// as stored in m (static groups: filled before the loop; dynamic: when a group starts).
+// as stored in m (static groups: filled before the loop; dynamic: when a group starts). With a
+// WeightGrid (grid != nullptr) the codes come from the grid and spec/codec/m/params are unused.
 struct Run {
+  const WeightGrid* grid;
   const QuantSpec& spec;
   const GroupCodec& codec;
   const float* w;  // [rows, cols] the caller's weights
@@ -227,19 +226,28 @@ void quantize_row_block(const Run& c, int64_t row, const float* w0, float* __res
                         int64_t b, int64_t e, float* __restrict err, uint8_t* codes) {
   for (int64_t k = b; k < e; ++k) {
     const int64_t col = c.hs.perm[k];
-    if (c.dynamic && col % c.glen == 0) fit_dynamic_group(c, row, cur, k);
-    const GroupParams& p = c.params[row * c.groups + col / c.glen];
-    const uint8_t q = c.codec.encode(c.spec, cur[k], p);
+    uint8_t q = 0;
+    float back = 0;
+    if (c.grid) {
+      q = c.grid->nearest(row, col, cur[k]);
+      back = c.grid->value(row, col, q);
+    } else {
+      if (c.dynamic && col % c.glen == 0) fit_dynamic_group(c, row, cur, k);
+      const GroupParams& p = c.params[row * c.groups + col / c.glen];
+      q = c.codec.encode(c.spec, cur[k], p);
+      back = c.codec.decode(c.spec, q, p);
+    }
     codes[col] = q;
-    const float ek = (c.hs.from_original ? w0[k] : cur[k]) - c.codec.decode(c.spec, q, p);
+    const float ek = (c.hs.from_original ? w0[k] : cur[k]) - back;
     err[k - b] = ek;
     const float* __restrict fk = &c.hs.f[k * c.cols];
     for (int64_t j = k + 1; j < e; ++j) cur[j] += ek * fk[j];
   }
 }
 
-// GPTQ over all columns for rows [r0, r1).
-void run_tile(const Run& c, int64_t r0, int64_t r1) {
+// GPTQ over all columns for rows [r0, r1); the codes of row r0 + t go to codes_out(t).
+template <class CodesOut>
+void run_tile(const Run& c, int64_t r0, int64_t r1, const CodesOut& codes_out) {
   const int64_t t_rows = r1 - r0, n = c.cols, bw = std::min(c.block, n);
   std::vector<float> w0(static_cast<size_t>(t_rows * n)), err(static_cast<size_t>(t_rows * bw));
   std::vector<uint8_t> codes(static_cast<size_t>(t_rows * n));
@@ -255,7 +263,7 @@ void run_tile(const Run& c, int64_t r0, int64_t r1) {
                   static_cast<int>(bw), &c.hs.f[b * n + e], static_cast<int>(n), 1.0f, &cur[e],
                   static_cast<int>(n));
   }
-  for (int64_t t = 0; t < t_rows; ++t) set_row_codes(c.m, r0 + t, &codes[t * n]);
+  for (int64_t t = 0; t < t_rows; ++t) codes_out(t, &codes[t * n]);
 }
 
 int64_t tiles(int64_t rows) {
@@ -293,7 +301,8 @@ QuantizedMatrix quantize_gptq_impl(const float* w, int64_t rows, int64_t cols,
                                    const Hessian& hs) {
   QuantizedMatrix m = make_quantized_matrix(spec, rows, cols);
   std::vector<GroupParams> params(static_cast<size_t>(rows * m.groups_per_row()));
-  Run c{.spec = spec,
+  Run c{.grid = nullptr,
+        .spec = spec,
         .codec = *format_info(spec.kind).codec,
         .w = w,
         .rows = rows,
@@ -309,7 +318,11 @@ QuantizedMatrix quantize_gptq_impl(const float* w, int64_t rows, int64_t cols,
   c.fit_opt.clip_search = opt.clip_search;
   if (!c.dynamic) fit_static_groups(c);
   parallel_for(tiles(rows), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) run_tile(c, t * kRowTile, std::min(rows, (t + 1) * kRowTile));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = t * kRowTile;
+      run_tile(c, r0, std::min(rows, r0 + kRowTile),
+               [&](int64_t i, const uint8_t* codes) { set_row_codes(m, r0 + i, codes); });
+    }
   });
   return m;
 }
@@ -319,11 +332,13 @@ QuantizedMatrix quantize_gptq_impl(const float* w, int64_t rows, int64_t cols,
 QuantizedMatrix quantize_gptq(const float* w, int64_t rows, int64_t cols, const float* h,
                               const QuantSpec& spec, const GptqOptions& opt, GptqReport* report) {
   const auto t0 = std::chrono::steady_clock::now();
-  check_inputs(w, rows, cols, h, spec, opt);
+  check_inputs(w, rows, cols, h, opt);
+  check_quant_spec(spec);
   Hessian hs;
   QuantizedMatrix m;
   if (spec.quantized()) {
-    hs = prepare_hessian(h, cols, spec, opt);  // throws when H + damp is not positive definite
+    // throws when H + damp is not positive definite
+    hs = prepare_hessian(h, cols, dynamic_groups(spec, opt), opt);
     m = quantize_gptq_impl(w, rows, cols, spec, opt, hs);
   } else {
     fixed_diag(h, cols, hs);  // dead columns and importance only: plain storage needs no factor
@@ -340,6 +355,39 @@ QuantizedMatrix quantize_gptq(const float* w, int64_t rows, int64_t cols, const 
                                ? proxy_loss(quantize_rtn(w, rows, cols, spec, ro), w, h)
                                : report->proxy_loss;
   return m;
+}
+
+std::vector<uint8_t> gptq_grid_codes(const float* w, int64_t rows, int64_t cols, const float* h,
+                                     const WeightGrid& grid, const GptqOptions& opt) {
+  check_inputs(w, rows, cols, h, opt);
+  const Hessian hs = prepare_hessian(h, cols, /*u_form=*/false, opt);
+  const QuantSpec none;  // unused with a grid
+  QuantizedMatrix unused;
+  std::vector<GroupParams> no_params;
+  const Run c{.grid = &grid,
+              .spec = none,
+              .codec = *format_info(FormatKind::Int).codec,
+              .w = w,
+              .rows = rows,
+              .cols = cols,
+              .glen = cols,
+              .groups = 1,
+              .hs = hs,
+              .fit_opt = RtnOptions{},
+              .dynamic = false,
+              .block = opt.block,
+              .m = unused,
+              .params = no_params};
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+  parallel_for(tiles(rows), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r0 = t * kRowTile;
+      run_tile(c, r0, std::min(rows, r0 + kRowTile), [&](int64_t i, const uint8_t* row_codes) {
+        std::copy_n(row_codes, cols, codes.begin() + (r0 + i) * cols);
+      });
+    }
+  });
+  return codes;
 }
 
 }  // namespace lowbit

@@ -51,6 +51,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "formats/codec.h"
 #include "formats/quantized_matrix.h"
@@ -85,5 +86,23 @@ struct GptqReport {
 QuantizedMatrix quantize_gptq(const float* w, int64_t rows, int64_t cols, const float* h,
                               const QuantSpec& spec, const GptqOptions& opt = {},
                               GptqReport* report = nullptr);
+
+// A fixed grid of representable values per weight, for GPTQ against formats whose parameters
+// the caller fits beforehand (static groups; e.g. the GGUF block types, export/gguf_calibrated.h).
+// Implementations must be safe to call from several threads at once.
+class WeightGrid {
+ public:
+  virtual ~WeightGrid() = default;
+  // The code of the grid point of weight (row, col) nearest to v.
+  virtual uint8_t nearest(int64_t row, int64_t col, float v) const = 0;
+  // The value of code q at weight (row, col).
+  virtual float value(int64_t row, int64_t col, uint8_t q) const = 0;
+};
+
+// GPTQ (steps 1-5 above, static-group V form) choosing each weight's code on `grid` instead of a
+// QuantSpec's. Returns the codes [rows, cols] in natural column order. opt.clip_search is
+// ignored (the grid is fixed). Same input checks and errors as quantize_gptq (no spec check).
+std::vector<uint8_t> gptq_grid_codes(const float* w, int64_t rows, int64_t cols, const float* h,
+                                     const WeightGrid& grid, const GptqOptions& opt = {});
 
 }  // namespace lowbit

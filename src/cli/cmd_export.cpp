@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -13,7 +14,8 @@ namespace lowbit::cli {
 namespace {
 
 struct ExportArgs {
-  std::string model, format = "gguf", out, type, tokenizer, name;
+  std::string model, format = "gguf", out, type, tokenizer, name, method = "rtn";
+  CalibrationOptions calibration;
   int threads = 0;
 };
 
@@ -33,12 +35,26 @@ void print_summary(const GgufExportReport& r, const std::string& out) {
       "re-quantized\n",
       out.c_str(), std::filesystem::file_size(out) / 1048576.0, r.file_type_name.c_str(),
       r.tensors.size(), types.c_str(), kept, requantized);
+  if (r.calibrated.empty()) return;
+  double sum = 0;
+  const CalibratedTensorReport* worst = &r.calibrated.front();
+  for (const CalibratedTensorReport& t : r.calibrated) {
+    sum += t.rel_output_error;
+    if (t.rel_output_error > worst->rel_output_error) worst = &t;
+  }
+  std::printf("calibration: %lld windows x %lld tokens; relative output error of the %zu linears on "
+              "it: mean %.5f, worst %.5f (%s, %s)\n",
+              static_cast<long long>(r.calib_windows), static_cast<long long>(r.calib_window_len),
+              r.calibrated.size(), sum / static_cast<double>(r.calibrated.size()), worst->rel_output_error,
+              worst->canonical.c_str(), ggml_type_label(worst->type));
 }
 
 void run_hf_export(const ExportArgs& a) {
   HfQuantExportOptions opt;
   opt.format = parse_hf_quant_format(a.format);
   if (!a.type.empty()) throw Error("export", "--type applies to --format gguf only");
+  if (a.method != "rtn")
+    throw Error("export", "--method applies to --format gguf only (" + a.format + " keeps the .lowbit codes)");
   if (!a.tokenizer.empty())
     throw Error("export", "--tokenizer applies to --format gguf only (" + a.format + " copies the model's own)");
   apply_threads(a.threads);
@@ -59,6 +75,12 @@ void run_export(const ExportArgs& a) {
   GgufExportOptions opt;
   if (!a.type.empty()) parse_export_type(a.type, opt);
   opt.name = a.name;
+  opt.method = parse_gguf_method(a.method);
+  opt.calibration = a.calibration;
+  const auto t0 = std::chrono::steady_clock::now();
+  opt.progress = [t0](int64_t done, int64_t total, const std::string& what) {
+    progress_eta(done, total, what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
   apply_threads(a.threads);
   const ModelSource src = open_model_source(a.model);
   const auto tok = load_tokenizer_for(src, a.tokenizer);
@@ -84,10 +106,19 @@ void add_export(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "output file (gguf) or new/empty directory (gptq, awq, compressed-tensors)")
       ->required();
   cmd->add_option("--type", a->type,
-                  "F32, F16, Q8_0, Q5_0, Q4_0, Q6_K, Q4_K or Q4_K_M (llama.cpp's mix: Q4_K with "
-                  "Q6_K output and attn_v/ffn_down of some layers; K-quant rows not a multiple of "
-                  "256 fall back to Q8_0/Q5_0) (default: Q4_0 for int4:g32 models, Q8_0 for "
-                  "int8:g32, F16 for float models)");
+                  "F32, F16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_0, IQ4_NL, Q3_K (that type for "
+                  "every matrix; the output projection stays >= 6 bits), or llama.cpp's mixes "
+                  "Q3_K_M, Q4_K_M, Q5_K_M (note: llama-quantize's plain 'Q3_K'/'Q4_K'/'Q5_K' mean "
+                  "these mixes). K-quant rows not a multiple of 256 fall back to "
+                  "Q8_0/Q5_1/Q5_0/Q4_0 as llama.cpp does (default: Q4_0 for int4:g32 models, Q8_0 "
+                  "for int8:g32, F16 for float models)");
+  cmd->add_option("--method", a->method,
+                  "how a float model's block codes are chosen: rtn (default: per-block error "
+                  "search, no data), imatrix (the search weighted by calibration activations), "
+                  "gptq (GPTQ error feedback on the imatrix-fitted block scales); imatrix/gptq run "
+                  "the calibration text through the model layer by layer")
+      ->check(CLI::IsMember({"rtn", "imatrix", "gptq"}));
+  add_calibration_options(*cmd, &a->calibration, "--method imatrix/gptq");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the model's own)");
   cmd->add_option("--name", a->name, "general.name (default: the model's file name)");
   add_threads_option(*cmd, &a->threads);

@@ -86,15 +86,7 @@ void add_quantize(CLI::App& app) {
                   "e.g. rtn:int4:g128, rtn:int4:g128:clip, rtn:nf4:g64:dq, imatrix:int4:g128, gptq:int3:g128[:noact][:clip], "
                   "awq:int4:g128, f16");
   cmd->add_option("--tensor", a->opt.overrides, "per-tensor override REGEX=RECIPE (repeatable), e.g. 'lm_head=f16'");
-  cmd->add_option("--calib", a->opt.calibration.source,
-                  "calibration text file or directory for imatrix/gptq/awq (default: $LOWBIT_SHARED/data/calibration, "
-                  "else ../shared/data/calibration)");
-  cmd->add_option("--calib-windows", a->opt.calibration.windows, "calibration windows (default 128)")
-      ->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--calib-len", a->opt.calibration.window_len,
-                  "tokens per calibration window (default 512, at most the model's context)")
-      ->check(CLI::Range(2, 1 << 20));
-  cmd->add_option("--seed", a->opt.calibration.seed, "seed for picking calibration windows (default 0)");
+  add_calibration_options(*cmd, &a->opt.calibration, "imatrix/gptq/awq");
   cmd->add_flag("--json", a->json, "print one JSON object with the full per-tensor table");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_quantize(*a); });

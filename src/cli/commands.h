@@ -4,6 +4,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+
+#include "pipeline/calibration.h"
 #include <string>
 
 namespace lowbit::cli {
@@ -22,6 +24,10 @@ void add_export(CLI::App& app);
 // --max-tokens, with the windowing of eval/perplexity.h.
 void add_window_options(CLI::App& cmd, int64_t* ctx, const std::string& ctx_help, int64_t* stride,
                         int64_t* max_tokens);
+
+// Shared by quantize and export: --calib, --calib-windows, --calib-len, --seed into `opt`;
+// `used_by` names what reads them (e.g. "imatrix/gptq/awq").
+void add_calibration_options(CLI::App& cmd, CalibrationOptions* opt, const std::string& used_by);
 
 // Shared by commands: --threads (0 = all cores), applied before the command runs.
 void add_threads_option(CLI::App& cmd, int* threads);

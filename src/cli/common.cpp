@@ -29,6 +29,18 @@ void progress_line(const char* what, int64_t done, int64_t total) {
   std::fflush(stderr);
 }
 
+void add_calibration_options(CLI::App& cmd, CalibrationOptions* opt, const std::string& used_by) {
+  cmd.add_option("--calib", opt->source,
+                 "calibration text file or directory for " + used_by +
+                     " (default: $LOWBIT_SHARED/data/calibration, else ../shared/data/calibration)");
+  cmd.add_option("--calib-windows", opt->windows, "calibration windows (default 128)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd.add_option("--calib-len", opt->window_len,
+                 "tokens per calibration window (default 512, at most the model's context)")
+      ->check(CLI::Range(2, 1 << 20));
+  cmd.add_option("--seed", opt->seed, "seed for picking calibration windows (default 0)");
+}
+
 void progress_eta(int64_t done, int64_t total, const std::string& what, double elapsed) {
   if (!::isatty(STDERR_FILENO)) return;
   char eta[32] = "";

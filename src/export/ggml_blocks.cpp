@@ -9,6 +9,7 @@
 #include "base/half.h"
 #include "formats/bitpack.h"
 #include "formats/int.h"
+#include "io/ggml_quants.h"
 
 namespace lowbit {
 
@@ -59,7 +60,7 @@ void quantize_block(const QuantSpec& spec, const float* x, uint8_t* out) {
 }
 
 
-// ---- K-quants -------------------------------------------------------------------------------
+// ---- K-quants and IQ4_NL ---------------------------------------------------------------------
 
 float weight_at(const float* w, int i) { return w ? w[i] : 1.0f; }
 
@@ -67,27 +68,60 @@ float round_clampf(float v, float lo, float hi) {
   return std::clamp(std::nearbyint(v), lo, hi);
 }
 
-// Q6_K sub-block of 16: a signed scale s with x ~ s * q, q in [-32, 31].
-// Plain: s = m / -32, m the value of largest magnitude (first on ties).
-float q6_plain_scale(const float* x, int n) {
+// Chooses every code of `block` (header already written) as the grid point nearest to x,
+// packs them, and returns the weighted squared error of the result.
+double choose_codes(GgmlType t, const float* x, const float* w, uint8_t* block) {
+  const DType dt = ggml_dtype(t);
+  const GgmlBlockLayout& l = ggml_block_layout(dt);
+  GgmlSubGrid g[16];
+  uint8_t codes[256];
+  ggml_block_grids(dt, block, g);
+  double err = 0;
+  for (int e = 0; e < l.elems; ++e) {
+    const GgmlSubGrid& ge = g[e / l.sub];
+    codes[e] = ggml_nearest_code(l, ge, x[e]);
+    const double r = x[e] - ggml_code_value(l, ge, codes[e]);
+    err += weight_at(w, e) * r * r;
+  }
+  ggml_pack_codes(dt, block, codes);
+  return err;
+}
+
+// Signed-scale sub-blocks (Q6_K: q in [-32, 31]; Q3_K: q in [-4, 3]): x ~ s * q.
+// The search tries m / t for t in neg0 + k * neg_step and pos0 + k * pos_step (k = 0..16), m
+// the value of largest magnitude, so m lands on both ends of the grid and a little beyond.
+struct SignedGrid {
+  int lo, hi;
+  float neg0, neg_step, pos0, pos_step;
+};
+constexpr SignedGrid kQ6Grid{-32, 31, -28.0f, -0.5f, 27.0f, 0.5f};
+constexpr SignedGrid kQ3Grid{-4, 3, -3.0f, -0.125f, 2.5f, 0.125f};
+// The symmetric 32-blocks with importance weights (without them they are plain RTN).
+constexpr SignedGrid kQ4_0Grid{-8, 7, -7.0f, -0.125f, 6.0f, 0.125f};
+constexpr SignedGrid kQ5_0Grid{-16, 15, -14.0f, -0.25f, 13.0f, 0.25f};
+constexpr SignedGrid kQ8_0Grid{-128, 127, -120.0f, -1.0f, 119.0f, 1.0f};
+
+// Plain: s = m / lo (m the value of largest magnitude, first on ties), m onto the grid's end.
+float signed_plain_scale(const float* x, int n, const SignedGrid& gr) {
   float m = 0;
   for (int i = 0; i < n; ++i)
     if (std::abs(x[i]) > std::abs(m)) m = x[i];
-  return m / -32.0f;
+  return m / static_cast<float>(gr.lo);
 }
 
-// Search: candidate scales m / t (t on both sides of the grid), each refitted by weighted least
-// squares for its codes; the one with the least weighted squared error.
-float q6_search_scale(const float* x, const float* w, int n) {
-  const float s0 = q6_plain_scale(x, n);
+// Search: candidate scales, each refitted by weighted least squares for its codes; the one
+// with the least weighted squared error.
+float signed_search_scale(const float* x, const float* w, int n, const SignedGrid& gr) {
+  const float s0 = signed_plain_scale(x, n, gr);
   if (s0 == 0) return 0;
-  const float m = s0 * -32.0f;
+  const float m = s0 * static_cast<float>(gr.lo);
+  const float lo = static_cast<float>(gr.lo), hi = static_cast<float>(gr.hi);
   float best_s = s0, best_e = INFINITY;
   auto consider = [&](float s) {
     if (s == 0 || !std::isfinite(s)) return;
     double sxq = 0, sqq = 0;
     for (int i = 0; i < n; ++i) {
-      const float q = round_clampf(x[i] / s, -32, 31);
+      const float q = round_clampf(x[i] / s, lo, hi);
       sxq += static_cast<double>(weight_at(w, i)) * x[i] * q;
       sqq += static_cast<double>(weight_at(w, i)) * q * q;
     }
@@ -95,7 +129,7 @@ float q6_search_scale(const float* x, const float* w, int n) {
     const float fit = static_cast<float>(sxq / sqq);
     double e = 0;
     for (int i = 0; i < n; ++i) {
-      const float q = round_clampf(x[i] / fit, -32, 31);
+      const float q = round_clampf(x[i] / fit, lo, hi);
       const double r = x[i] - fit * q;
       e += weight_at(w, i) * r * r;
     }
@@ -103,56 +137,62 @@ float q6_search_scale(const float* x, const float* w, int n) {
   };
   consider(s0);
   for (int k = 0; k <= 16; ++k) {
-    consider(m / (-28.0f - 0.5f * k));  // m lands at -28 .. -36
-    consider(m / (27.0f + 0.5f * k));   // m lands at 27 .. 35 (clamped to 31)
+    consider(m / (gr.neg0 + gr.neg_step * static_cast<float>(k)));
+    consider(m / (gr.pos0 + gr.pos_step * static_cast<float>(k)));
   }
   return best_s;
 }
 
-// Fills a Q6_K block from 16 sub-block scales; returns the weighted squared error of the result.
-double q6_finish(const float* x, const float* w, const float* s, uint8_t* out) {
+// Q6_K header from 16 sub-block scales: d = max|s| / 127, int8 scales round(s / d).
+void q6_header(const float* s, uint8_t* out) {
   float amax = 0;
   for (int j = 0; j < 16; ++j) amax = std::max(amax, std::abs(s[j]));
   const uint16_t d_bits = f32_to_f16(amax / 127.0f);
   const float d = f16_to_f32(d_bits);
-  int8_t sc[16];
-  for (int j = 0; j < 16; ++j)
-    sc[j] = d == 0 ? 0 : static_cast<int8_t>(round_clampf(s[j] / d, -128, 127));
   std::memset(out, 0, kQ6_KBlockBytes);
-  uint8_t* ql = out;
-  uint8_t* qh = out + 128;
-  double err = 0;
-  for (int e = 0; e < kQK; ++e) {
-    const float step = d * static_cast<float>(sc[e / 16]);
-    const int q = step == 0 ? 32 : static_cast<int>(round_clampf(x[e] / step, -32, 31)) + 32;
-    const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-    ql[64 * h + l + 32 * (k & 1)] |= static_cast<uint8_t>((q & 15) << (k < 2 ? 0 : 4));
-    qh[32 * h + l] |= static_cast<uint8_t>((q >> 4) << (2 * k));
-    const double r = x[e] - step * static_cast<float>(q - 32);
-    err += weight_at(w, e) * r * r;
+  for (int j = 0; j < 16; ++j) {
+    const auto sc = static_cast<int8_t>(d == 0 ? 0 : round_clampf(s[j] / d, -128, 127));
+    std::memcpy(out + 192 + j, &sc, 1);
   }
-  std::memcpy(out + 192, sc, 16);
   store_u16(out + 208, d_bits);
-  return err;
 }
 
-// Q4_K sub-block of 32: x ~ a * q - b, q in [0, 15], a >= 0, b >= 0.
+// Q3_K header from 16 signed sub-block scales: d = m / -32 with m the scale of largest
+// magnitude (so m is stored as -32, using the 6-bit range's extra negative level), scales
+// round(s / d) + 32 in [0, 63] packed as described in io/ggml_quants.h.
+void q3_header(const float* s, uint8_t* out) {
+  float m = 0;
+  for (int j = 0; j < 16; ++j)
+    if (std::abs(s[j]) > std::abs(m)) m = s[j];
+  const uint16_t d_bits = f32_to_f16(m / -32.0f);
+  const float d = f16_to_f32(d_bits);
+  std::memset(out, 0, kQ3_KBlockBytes);
+  uint8_t* packed = out + 96;
+  for (int j = 0; j < 16; ++j) {
+    const int sc = (d == 0 ? 0 : static_cast<int>(round_clampf(s[j] / d, -32, 31))) + 32;
+    packed[j % 8] |= static_cast<uint8_t>((sc & 15) << (j < 8 ? 0 : 4));
+    packed[8 + j % 4] |= static_cast<uint8_t>((sc >> 4) << (2 * (j / 4)));
+  }
+  store_u16(out + 108, d_bits);
+}
+
+// Q4_K / Q5_K sub-block of 32: x ~ a * q - b, q in [0, qmax], a >= 0, b >= 0.
 struct AffineFit {
   float a = 0, b = 0;
 };
 
-// Plain: the range [min(x, 0), max(x)] onto [0, 15].
-AffineFit q4_plain_fit(const float* x, int n) {
+// Plain: the range [min(x, 0), max(x)] onto [0, qmax].
+AffineFit affine_plain_fit(const float* x, int n, int qmax) {
   float lo = 0, hi = x[0];
   for (int i = 0; i < n; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
   if (hi <= lo) return {0, -lo};
-  return {(hi - lo) / 15.0f, -lo};
+  return {(hi - lo) / static_cast<float>(qmax), -lo};
 }
 
-double affine_error(const float* x, const float* w, int n, const AffineFit& f) {
+double affine_error(const float* x, const float* w, int n, const AffineFit& f, int qmax) {
   double e = 0;
   for (int i = 0; i < n; ++i) {
-    const float q = f.a == 0 ? 0 : round_clampf((x[i] + f.b) / f.a, 0, 15);
+    const float q = f.a == 0 ? 0 : round_clampf((x[i] + f.b) / f.a, 0, static_cast<float>(qmax));
     const double r = x[i] - (f.a * q - f.b);
     e += weight_at(w, i) * r * r;
   }
@@ -160,10 +200,10 @@ double affine_error(const float* x, const float* w, int n, const AffineFit& f) {
 }
 
 // Weighted least squares (a, b) for the codes that `f` gives, b kept >= 0 and a > 0.
-bool affine_refit(const float* x, const float* w, int n, AffineFit& f) {
+bool affine_refit(const float* x, const float* w, int n, int qmax, AffineFit& f) {
   double sw = 0, sq = 0, sqq = 0, sx = 0, sxq = 0;
   for (int i = 0; i < n; ++i) {
-    const double q = f.a == 0 ? 0 : round_clampf((x[i] + f.b) / f.a, 0, 15);
+    const double q = f.a == 0 ? 0 : round_clampf((x[i] + f.b) / f.a, 0, static_cast<float>(qmax));
     const double wi = weight_at(w, i);
     sw += wi, sq += wi * q, sqq += wi * q * q, sx += wi * x[i], sxq += wi * x[i] * q;
   }
@@ -176,25 +216,29 @@ bool affine_refit(const float* x, const float* w, int n, AffineFit& f) {
   return true;
 }
 
-AffineFit q4_search_fit(const float* x, const float* w, int n) {
-  const AffineFit plain = q4_plain_fit(x, n);
+// Candidates: the plain range spread over qmax - 1 .. qmax + 3 steps (17 of them), each
+// refitted twice.
+AffineFit affine_search_fit(const float* x, const float* w, int n, int qmax) {
+  const AffineFit plain = affine_plain_fit(x, n, qmax);
   if (plain.a == 0) return plain;
-  const float range = plain.a * 15.0f;
+  const float range = plain.a * static_cast<float>(qmax);
+  const float spread = static_cast<float>(qmax) / 15.0f;
   AffineFit best = plain;
-  double best_e = affine_error(x, w, n, plain);
+  double best_e = affine_error(x, w, n, plain, qmax);
   for (int k = 0; k <= 16; ++k) {
-    AffineFit f{range / (14.0f + 0.25f * k), plain.b};  // 14 .. 18 steps over the range
+    AffineFit f{range / (static_cast<float>(qmax - 1) + 0.25f * spread * static_cast<float>(k)), plain.b};
     for (int it = 0; it < 2; ++it) {
-      if (!affine_refit(x, w, n, f)) break;
-      const double e = affine_error(x, w, n, f);
+      if (!affine_refit(x, w, n, qmax, f)) break;
+      const double e = affine_error(x, w, n, f, qmax);
       if (e < best_e) best_e = e, best = f;
     }
   }
   return best;
 }
 
-// Fills a Q4_K block from 8 sub-block fits; returns the weighted squared error of the result.
-double q4_finish(const float* x, const float* w, const AffineFit* f, uint8_t* out) {
+// Q4_K / Q5_K header from 8 sub-block fits: d = max a / 63, dmin = max b / 63, 6-bit scales
+// and mins rounded against the fp16 d and dmin. Same byte positions in both types.
+void k4_header(const AffineFit* f, uint8_t* out, int64_t bytes) {
   float amax = 0, bmax = 0;
   for (int j = 0; j < 8; ++j) amax = std::max(amax, f[j].a), bmax = std::max(bmax, f[j].b);
   const uint16_t d_bits = f32_to_f16(amax / 63.0f), dmin_bits = f32_to_f16(bmax / 63.0f);
@@ -204,7 +248,7 @@ double q4_finish(const float* x, const float* w, const AffineFit* f, uint8_t* ou
     sc[j] = d == 0 ? 0 : static_cast<uint8_t>(round_clampf(f[j].a / d, 0, 63));
     m[j] = dmin == 0 ? 0 : static_cast<uint8_t>(round_clampf(f[j].b / dmin, 0, 63));
   }
-  std::memset(out, 0, kQ4_KBlockBytes);
+  std::memset(out, 0, static_cast<size_t>(bytes));
   store_u16(out, d_bits);
   store_u16(out + 2, dmin_bits);
   uint8_t* scales = out + 4;
@@ -213,20 +257,92 @@ double q4_finish(const float* x, const float* w, const AffineFit* f, uint8_t* ou
     scales[j + 4] = static_cast<uint8_t>(m[j] | (m[j + 4] >> 4) << 6);
     scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
   }
-  uint8_t* qs = out + 16;
-  double err = 0;
-  for (int e = 0; e < kQK; ++e) {
-    const int j = e / 32;
-    const float step = d * static_cast<float>(sc[j]), off = dmin * static_cast<float>(m[j]);
-    const int q = step == 0 ? 0 : static_cast<int>(round_clampf((x[e] + off) / step, 0, 15));
-    qs[32 * (e / 64) + e % 32] |= static_cast<uint8_t>(q << (e % 64 < 32 ? 0 : 4));
-    const double r = x[e] - (step * static_cast<float>(q) - off);
-    err += weight_at(w, e) * r * r;
+}
+
+// Signed-scale super-block (Q6_K, Q3_K): the plain fit, then (unless plain_only) the searched
+// one, keeping whichever has the lower final error.
+template <void (*Header)(const float*, uint8_t*)>
+void signed_k_block(GgmlType t, const SignedGrid& gr, const float* x, const float* w, uint8_t* out,
+                    bool plain_only) {
+  constexpr int kSub = 16;
+  float plain[kSub], searched[kSub];
+  for (int j = 0; j < kSub; ++j) plain[j] = signed_plain_scale(x + kSub * j, kSub, gr);
+  Header(plain, out);
+  const double e_plain = choose_codes(t, x, w, out);
+  if (plain_only) return;
+  for (int j = 0; j < kSub; ++j)
+    searched[j] = signed_search_scale(x + kSub * j, w ? w + kSub * j : nullptr, kSub, gr);
+  uint8_t tmp[kQ6_KBlockBytes];
+  Header(searched, tmp);
+  if (choose_codes(t, x, w, tmp) < e_plain) std::memcpy(out, tmp, static_cast<size_t>(ggml_row_bytes(t, kQK)));
+}
+
+// Affine super-block (Q4_K: qmax 15, Q5_K: qmax 31), same rule.
+void affine_k_block(GgmlType t, int qmax, const float* x, const float* w, uint8_t* out, bool plain_only) {
+  const int64_t bytes = ggml_row_bytes(t, kQK);
+  AffineFit plain[8], searched[8];
+  for (int j = 0; j < 8; ++j) plain[j] = affine_plain_fit(x + 32 * j, 32, qmax);
+  k4_header(plain, out, bytes);
+  const double e_plain = choose_codes(t, x, w, out);
+  if (plain_only) return;
+  for (int j = 0; j < 8; ++j) searched[j] = affine_search_fit(x + 32 * j, w ? w + 32 * j : nullptr, 32, qmax);
+  uint8_t tmp[kQ5_KBlockBytes];
+  k4_header(searched, tmp, bytes);
+  if (choose_codes(t, x, w, tmp) < e_plain) std::memcpy(out, tmp, static_cast<size_t>(bytes));
+}
+
+// Q4_0 / Q5_0 / Q8_0 with importance weights: the plain scale m / lo and the searched one,
+// each written as the fp16 d with codes chosen against it; the lower weighted error wins.
+void weighted_symmetric_block(GgmlType t, const SignedGrid& gr, const float* x, const float* w, uint8_t* out) {
+  const int64_t bytes = ggml_row_bytes(t, kGgmlBlock);
+  auto fill = [&](float s, uint8_t* block) {
+    std::memset(block, 0, static_cast<size_t>(bytes));
+    store_u16(block, f32_to_f16(s));
+    return choose_codes(t, x, w, block);
+  };
+  const double e_plain = fill(signed_plain_scale(x, kGgmlBlock, gr), out);
+  uint8_t tmp[kQ8_0BlockBytes];
+  if (fill(signed_search_scale(x, w, kGgmlBlock, gr), tmp) < e_plain) std::memcpy(out, tmp, static_cast<size_t>(bytes));
+}
+
+// IQ4_NL: weighted least-squares d for the code book codes nearest to x / d.
+double iq4nl_refit(const float* x, const float* w, float& d) {
+  double sxv = 0, svv = 0;
+  for (int i = 0; i < 32; ++i) {
+    const int8_t v = kIq4NlValues[ggml_nearest_code(ggml_block_layout(DType::IQ4_NL), {d, 0.0f}, x[i])];
+    sxv += static_cast<double>(weight_at(w, i)) * x[i] * v;
+    svv += static_cast<double>(weight_at(w, i)) * v * v;
   }
-  return err;
+  if (svv <= 0) return INFINITY;
+  d = static_cast<float>(sxv / svv);
+  double e = 0;
+  const GgmlBlockLayout& l = ggml_block_layout(DType::IQ4_NL);
+  for (int i = 0; i < 32; ++i) {
+    const double r = x[i] - ggml_code_value(l, {d, 0.0f}, ggml_nearest_code(l, {d, 0.0f}, x[i]));
+    e += weight_at(w, i) * r * r;
+  }
+  return e;
 }
 
 }  // namespace
+
+DType ggml_dtype(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return DType::F32;
+    case GgmlType::F16: return DType::F16;
+    case GgmlType::Q4_0: return DType::Q4_0;
+    case GgmlType::Q5_0: return DType::Q5_0;
+    case GgmlType::Q5_1: return DType::Q5_1;
+    case GgmlType::Q8_0: return DType::Q8_0;
+    case GgmlType::Q3_K: return DType::Q3_K;
+    case GgmlType::Q4_K: return DType::Q4_K;
+    case GgmlType::Q5_K: return DType::Q5_K;
+    case GgmlType::Q6_K: return DType::Q6_K;
+    case GgmlType::IQ4_NL: return DType::IQ4_NL;
+  }
+  LOWBIT_ASSERT(false);
+  return DType::F32;
+}
 
 const char* ggml_type_label(GgmlType t) {
   switch (t) {
@@ -234,9 +350,13 @@ const char* ggml_type_label(GgmlType t) {
     case GgmlType::F16: return "F16";
     case GgmlType::Q4_0: return "Q4_0";
     case GgmlType::Q5_0: return "Q5_0";
+    case GgmlType::Q5_1: return "Q5_1";
     case GgmlType::Q8_0: return "Q8_0";
+    case GgmlType::Q3_K: return "Q3_K";
     case GgmlType::Q4_K: return "Q4_K";
+    case GgmlType::Q5_K: return "Q5_K";
     case GgmlType::Q6_K: return "Q6_K";
+    case GgmlType::IQ4_NL: return "IQ4_NL";
   }
   return "?";
 }
@@ -244,40 +364,24 @@ const char* ggml_type_label(GgmlType t) {
 GgmlType parse_ggml_type(std::string_view s) {
   std::string up(s);
   for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q5_0,
-                     GgmlType::Q4_0, GgmlType::Q6_K, GgmlType::Q4_K})
+  for (GgmlType t : kGgmlTypes)
     if (up == ggml_type_label(t)) return t;
   throw Error("export", "unknown --type '" + std::string(s) +
-                            "' (expected F32, F16, Q8_0, Q5_0, Q4_0, Q6_K or Q4_K)");
+                            "' (expected F32, F16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_0, "
+                            "IQ4_NL or Q3_K)");
 }
 
 int64_t ggml_block_elems(GgmlType t) {
-  switch (t) {
-    case GgmlType::F32:
-    case GgmlType::F16: return 1;
-    case GgmlType::Q4_0:
-    case GgmlType::Q5_0:
-    case GgmlType::Q8_0: return kGgmlBlock;
-    case GgmlType::Q4_K:
-    case GgmlType::Q6_K: return kQK;
-  }
-  LOWBIT_ASSERT(false);
-  return 1;
+  const DType d = ggml_dtype(t);
+  return is_ggml_block_type(d) ? ggml_block_layout(d).elems : 1;
 }
 
 int64_t ggml_row_bytes(GgmlType t, int64_t cols) {
   LOWBIT_ASSERT(cols >= 0 && cols % ggml_block_elems(t) == 0);
-  switch (t) {
-    case GgmlType::F32: return cols * 4;
-    case GgmlType::F16: return cols * 2;
-    case GgmlType::Q4_0: return cols / kGgmlBlock * kQ4_0BlockBytes;
-    case GgmlType::Q5_0: return cols / kGgmlBlock * kQ5_0BlockBytes;
-    case GgmlType::Q8_0: return cols / kGgmlBlock * kQ8_0BlockBytes;
-    case GgmlType::Q4_K: return cols / kQK * kQ4_KBlockBytes;
-    case GgmlType::Q6_K: return cols / kQK * kQ6_KBlockBytes;
-  }
-  LOWBIT_ASSERT(false);
-  return 0;
+  if (t == GgmlType::F32) return cols * 4;
+  if (t == GgmlType::F16) return cols * 2;
+  const GgmlBlockLayout& l = ggml_block_layout(ggml_dtype(t));
+  return cols / l.elems * l.bytes;
 }
 
 uint32_t ggml_file_type(GgmlType t) {
@@ -287,8 +391,12 @@ uint32_t ggml_file_type(GgmlType t) {
     case GgmlType::Q4_0: return 2;
     case GgmlType::Q8_0: return 7;
     case GgmlType::Q5_0: return 8;
+    case GgmlType::Q5_1: return 9;
+    case GgmlType::Q3_K: return 11;
     case GgmlType::Q4_K: return 14;
+    case GgmlType::Q5_K: return 16;
     case GgmlType::Q6_K: return 18;
+    case GgmlType::IQ4_NL: return 25;
   }
   LOWBIT_ASSERT(false);
   return 0;
@@ -306,88 +414,91 @@ void quantize_q8_0_block(const float* x, uint8_t* out) {
   quantize_block<pack_q8_0>(kInt8G32, x, out);
 }
 
+void quantize_q5_1_block(const float* x, uint8_t* out) {
+  float lo = x[0], hi = x[0];
+  for (int i = 1; i < 32; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+  std::memset(out, 0, kQ5_1BlockBytes);
+  store_u16(out, f32_to_f16((hi - lo) / 31.0f));
+  store_u16(out + 2, f32_to_f16(lo));
+  choose_codes(GgmlType::Q5_1, x, nullptr, out);
+}
+
+void quantize_iq4_nl_block(const float* x, const float* w, uint8_t* out) {
+  float m = 0;
+  for (int i = 0; i < 32; ++i)
+    if (std::abs(x[i]) > std::abs(m)) m = x[i];
+  float best_d = m / static_cast<float>(kIq4NlValues[0]);
+  if (m != 0) {
+    double best_e = INFINITY;
+    for (int k = -8; k <= 8; ++k)
+      for (float end : {static_cast<float>(kIq4NlValues[0]), static_cast<float>(kIq4NlValues[15])}) {
+        float d = m / (end + (end < 0 ? -1.0f : 1.0f) * static_cast<float>(k));
+        const double e = iq4nl_refit(x, w, d);
+        if (e < best_e && std::isfinite(d)) best_e = e, best_d = d;
+      }
+  }
+  std::memset(out, 0, kIq4NlBlockBytes);
+  store_u16(out, f32_to_f16(best_d));
+  choose_codes(GgmlType::IQ4_NL, x, w, out);
+}
+
 void quantize_q6_k_block(const float* x, const float* w, uint8_t* out, bool plain_only) {
-  float plain[16], searched[16];
-  for (int j = 0; j < 16; ++j) plain[j] = q6_plain_scale(x + 16 * j, 16);
-  const double e_plain = q6_finish(x, w, plain, out);
-  if (plain_only) return;
-  for (int j = 0; j < 16; ++j) searched[j] = q6_search_scale(x + 16 * j, w ? w + 16 * j : nullptr, 16);
-  uint8_t tmp[kQ6_KBlockBytes];
-  if (q6_finish(x, w, searched, tmp) < e_plain) std::memcpy(out, tmp, kQ6_KBlockBytes);
+  signed_k_block<q6_header>(GgmlType::Q6_K, kQ6Grid, x, w, out, plain_only);
+}
+
+void quantize_q3_k_block(const float* x, const float* w, uint8_t* out, bool plain_only) {
+  signed_k_block<q3_header>(GgmlType::Q3_K, kQ3Grid, x, w, out, plain_only);
 }
 
 void quantize_q4_k_block(const float* x, const float* w, uint8_t* out, bool plain_only) {
-  AffineFit plain[8], searched[8];
-  for (int j = 0; j < 8; ++j) plain[j] = q4_plain_fit(x + 32 * j, 32);
-  const double e_plain = q4_finish(x, w, plain, out);
-  if (plain_only) return;
-  for (int j = 0; j < 8; ++j) searched[j] = q4_search_fit(x + 32 * j, w ? w + 32 * j : nullptr, 32);
-  uint8_t tmp[kQ4_KBlockBytes];
-  if (q4_finish(x, w, searched, tmp) < e_plain) std::memcpy(out, tmp, kQ4_KBlockBytes);
+  affine_k_block(GgmlType::Q4_K, 15, x, w, out, plain_only);
 }
 
-void dequantize_q4_k_block(const uint8_t* in, float* y) {
-  const float d = f16_to_f32(static_cast<uint16_t>(in[0] | in[1] << 8));
-  const float dmin = f16_to_f32(static_cast<uint16_t>(in[2] | in[3] << 8));
-  const uint8_t* s = in + 4;
-  const uint8_t* qs = in + 16;
-  for (int j = 0; j < 8; ++j) {
-    const int sc = j < 4 ? s[j] & 63 : (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-    const int m = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    const float step = d * static_cast<float>(sc), off = dmin * static_cast<float>(m);
-    for (int l = 0; l < 32; ++l) {
-      const uint8_t byte = qs[32 * (j / 2) + l];
-      y[32 * j + l] = step * static_cast<float>(j % 2 ? byte >> 4 : byte & 15) - off;
-    }
-  }
+void quantize_q5_k_block(const float* x, const float* w, uint8_t* out, bool plain_only) {
+  affine_k_block(GgmlType::Q5_K, 31, x, w, out, plain_only);
 }
 
-void dequantize_q6_k_block(const uint8_t* in, float* y) {
-  const uint8_t* ql = in;
-  const uint8_t* qh = in + 128;
-  const auto* sc = reinterpret_cast<const int8_t*>(in + 192);
-  const float d = f16_to_f32(static_cast<uint16_t>(in[208] | in[209] << 8));
-  for (int e = 0; e < kQK; ++e) {
-    const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-    const int lo = (ql[64 * h + l + 32 * (k & 1)] >> (k < 2 ? 0 : 4)) & 15;
-    const int hi = (qh[32 * h + l] >> (2 * k)) & 3;
-    y[e] = d * static_cast<float>(sc[e / 16]) * static_cast<float>((lo | hi << 4) - 32);
+void quantize_ggml_block(GgmlType t, const float* x, const float* w, uint8_t* out) {
+  switch (t) {
+    case GgmlType::Q4_0:
+      if (w) return weighted_symmetric_block(t, kQ4_0Grid, x, w, out);
+      return quantize_q4_0_block(x, out);
+    case GgmlType::Q5_0:
+      if (w) return weighted_symmetric_block(t, kQ5_0Grid, x, w, out);
+      return quantize_q5_0_block(x, out);
+    case GgmlType::Q5_1: quantize_q5_1_block(x, out); return;
+    case GgmlType::Q8_0:
+      if (w) return weighted_symmetric_block(t, kQ8_0Grid, x, w, out);
+      return quantize_q8_0_block(x, out);
+    case GgmlType::IQ4_NL: quantize_iq4_nl_block(x, w, out); return;
+    case GgmlType::Q3_K: quantize_q3_k_block(x, w, out); return;
+    case GgmlType::Q4_K: quantize_q4_k_block(x, w, out); return;
+    case GgmlType::Q5_K: quantize_q5_k_block(x, w, out); return;
+    case GgmlType::Q6_K: quantize_q6_k_block(x, w, out); return;
+    case GgmlType::F32:
+    case GgmlType::F16: break;
   }
+  LOWBIT_ASSERT(false && "not a block type");
+}
+
+void dequantize_ggml_block(GgmlType t, const uint8_t* in, float* y) {
+  ggml_dequantize_block(ggml_dtype(t), in, y);
 }
 
 void encode_ggml_row(GgmlType t, const float* x, int64_t n, uint8_t* out,
                      const float* importance) {
   LOWBIT_ASSERT(n % ggml_block_elems(t) == 0);
-  switch (t) {
-    case GgmlType::F32:
-      std::memcpy(out, x, static_cast<size_t>(n) * 4);  // little-endian host (checked in io/)
-      return;
-    case GgmlType::F16:
-      for (int64_t i = 0; i < n; ++i) store_u16(out + 2 * i, f32_to_f16(x[i]));
-      return;
-    case GgmlType::Q4_0:
-      for (int64_t b = 0; b < n / kGgmlBlock; ++b)
-        quantize_q4_0_block(x + b * kGgmlBlock, out + b * kQ4_0BlockBytes);
-      return;
-    case GgmlType::Q5_0:
-      for (int64_t b = 0; b < n / kGgmlBlock; ++b)
-        quantize_q5_0_block(x + b * kGgmlBlock, out + b * kQ5_0BlockBytes);
-      return;
-    case GgmlType::Q8_0:
-      for (int64_t b = 0; b < n / kGgmlBlock; ++b)
-        quantize_q8_0_block(x + b * kGgmlBlock, out + b * kQ8_0BlockBytes);
-      return;
-    case GgmlType::Q4_K:
-      for (int64_t b = 0; b < n / kQK; ++b)
-        quantize_q4_k_block(x + b * kQK, importance ? importance + b * kQK : nullptr,
-                            out + b * kQ4_KBlockBytes);
-      return;
-    case GgmlType::Q6_K:
-      for (int64_t b = 0; b < n / kQK; ++b)
-        quantize_q6_k_block(x + b * kQK, importance ? importance + b * kQK : nullptr,
-                            out + b * kQ6_KBlockBytes);
-      return;
+  if (t == GgmlType::F32) {
+    std::memcpy(out, x, static_cast<size_t>(n) * 4);  // little-endian host (checked in io/)
+    return;
   }
+  if (t == GgmlType::F16) {
+    for (int64_t i = 0; i < n; ++i) store_u16(out + 2 * i, f32_to_f16(x[i]));
+    return;
+  }
+  const int64_t block = ggml_block_elems(t), bytes = ggml_row_bytes(t, block);
+  for (int64_t b = 0; b < n / block; ++b)
+    quantize_ggml_block(t, x + b * block, importance ? importance + b * block : nullptr, out + b * bytes);
 }
 
 std::optional<GgmlType> exact_block_type(const QuantSpec& spec, int64_t cols) {

@@ -9,11 +9,8 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
+#include "export/gguf_vocab.h"
 #include "export/gguf_writer.h"
-#include "tokenizer/blob_fields.h"
-#include "tokenizer/llama2c_tokenizer.h"
-#include "tokenizer/sentencepiece_tokenizer.h"
-#include "tokenizer/spm_vocab_json.h"
 
 namespace lowbit {
 
@@ -21,7 +18,6 @@ namespace {
 
 constexpr const char* kComp = "export";
 constexpr uint32_t kQuantizationVersion = 2;  // general.quantization_version of quantized files
-constexpr uint32_t kFileTypeQ4_K_M = 15;         // llama_ftype LLAMA_FTYPE_MOSTLY_Q4_K_M
 
 // ---- names ----------------------------------------------------------------------------------
 
@@ -145,7 +141,11 @@ GgmlType auto_type(const ModelSource& src, const std::string& canonical) {
   return src.quantized.count(canonical) ? GgmlType::Q8_0 : GgmlType::F16;
 }
 
-bool is_k_quant(GgmlType t) { return t == GgmlType::Q4_K || t == GgmlType::Q6_K; }
+// Encoded by a search (not plain rounding) when re-quantized.
+bool is_searched_type(GgmlType t) {
+  return t == GgmlType::Q3_K || t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K ||
+         t == GgmlType::IQ4_NL;
+}
 
 // Layer index of "layers.N.x", -1 otherwise.
 int64_t layer_index(const std::string& canonical) {
@@ -153,29 +153,66 @@ int64_t layer_index(const std::string& canonical) {
   return std::stoll(canonical.substr(7, canonical.find('.', 7) - 7));
 }
 
-// The Q4_K_M mix's type for a 2-D tensor (see gguf_export.h).
-GgmlType q4_k_m_type(const ModelSource& src, const std::string& canonical) {
-  if (canonical == "lm_head") return GgmlType::Q6_K;
-  const std::string kind = tensor_kind(canonical);
-  if ((kind == "v_proj" || kind == "down_proj") &&
-      q4_k_m_more_bits(layer_index(canonical), src.config.n_layers))
-    return GgmlType::Q6_K;
+GgmlType mix_base_type(GgufMix mix) {
+  switch (mix) {
+    case GgufMix::Q3_K_M: return GgmlType::Q3_K;
+    case GgufMix::Q4_K_M: return GgmlType::Q4_K;
+    case GgufMix::Q5_K_M: return GgmlType::Q5_K;
+  }
   return GgmlType::Q4_K;
 }
 
-// llama.cpp's fallback for rows that are not whole blocks: Q6_K -> Q8_0, Q4_K -> Q5_0, then F16.
+const char* mix_name(GgufMix mix) {
+  switch (mix) {
+    case GgufMix::Q3_K_M: return "Q3_K_M";
+    case GgufMix::Q4_K_M: return "Q4_K_M";
+    case GgufMix::Q5_K_M: return "Q5_K_M";
+  }
+  return "?";
+}
+
+// llama_ftype numbers of the mixes.
+uint32_t mix_file_type(GgufMix mix) {
+  switch (mix) {
+    case GgufMix::Q3_K_M: return 12;
+    case GgufMix::Q4_K_M: return 15;
+    case GgufMix::Q5_K_M: return 17;
+  }
+  return 0;
+}
+
+// A mix's type for a 2-D tensor (see gguf_export.h).
+GgmlType mix_type(GgufMix mix, const ModelSource& src, const std::string& canonical) {
+  if (canonical == "lm_head") return GgmlType::Q6_K;
+  const std::string kind = tensor_kind(canonical);
+  const int64_t layer = layer_index(canonical), n = src.config.n_layers;
+  if (mix == GgufMix::Q3_K_M) {
+    if (kind == "v_proj") return layer < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
+    if (kind == "down_proj") return layer < n / 16 ? GgmlType::Q5_K : GgmlType::Q4_K;
+    if (kind == "o_proj") return GgmlType::Q4_K;
+    return GgmlType::Q3_K;
+  }
+  if ((kind == "v_proj" || kind == "down_proj") && q4_k_m_more_bits(layer, n)) return GgmlType::Q6_K;
+  return mix_base_type(mix);
+}
+
+// llama.cpp's fallback for rows that are not whole blocks: Q6_K -> Q8_0, Q5_K -> Q5_1,
+// Q4_K -> Q5_0, Q3_K -> Q4_0, then F16.
 GgmlType row_fallback(GgmlType t, int64_t cols) {
   if (cols % ggml_block_elems(t) == 0) return t;
   if (t == GgmlType::Q6_K) return row_fallback(GgmlType::Q8_0, cols);
+  if (t == GgmlType::Q5_K) return row_fallback(GgmlType::Q5_1, cols);
   if (t == GgmlType::Q4_K) return row_fallback(GgmlType::Q5_0, cols);
+  if (t == GgmlType::Q3_K) return row_fallback(GgmlType::Q4_0, cols);
   return GgmlType::F16;
 }
 
-// The type a tensor gets under an explicit --type. As llama-quantize does for its 4/5-bit types,
-// the output projection (the most sensitive matrix) is not pushed below 6 bits: Q6_K, or the
-// source's exact Q8_0 codes when it has them.
+// The type a tensor gets under an explicit --type. As llama-quantize does for its types below
+// 6 bits, the output projection (the most sensitive matrix) is not pushed below 6 bits: Q6_K,
+// or the source's exact Q8_0 codes when it has them.
 GgmlType requested_type(GgmlType type, const std::string& canonical, std::optional<GgmlType> exact) {
-  const bool low_bit = type == GgmlType::Q4_0 || type == GgmlType::Q5_0 || type == GgmlType::Q4_K;
+  const bool low_bit = type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::Q8_0 &&
+                       type != GgmlType::Q6_K;
   if (canonical != "lm_head" || !low_bit) return type;
   return exact == GgmlType::Q8_0 ? GgmlType::Q8_0 : GgmlType::Q6_K;
 }
@@ -185,7 +222,7 @@ GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonica
   GgufExportTensor t{gguf_tensor_name(canonical), GgmlType::F32, src.shape(canonical)};
   if (t.shape.size() == 1) return t;  // norms
   const std::optional<GgmlType> exact = exact_type(src, canonical);
-  const GgmlType wanted = opt.q4_k_m ? q4_k_m_type(src, canonical)
+  const GgmlType wanted = opt.mix ? mix_type(*opt.mix, src, canonical)
                          : opt.type ? requested_type(*opt.type, canonical, exact)
                                     : auto_type(src, canonical);
   const std::string kind = tensor_kind(canonical);
@@ -204,7 +241,7 @@ GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonica
     warner.once(kind + "/" + ggml_type_label(t.type),
                 kind + ": " + source_format(src, canonical) + " is not exactly " +
                     ggml_type_label(t.type) + "; dequantized and re-quantized (" +
-                    (is_k_quant(t.type) ? "K-quant codes and scales re-chosen" : "plain rounding") +
+                    (is_searched_type(t.type) ? "codes and scales re-chosen by the block search" : "plain rounding") +
                     ")");
   return t;
 }
@@ -270,6 +307,39 @@ std::vector<uint8_t> float_bytes(const ModelSource& src, const Planned& p) {
   });
 }
 
+// The linears whose codes a calibrated method chooses (token_embd is a lookup table: its
+// "inputs" are one-hot, so it keeps the plain search).
+bool is_calibrated_linear(const std::string& canonical) {
+  return canonical == "lm_head" || (canonical.starts_with("layers.") && canonical.ends_with("_proj"));
+}
+
+void check_float_source(const ModelSource& src, GgufMethod method) {
+  for (const auto& [canonical, shape] : canonical_tensor_shapes(src.config)) {
+    if (!is_calibrated_linear(canonical) || !src.has(canonical)) continue;
+    const bool quantized = src.quantized.count(canonical) || stored_block_type(src, canonical);
+    if (quantized)
+      throw Error(kComp, src.path + ": --method " + gguf_method_name(method) +
+                             " chooses codes from the original weights, but '" + canonical +
+                             "' is already quantized (" + source_format(src, canonical) +
+                             "); export from the float model");
+  }
+}
+
+std::vector<uint8_t> calibrated_bytes(const ModelSource& src, const Planned& p, CalibratedGgufEncoder& enc) {
+  std::vector<uint8_t> bytes = enc.bytes(p.canonical);
+  if (const int64_t heads = rope_heads(src, p.canonical))
+    bytes = permute_row_blocks(bytes, ggml_row_bytes(p.out.type, p.out.shape[1]),
+                               interleave_order(heads, src.config.head_dim));
+  return bytes;
+}
+
+GgufExportReport report_header(const ModelSource& src, const GgufExportOptions& opt) {
+  GgufExportReport r;
+  r.file_type = opt.mix ? mix_base_type(*opt.mix) : opt.type ? *opt.type : default_export_type(src);
+  r.file_type_name = opt.mix ? mix_name(*opt.mix) : ggml_type_label(r.file_type);
+  return r;
+}
+
 // ---- metadata -------------------------------------------------------------------------------
 
 void add_model_metadata(GgufWriter& w, const ModelSource& src, const GgufExportOptions& opt,
@@ -280,7 +350,7 @@ void add_model_metadata(GgufWriter& w, const ModelSource& src, const GgufExportO
   w.add("general.architecture", GgufMeta::string("llama"));
   w.add("general.name", GgufMeta::string(opt.name.empty() ? default_name(src.path) : opt.name));
   w.add("general.file_type",
-        GgufMeta::u32(opt.q4_k_m ? kFileTypeQ4_K_M : ggml_file_type(file_type)));
+        GgufMeta::u32(opt.mix ? mix_file_type(*opt.mix) : ggml_file_type(file_type)));
   if (quantized)
     w.add("general.quantization_version", GgufMeta::u32(kQuantizationVersion));
   w.add("llama.vocab_size", u32(c.vocab_size));
@@ -297,49 +367,24 @@ void add_model_metadata(GgufWriter& w, const ModelSource& src, const GgufExportO
   w.add("llama.rope.freq_base", GgufMeta::f32(c.rope_theta));
 }
 
-void add_tokenizer_metadata(GgufWriter& w, const SpmVocab& v) {
-  w.add("tokenizer.ggml.model", GgufMeta::string("llama"));
-  w.add("tokenizer.ggml.tokens", GgufMeta::strings(v.pieces));
-  w.add("tokenizer.ggml.scores", GgufMeta::f32s(v.scores));
-  w.add("tokenizer.ggml.token_type", GgufMeta::i32s(v.types));
-  if (v.bos_id >= 0) w.add("tokenizer.ggml.bos_token_id", GgufMeta::u32(v.bos_id));
-  if (v.eos_id >= 0) w.add("tokenizer.ggml.eos_token_id", GgufMeta::u32(v.eos_id));
-  if (v.unk_id >= 0) w.add("tokenizer.ggml.unknown_token_id", GgufMeta::u32(v.unk_id));
-  w.add("tokenizer.ggml.add_bos_token", GgufMeta::boolean(v.bos_id >= 0));
-  w.add("tokenizer.ggml.add_eos_token", GgufMeta::boolean(false));
-  w.add("tokenizer.ggml.add_space_prefix", GgufMeta::boolean(v.add_dummy_prefix));
-}
-
-SpmVocab vocab_of_blob(const TokenizerBlob& blob, const std::string& origin) {
-  if (blob.kind == "sentencepiece") return sentencepiece_vocab_from_bytes(blob.bytes, origin);
-  if (blob.kind == "spm-vocab") return spm_vocab_from_json(blob.bytes, origin).vocab;
-  if (blob.kind == "llama2c") {
-    int32_t vocab_size = 0;
-    const std::string_view file = split_blob_fields(blob.bytes, {&vocab_size, 1}, origin);
-    return parse_llama2c_vocab(file, vocab_size, origin);
-  }
-  throw Error(kComp, origin + ": a '" + blob.kind +
-                         "' tokenizer cannot be written to GGUF, not supported yet (only "
-                         "SentencePiece-style vocabularies: sentencepiece, llama2c, gguf-llama); "
-                         "pass --tokenizer with a SentencePiece tokenizer.model");
-}
-
 }  // namespace
 
 void parse_export_type(std::string_view s, GgufExportOptions& opt) {
   std::string up(s);
   for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (up == "Q4_K_M") {
-    opt.q4_k_m = true;
-    opt.type.reset();
-    return;
-  }
+  for (GgufMix mix : {GgufMix::Q3_K_M, GgufMix::Q4_K_M, GgufMix::Q5_K_M})
+    if (up == mix_name(mix)) {
+      opt.mix = mix;
+      opt.type.reset();
+      return;
+    }
   try {
     opt.type = parse_ggml_type(s);
-    opt.q4_k_m = false;
+    opt.mix.reset();
   } catch (const Error&) {
     throw Error(kComp, "unknown --type '" + std::string(s) +
-                           "' (expected F32, F16, Q8_0, Q5_0, Q4_0, Q6_K, Q4_K or Q4_K_M)");
+                           "' (expected F32, F16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_0, "
+                           "IQ4_NL, Q3_K, Q3_K_M, Q4_K_M or Q5_K_M)");
   }
 }
 
@@ -359,44 +404,41 @@ GgmlType default_export_type(const ModelSource& src) {
   return best;
 }
 
-SpmVocab export_vocab(const Tokenizer& tok, int64_t vocab_size, const std::string& origin) {
-  SpmVocab v = vocab_of_blob(tok.to_blob(), origin + ": tokenizer");
-  if (static_cast<int64_t>(v.pieces.size()) > vocab_size)
-    throw Error(kComp, origin + ": the tokenizer has " + std::to_string(v.pieces.size()) +
-                           " pieces but the model only " + std::to_string(vocab_size));
-  for (int64_t i = static_cast<int64_t>(v.pieces.size()); i < vocab_size; ++i) {
-    v.pieces.push_back("<unused" + std::to_string(i) + ">");
-    v.scores.push_back(0.0f);
-    v.types.push_back(kTokenUnused);
-  }
-  return v;
-}
-
 GgufExportReport plan_gguf_export(const ModelSource& src, const GgufExportOptions& opt) {
-  GgufExportReport r;
-  r.file_type = opt.q4_k_m ? GgmlType::Q4_K : opt.type ? *opt.type : default_export_type(src);
-  r.file_type_name = opt.q4_k_m ? "Q4_K_M" : ggml_type_label(r.file_type);
+  GgufExportReport r = report_header(src, opt);
   for (Planned& p : plan_all(src, opt)) r.tensors.push_back(std::move(p.out));
   return r;
 }
 
 GgufExportReport export_gguf(const ModelSource& src, const Tokenizer& tok,
                              const GgufExportOptions& opt, const std::string& out_path) {
-  GgufExportReport r;
-  r.file_type = opt.q4_k_m ? GgmlType::Q4_K : opt.type ? *opt.type : default_export_type(src);
-  r.file_type_name = opt.q4_k_m ? "Q4_K_M" : ggml_type_label(r.file_type);
+  GgufExportReport r = report_header(src, opt);
   const std::vector<Planned> plan = plan_all(src, opt);
-  const SpmVocab vocab = export_vocab(tok, src.config.vocab_size, src.path);
+  const GgufVocab vocab = gguf_vocab_of(tok, src.config.vocab_size, src.path);
+  std::unique_ptr<CalibratedGgufEncoder> calibrated;
+  if (opt.method != GgufMethod::Plain) {
+    check_float_source(src, opt.method);
+    std::map<std::string, GgmlType> types;
+    for (const Planned& p : plan)
+      if (is_calibrated_linear(p.canonical)) types[p.canonical] = p.out.type;
+    calibrated = std::make_unique<CalibratedGgufEncoder>(src, tok, opt.method, opt.calibration,
+                                                         std::move(types), opt.progress);
+    r.calib_windows = calibrated->calibration_windows();
+    r.calib_window_len = calibrated->calibration_window_len();
+  }
   GgufWriter w;
   add_model_metadata(w, src, opt, r.file_type);
   add_tokenizer_metadata(w, vocab);
   for (const Planned& p : plan) {
-    w.add_tensor(p.out.name, p.out.type, p.out.shape, [&src, &p] {
+    CalibratedGgufEncoder* enc = is_calibrated_linear(p.canonical) ? calibrated.get() : nullptr;
+    w.add_tensor(p.out.name, p.out.type, p.out.shape, [&src, &p, enc] {
+      if (enc) return calibrated_bytes(src, p, *enc);
       return p.out.codes_kept ? exact_bytes(src, p) : float_bytes(src, p);
     });
     r.tensors.push_back(p.out);
   }
   w.write(out_path);
+  if (calibrated) r.calibrated = calibrated->reports();
   return r;
 }
 

@@ -6,8 +6,8 @@
 //   ffn_up, ffn_down}, output_norm, output (absent when the embeddings are tied), all ".weight".
 //
 // Tensor types. Norms are always F32. With an explicit type T every other tensor is written as
-// T, except that for the 4/5-bit types (Q4_0, Q5_0, Q4_K) the output projection gets Q6_K (or
-// its exact Q8_0 codes), as llama-quantize does; a quantized (.lowbit) tensor whose grid is exactly T (exact_block_type in ggml_blocks.h)
+// T, except that for the types below 6 bits (Q3_K, Q4_0, Q4_K, IQ4_NL, Q5_0, Q5_1, Q5_K) the
+// output projection gets Q6_K (or its exact Q8_0 codes), as llama-quantize does; a quantized (.lowbit) tensor whose grid is exactly T (exact_block_type in ggml_blocks.h)
 // keeps its codes and fp16 scale bits, any other one is dequantized and re-quantized with plain
 // rounding (one warning per tensor kind). Without a type (automatic):
 //   - quantized tensors keep their codes in their exact block type when they have one (so an
@@ -20,27 +20,36 @@
 // linear layers: Q4_0 for int4:g32 models, Q8_0 for int8:g32 or other quantized grids, the
 // stored type for Q4_0/Q8_0 GGUF sources, F16 for float models. Block types need a
 // row length that is a multiple of their block (32, or 256 for the K-quants); other rows fall
-// back as llama.cpp's quantizer does (with a warning): Q6_K -> Q8_0, Q4_K -> Q5_0, and a row
-// that is not a multiple of 32 either -> F16.
+// back as llama.cpp's quantizer does (with a warning): Q6_K -> Q8_0, Q5_K -> Q5_1,
+// Q4_K -> Q5_0, Q3_K -> Q4_0, and a row that is not a multiple of 32 either -> F16.
 //
-// K-quants (Q6_K, Q4_K) are always encoded from fp32 (a .lowbit tensor is dequantized and its
-// codes re-chosen by the K-quant search, ggml_blocks.h); a GGUF source's Q4_K/Q6_K/Q5_0 tensors
-// of the same type are copied byte for byte.
+// K-quants and IQ4_NL are always encoded from fp32 (a .lowbit tensor is dequantized and its
+// codes re-chosen by the block search, ggml_blocks.h); a GGUF source's tensors already stored in
+// the wanted type are copied byte for byte.
 //
-// Q4_K_M (opt.q4_k_m): llama.cpp's "Q4_K - Medium" mix. Every 2-D tensor is Q4_K except
-// output.weight (Q6_K) and attn_v / ffn_down of the layers i where use_more_bits(i, n_layers)
-// (i < n/8, i >= 7n/8, or (i - n/8) % 3 == 2; integer division) (Q6_K); token_embd is Q4_K.
-// general.file_type 15 (MOSTLY_Q4_K_M).
+// Mixes (opt.mix), llama.cpp's "_M" file types for the llama architecture, with
+// use_more_bits(i, n) = i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2 (integer division):
+//   Q4_K_M (file type 15): Q4_K, except output (Q6_K) and attn_v / ffn_down of the layers
+//     where use_more_bits (Q6_K);
+//   Q5_K_M (17): the same with Q5_K in place of Q4_K;
+//   Q3_K_M (12): Q3_K, except output (Q6_K), attn_v (Q5_K in layers 0 and 1, else Q4_K),
+//     attn_output (Q4_K) and ffn_down (Q5_K in layers i < n/16, else Q4_K).
+// token_embd gets the base type. (llama-quantize's "Q4_K" / "Q3_K" names are aliases of its _M
+// mixes; here a plain type name means that type everywhere, as listed above.)
+//
+// Calibrated codes (opt.method imatrix / gptq, float sources only): the block codes of every
+// linear (not token_embd) are chosen against calibration data, export/gguf_calibrated.h.
 //
 // RoPE: a RotateHalf source (HF) has the rows of q_proj and k_proj permuted within each head to
 // the interleaved pairing GGUF llama files use: new row 2i <- old row i, new row 2i+1 <- old row
 // i + head_dim/2 (i < head_dim/2). Quantized rows move with their scales (groups run along
 // rows). Interleaved sources (llama2.c, GGUF) are written unpermuted.
 //
-// Tokenizer: SentencePiece-style vocabularies (kinds sentencepiece, llama2c, gguf-llama) become
-// tokenizer.ggml.* arrays; a vocabulary shorter than the model's is padded with unused pieces.
-// Other kinds (HF byte-level BPE, tiktoken) throw lowbit::Error("export", "... not supported
-// yet"). Models with q/k/v biases are rejected likewise. All checks run before the file is
+// Tokenizer: tokenizer.ggml.* as export/gguf_vocab.h makes them: SentencePiece-style kinds as a
+// "llama" vocabulary, byte-level BPE kinds (hf-bpe, tiktoken) as "gpt2" with llama.cpp's
+// pre-tokenizer name and merges; a vocabulary shorter than the model's is padded with unused
+// tokens. One llama.cpp would tokenize differently throws lowbit::Error("export", ...). Models
+// with q/k/v biases are rejected ("... not supported yet"). All checks run before the file is
 // opened; the file is written atomically (nothing is left behind on error).
 #pragma once
 
@@ -52,18 +61,25 @@
 #include <vector>
 
 #include "export/ggml_blocks.h"
+#include "export/gguf_calibrated.h"
 #include "io/model_source.h"
-#include "tokenizer/spm_vocab.h"
 #include "tokenizer/tokenizer.h"
 
 namespace lowbit {
 
+// llama.cpp's mixed file types (see above).
+enum class GgufMix { Q3_K_M, Q4_K_M, Q5_K_M };
+
 struct GgufExportOptions {
   std::optional<GgmlType> type;  // nullopt: automatic (see above)
-  bool q4_k_m = false;           // llama.cpp's Q4_K_M mix (see above); `type` is then ignored
+  std::optional<GgufMix> mix;    // a mix (see above); `type` is then ignored
   std::string name;              // general.name; empty: the source path's file/directory name
   // Receives each warning line (without "\n"); default: printed on stderr.
   std::function<void(const std::string&)> warn;
+  // How block codes are chosen for a float source (export/gguf_calibrated.h).
+  GgufMethod method = GgufMethod::Plain;
+  CalibrationOptions calibration;  // imatrix / gptq only
+  CalibratedGgufEncoder::Progress progress;  // imatrix / gptq only: per layer step
 };
 
 struct GgufExportTensor {
@@ -75,13 +91,16 @@ struct GgufExportTensor {
 };
 
 struct GgufExportReport {
-  GgmlType file_type = GgmlType::F16;  // Q4_K for the Q4_K_M mix
+  GgmlType file_type = GgmlType::F16;  // the mix's base type for a mix (Q4_K for Q4_K_M)
   std::string file_type_name;          // "F16", ..., "Q4_K_M"
   std::vector<GgufExportTensor> tensors;  // file order
+  // Calibrated methods only: the calibration used and each linear's relative output error.
+  int64_t calib_windows = 0, calib_window_len = 0;
+  std::vector<CalibratedTensorReport> calibrated;
 };
 
-// Sets opt.type, or opt.q4_k_m for "Q4_K_M", from a --type value (case-insensitive). Throws
-// lowbit::Error("export", "unknown --type '...' (expected ...)").
+// Sets opt.type, or opt.mix for "Q3_K_M" / "Q4_K_M" / "Q5_K_M", from a --type value
+// (case-insensitive). Throws lowbit::Error("export", "unknown --type '...' (expected ...)").
 void parse_export_type(std::string_view s, GgufExportOptions& opt);
 
 // llama.cpp's use_more_bits: the layers whose attn_v / ffn_down Q4_K_M stores as Q6_K.
@@ -90,15 +109,12 @@ bool q4_k_m_more_bits(int64_t layer, int64_t n_layers);
 // The default type for `src` (see above).
 GgmlType default_export_type(const ModelSource& src);
 
-// The SentencePiece-style vocabulary of `tok`, padded with unused pieces to vocab_size. Throws
-// lowbit::Error("export", ...) for tokenizer kinds that have none (origin names the model).
-SpmVocab export_vocab(const Tokenizer& tok, int64_t vocab_size, const std::string& origin);
-
 // The tensor plan (names, types, shapes) export_gguf would write, without writing anything.
 GgufExportReport plan_gguf_export(const ModelSource& src, const GgufExportOptions& opt);
 
 // Writes `src` with tokenizer `tok` to out_path. Throws lowbit::Error("export", ...) on
-// unsupported input (see above), before anything is written.
+// unsupported input (see above; a calibrated method needs a float source), before anything is
+// written.
 GgufExportReport export_gguf(const ModelSource& src, const Tokenizer& tok,
                              const GgufExportOptions& opt, const std::string& out_path);
 

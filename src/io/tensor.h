@@ -21,7 +21,11 @@ enum class DType : uint8_t {
          // nibbles; x = d * sc * q - dmin * m per sub-block of 32 (144 bytes)
   Q6_K,  // GGUF super-block of 256: ql[128], qh[64], int8 scales[16], fp16 d;
          // x = d * scale * (q - 32) per sub-block of 16 (210 bytes)
-  // Exact bit layouts: docs/FORMAT.md "GGUF export" and export/ggml_blocks.h.
+  Q5_1,    // GGUF block of 32: fp16 d, fp16 m, u32 qh, 16 bytes of nibbles; d * q + m (24)
+  Q3_K,    // GGUF super-block of 256: 3-bit codes, 16 six-bit scales, fp16 d (110 bytes)
+  Q5_K,    // GGUF super-block of 256: as Q4_K with a 5th code bit in qh[32] (176 bytes)
+  IQ4_NL,  // GGUF block of 32: fp16 d, 16 bytes of nibbles indexing a code book (18 bytes)
+  // Exact bit layouts of every block type: io/ggml_quants.h and docs/FORMAT.md.
 };
 
 const char* dtype_name(DType t);

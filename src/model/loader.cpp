@@ -10,6 +10,7 @@
 #include "io/hf_model.h"
 #include "io/llama2c.h"
 #include "io/lowbit_file.h"
+#include "tokenizer/gguf_bpe.h"
 #include "tokenizer/load.h"
 #include "tokenizer/spm_vocab.h"
 
@@ -28,12 +29,31 @@ bool has_magic(const std::string& path, const char* magic) {
   return n == 4 && std::memcmp(buf, magic, 4) == 0;
 }
 
-// The tokenizer a GGUF llama file embeds (tokenizer.ggml.*), as a SentencePiece-style vocab.
+// A GGUF "gpt2" vocabulary (tokenizer.ggml.*) as a byte-level BPE tokenizer (gguf_bpe.h).
+std::unique_ptr<Tokenizer> gguf_bpe_tokenizer(const GgufFile& g, const std::string& path) {
+  BpeVocab v;
+  v.tokens = g.get_string_array("tokenizer.ggml.tokens");
+  if (g.has("tokenizer.ggml.token_type")) {
+    for (int64_t t : g.get_int_array("tokenizer.ggml.token_type")) v.types.push_back(static_cast<int32_t>(t));
+  } else {
+    v.types.assign(v.tokens.size(), kTokenNormal);
+  }
+  if (g.has("tokenizer.ggml.merges")) v.merges = g.get_string_array("tokenizer.ggml.merges");
+  v.pre = g.has("tokenizer.ggml.pre") ? g.get_string("tokenizer.ggml.pre") : "";
+  v.bos_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.bos_token_id", -1));
+  v.eos_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.eos_token_id", -1));
+  v.unk_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.unknown_token_id", -1));
+  return make_gguf_bpe_tokenizer(v, path);
+}
+
+// The tokenizer a GGUF llama file embeds (tokenizer.ggml.*): a SentencePiece-style vocab
+// ("llama") or a byte-level BPE one ("gpt2").
 std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& g, const std::string& path) {
   const std::string model = g.has("tokenizer.ggml.model") ? g.get_string("tokenizer.ggml.model") : "";
+  if (model == "gpt2") return gguf_bpe_tokenizer(g, path);
   if (model != "llama")
     throw Error("tokenizer", path + ": GGUF tokenizer model '" + model +
-                                 "' is not supported (supported: llama); pass --tokenizer");
+                                 "' is not supported (supported: llama, gpt2); pass --tokenizer");
   SpmVocab v;
   v.pieces = g.get_string_array("tokenizer.ggml.tokens");
   v.scores = g.has("tokenizer.ggml.scores") ? g.get_float_array("tokenizer.ggml.scores")

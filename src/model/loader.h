@@ -1,7 +1,8 @@
 // Opens any model lowbit reads, with its tokenizer:
 //  - a directory with config.json (HF layout; tokenizer.model preferred, else tokenizer.json),
 //    or a path to a .safetensors file inside such a directory;
-//  - a .gguf file (tokenizer from its embedded vocabulary);
+//  - a .gguf file (tokenizer from its embedded vocabulary: "llama" as kind gguf-llama, "gpt2"
+//    as kind hf-bpe, tokenizer/gguf_bpe.h);
 //  - a llama2.c .bin checkpoint (tokenizer.bin or tok<vocab>.bin beside it);
 //  - a .lowbit file (quantized; carries its config and tokenizer).
 // `tokenizer_path`, if non-empty, overrides the tokenizer. Errors name the path.

@@ -159,16 +159,13 @@ void awq_fold_layer(const LlamaConfig& c, FloatLayer& layer, const std::map<std:
 }
 
 // Quantizes the named linears against `stats` and puts their dequantized values into the layer.
-void quantize_members(FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
+void quantize_members(FloatLayer& layer, const LinearQuantizer& quantize,
                       const std::vector<std::string>& members, const InputStats& stats,
                       std::map<std::string, LinearResult>& out, const StageFn& stage) {
   const std::vector<float> h = stats.hessian();
   for (const std::string& m : members) {
-    if (stage) stage(recipes.at(m).algorithm + " " + m);
-    DenseWeight& w = layer.linears.at(m);
-    LinearResult r = quantize_linear(w, recipes.at(m), h.data());
-    if (r.quantized) w.w = dequantize(r.matrix);
-    out[m] = std::move(r);
+    if (stage) stage(m);
+    out[m] = quantize(m, layer.linears.at(m), h.data());
   }
 }
 
@@ -213,14 +210,19 @@ LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float*
   res.quantized = r.algorithm != "none";
   res.seconds = seconds_since(t0);  // the algorithm alone; the error measurements below are extra
   const std::vector<float> back = dequantize(res.matrix);
-  res.rel_rmse = r.spec.kind == FormatKind::F32 ? 0.0 : relative_rmse(w.w.data(), back.data(), w.rows * w.cols);
-  if (h != nullptr) {
-    const double total = output_energy(w, h);
-    const double err = output_sq_error(w.w.data(), back.data(), w.rows, w.cols, h);
-    res.rel_output_error = total > 0 ? err / total : 0.0;
-  }
+  measure_linear_error(w, back.data(), h, res);
+  if (r.spec.kind == FormatKind::F32) res.rel_rmse = 0.0;
   if (!res.quantized) res.matrix = {};
   return res;
+}
+
+void measure_linear_error(const DenseWeight& w, const float* back, const float* h, LinearResult& r) {
+  r.rel_rmse = relative_rmse(w.w.data(), back, w.rows * w.cols);
+  r.rel_output_error = -1;
+  if (h == nullptr) return;
+  const double total = output_energy(w, h);
+  const double err = output_sq_error(w.w.data(), back, w.rows, w.cols, h);
+  r.rel_output_error = total > 0 ? err / total : 0.0;
 }
 
 std::map<std::string, LinearResult> quantize_layer_calibrated(
@@ -231,6 +233,21 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     if (stage) stage("awq scale search");
     awq_fold_layer(c, layer, recipes, act);
   }
+  const LinearQuantizer by_recipe = [&](const std::string& name, DenseWeight& w, const float* h) {
+    LinearResult r = quantize_linear(w, recipes.at(name), h);
+    if (r.quantized) w.w = dequantize(r.matrix);
+    return r;
+  };
+  auto staged = [&](const std::string& name) {
+    if (stage) stage(recipes.count(name) ? recipes.at(name).algorithm + " " + name : name);
+  };
+  return quantize_layer_calibrated(c, layer, by_recipe, act, staged);
+}
+
+std::map<std::string, LinearResult> quantize_layer_calibrated(const LlamaConfig& c, FloatLayer& layer,
+                                                              const LinearQuantizer& quantize,
+                                                              Activations& act, const StageFn& stage) {
+  LOWBIT_ASSERT(act.dim == c.dim && act.x.size() == static_cast<size_t>(act.windows * act.len * act.dim));
   const LayerForward f(c, layer);
   const int64_t L = act.len, D = c.dim, dq = c.n_heads * c.head_dim;
   std::map<std::string, LinearResult> out;
@@ -241,7 +258,7 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     f.attn_input(act.window(w), L, xn.data());
     st_attn.add(xn.data(), L);
   }
-  quantize_members(layer, recipes, {"q_proj", "k_proj", "v_proj"}, st_attn, out, stage);
+  quantize_members(layer, quantize, {"q_proj", "k_proj", "v_proj"}, st_attn, out, stage);
   // 2. o
   std::vector<float> att(static_cast<size_t>(act.windows * L * dq));
   InputStats st_o(dq);
@@ -250,7 +267,7 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     f.attention(xn.data(), L, &att[w * L * dq]);
     st_o.add(&att[w * L * dq], L);
   }
-  quantize_members(layer, recipes, {"o_proj"}, st_o, out, stage);
+  quantize_members(layer, quantize, {"o_proj"}, st_o, out, stage);
   // 3. residual, gate and up
   InputStats st_ffn(D);
   for (int64_t w = 0; w < act.windows; ++w) {
@@ -259,7 +276,7 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     st_ffn.add(xn.data(), L);
   }
   std::vector<float>().swap(att);
-  quantize_members(layer, recipes, {"gate_proj", "up_proj"}, st_ffn, out, stage);
+  quantize_members(layer, quantize, {"gate_proj", "up_proj"}, st_ffn, out, stage);
   // 4. down
   InputStats st_down(c.hidden_dim);
   for (int64_t w = 0; w < act.windows; ++w) {
@@ -267,7 +284,7 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     f.swiglu(xn.data(), L, a.data());
     st_down.add(a.data(), L);
   }
-  quantize_members(layer, recipes, {"down_proj"}, st_down, out, stage);
+  quantize_members(layer, quantize, {"down_proj"}, st_down, out, stage);
   // 5. the layer's output
   if (stage) stage("layer output");
   for (int64_t w = 0; w < act.windows; ++w) {

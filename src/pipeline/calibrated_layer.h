@@ -59,12 +59,28 @@ struct LinearResult {
 
 using StageFn = std::function<void(const std::string& stage)>;
 
+// Quantizes one linear of the layer, named by its short name ("q_proj" ...), given h = Σ x xᵀ
+// [cols, cols] of its calibration inputs, and leaves the values the rest of the pass must see
+// (the dequantized weight) in w.w. The default one (recipes) is quantize_linear.
+using LinearQuantizer =
+    std::function<LinearResult(const std::string& name, DenseWeight& w, const float* h)>;
+
 // Quantizes the linears of `layer` (per their recipes, keyed by short name "q_proj" ...) and
 // advances `act` through it. Returns the results by short name; `layer` ends up folded (AWQ) and
 // holding the dequantized weights. `stage` (optional) is called at each step for progress.
 std::map<std::string, LinearResult> quantize_layer_calibrated(
     const LlamaConfig& config, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
     Activations& act, const StageFn& stage = nullptr);
+
+// The same passes (without AWQ's folding) with every linear quantized by `quantize`.
+std::map<std::string, LinearResult> quantize_layer_calibrated(const LlamaConfig& config,
+                                                              FloatLayer& layer,
+                                                              const LinearQuantizer& quantize,
+                                                              Activations& act,
+                                                              const StageFn& stage = nullptr);
+
+// ‖W − Ŵ‖ / ‖W‖ and tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) (h may be null: then -1) into r.
+void measure_linear_error(const DenseWeight& w, const float* back, const float* h, LinearResult& r);
 
 // Quantizes one weight per its recipe: rtn (h unused), imatrix (clip search weighted by diag h),
 // awq (the weight is already scaled and h is its input's: AWQ's output-error clip search,

@@ -13,12 +13,11 @@
 #include "io/lowbit_file.h"
 #include "model/llama.h"
 #include "pipeline/calibrated_layer.h"
+#include "pipeline/layer_source.h"
 
 namespace lowbit {
 
 namespace {
-
-constexpr const char* kLinearNames[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
 
 bool is_linear(const std::string& name) {
   return name == "lm_head" || (name.starts_with("layers.") && name.ends_with("_proj"));
@@ -125,11 +124,6 @@ class Emitter {
   QuantizeReport& report_;
 };
 
-std::vector<float> source_f32(const ModelSource& src, const std::string& name) {
-  const std::string src_name = (name == "lm_head" && src.config.tie_embeddings) ? "embed_tokens" : name;
-  return to_f32(src.tensor(src_name));
-}
-
 // Every tensor through RTN / plain storage, in canonical order.
 void quantize_plain(const ModelSource& src, const LlamaConfig& config, const RecipePlan& plan,
                     const QuantizeOptions& opt, Emitter& emit) {
@@ -140,37 +134,6 @@ void quantize_plain(const ModelSource& src, const LlamaConfig& config, const Rec
     emit.plain_or_rtn(name, source_f32(src, name), shape, plan.for_tensor(name, shape.size() == 2));
   }
   if (opt.progress) opt.progress(static_cast<int64_t>(names.size()), static_cast<int64_t>(names.size()), "");
-}
-
-FloatLayer load_float_layer(const ModelSource& src, const LlamaConfig& c, const std::string& p) {
-  FloatLayer l;
-  l.attn_norm = source_f32(src, p + "attn_norm");
-  l.ffn_norm = source_f32(src, p + "ffn_norm");
-  if (c.attention_bias) {
-    l.q_bias = source_f32(src, p + "q_bias");
-    l.k_bias = source_f32(src, p + "k_bias");
-    l.v_bias = source_f32(src, p + "v_bias");
-  }
-  for (const char* n : kLinearNames) {
-    const std::vector<int64_t> shape = src.shape(p + n);
-    l.linears[n] = DenseWeight{shape[0], shape[1], source_f32(src, p + n)};
-  }
-  return l;
-}
-
-Activations embed_windows(const std::vector<float>& embed, const LlamaConfig& c, const CalibrationSet& cs) {
-  Activations act;
-  act.windows = static_cast<int64_t>(cs.windows.size());
-  act.len = cs.window_len;
-  act.dim = c.dim;
-  act.x.resize(static_cast<size_t>(act.windows * act.len * act.dim));
-  float* out = act.x.data();
-  for (const auto& win : cs.windows)
-    for (int32_t id : win) {
-      std::memcpy(out, &embed[static_cast<size_t>(id) * c.dim], sizeof(float) * c.dim);
-      out += c.dim;
-    }
-  return act;
 }
 
 // Emits one finished calibrated layer in canonical order.
@@ -249,11 +212,11 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
     const std::string p = "layers." + std::to_string(l) + ".";
     FloatLayer layer = load_float_layer(src, config, p);
     std::map<std::string, Recipe> recipes;
-    for (const char* n : kLinearNames) recipes[n] = plan.for_tensor(p + n, true);
+    for (const char* n : kLayerLinearNames) recipes[n] = plan.for_tensor(p + n, true);
     auto results = quantize_layer_calibrated(config, layer, recipes, act,
                                              [&](const std::string& stage) { progress(l, p + stage); });
     std::map<std::string, std::vector<float>> originals;  // values of float-stored linears
-    for (const char* n : kLinearNames)
+    for (const char* n : kLayerLinearNames)
       originals[n] = recipes[n].algorithm == "none" ? layer.linears[n].w : std::vector<float>{};
     emit_layer(config, plan, p, layer, results, originals, emit);
   }
@@ -264,16 +227,7 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
   DenseWeight head{config.vocab_size, config.dim, source_f32(src, "lm_head")};
   const Recipe head_recipe = plan.for_tensor("lm_head", true);
   std::vector<float> h;
-  if (head_recipe.calibrated() || opt.calib_nll) {
-    InputStats st(config.dim);
-    std::vector<float> xn(act.len * config.dim);
-    for (int64_t w = 0; w < act.windows; ++w) {
-      for (int64_t t = 0; t < act.len; ++t)
-        rms_norm(&act.x[(w * act.len + t) * config.dim], norm.data(), config.dim, config.norm_eps, &xn[t * config.dim]);
-      st.add(xn.data(), act.len);
-    }
-    h = st.hessian();
-  }
+  if (head_recipe.calibrated() || opt.calib_nll) h = final_norm_stats(config, norm, act).hessian();
   const std::vector<float> head_values = head_recipe.algorithm == "none" ? head.w : std::vector<float>{};
   LinearResult res = quantize_linear(head, head_recipe, h.empty() ? nullptr : h.data());
   if (opt.calib_nll) {

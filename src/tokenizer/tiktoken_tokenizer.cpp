@@ -132,6 +132,29 @@ std::vector<int32_t> TiktokenTokenizer::encode(std::string_view text, bool add_b
 
 }  // namespace
 
+std::vector<std::string> parse_tiktoken_ranks(std::string_view text, std::string_view origin) {
+  return parse_ranks(text, std::string(origin)).bytes;
+}
+
+const std::vector<std::string>& llama3_special_tokens() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v = {"<|begin_of_text|>",
+                                  "<|end_of_text|>",
+                                  "<|reserved_special_token_0|>",
+                                  "<|reserved_special_token_1|>",
+                                  "<|reserved_special_token_2|>",
+                                  "<|reserved_special_token_3|>",
+                                  "<|start_header_id|>",
+                                  "<|end_header_id|>",
+                                  "<|reserved_special_token_4|>",
+                                  "<|eot_id|>"};
+    for (int i = 5; v.size() < static_cast<size_t>(kLlama3Specials); ++i)
+      v.push_back("<|reserved_special_token_" + std::to_string(i) + "|>");
+    return v;
+  }();
+  return names;
+}
+
 std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path) {
   return tiktoken_tokenizer_from_bytes(read_text_file(path), path);
 }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tokenizer/tokenizer.h"
 
@@ -26,6 +27,15 @@ std::unique_ptr<Tokenizer> load_tiktoken_tokenizer(const std::string& path);
 // The same from the file's text; errors name origin (and the line). to_blob() gives back
 // exactly this text, kind "tiktoken".
 std::unique_ptr<Tokenizer> tiktoken_tokenizer_from_bytes(std::string text, std::string_view origin);
+
+// The token bytes of a tiktoken rank file, indexed by rank (= id), checked as
+// tiktoken_tokenizer_from_bytes does (same errors).
+std::vector<std::string> parse_tiktoken_ranks(std::string_view text, std::string_view origin);
+
+// The 256 Llama-3 special tokens, ids 128000.. (Meta's Llama 3 tokenizer.py):
+// <|begin_of_text|>, <|end_of_text|>, <|reserved_special_token_0..3|>, <|start_header_id|>,
+// <|end_header_id|>, <|reserved_special_token_4|>, <|eot_id|>, <|reserved_special_token_5..250|>.
+const std::vector<std::string>& llama3_special_tokens();
 
 // The Llama-3 pre-tokenizer pattern.
 inline constexpr const char* kLlama3Pattern =

@@ -1,5 +1,6 @@
 // The tokenizer interface every vocabulary kind implements (SentencePiece model, llama2.c
-// tokenizer.bin, GGUF-embedded llama vocab, HF tokenizer.json byte-level BPE, tiktoken BPE).
+// tokenizer.bin, GGUF-embedded llama vocab, HF tokenizer.json byte-level BPE, tiktoken BPE; a
+// GGUF-embedded "gpt2" vocab becomes an HF byte-level BPE tokenizer, tokenizer/gguf_bpe.h).
 // Loaders: tokenizer/load.h (load_tokenizer_file picks the kind from the file).
 //
 // Contract:

@@ -17,77 +17,18 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "formats/registry.h"
+#include "algo/synthetic_layer.h"
 #include "formats/test_data.h"
 #include "testutil.h"
 
 namespace lowbit {
 namespace {
 
-// A linear layer y = W x with calibration inputs X [tokens, cols] and H = XᵀX.
-struct Layer {
-  int64_t rows = 0, cols = 0, tokens = 0;
-  std::vector<float> w;   // [rows, cols]
-  std::vector<double> x;  // [tokens, cols]
-  std::vector<float> h;   // [cols, cols]
-};
-
-void fill_hessian(Layer& l) {
-  l.h.assign(static_cast<size_t>(l.cols * l.cols), 0.0f);
-  std::vector<double> acc(l.h.size(), 0.0);
-  for (int64_t t = 0; t < l.tokens; ++t) {
-    const double* xt = &l.x[t * l.cols];
-    for (int64_t i = 0; i < l.cols; ++i)
-      for (int64_t j = 0; j < l.cols; ++j) acc[i * l.cols + j] += xt[i] * xt[j];
-  }
-  for (size_t i = 0; i < acc.size(); ++i) l.h[i] = static_cast<float>(acc[i]);
-}
-
-// Correlated inputs, as in LLM layers: X = Z·M with Z iid N(0, 1) and M = 0.3·I + G/sqrt(cols)
-// (G iid N(0, 1): every channel mixes all the others), then lognormal per-channel scales and
-// 4 outlier channels at 8x. Weights ~ N(0, 0.02²).
-Layer correlated_layer(int64_t rows, int64_t cols, int64_t tokens, uint64_t seed) {
-  Layer l{rows, cols, tokens, test::gaussian_data(rows * cols, seed), {}, {}};
-  test::Rng rng(seed + 1000);
-  std::vector<double> mix(static_cast<size_t>(cols * cols)), z(static_cast<size_t>(cols));
-  for (int64_t i = 0; i < cols * cols; ++i)
-    mix[i] = rng.normal() / std::sqrt(double(cols)) + (i / cols == i % cols ? 0.3 : 0.0);
-  std::vector<double> chan(static_cast<size_t>(cols));
-  for (double& c : chan) c = std::exp(0.5 * rng.normal());
-  for (int64_t k = 0; k < 4; ++k) chan[(k * 37 + 11) % cols] *= 8.0;
-  l.x.assign(static_cast<size_t>(tokens * cols), 0.0);
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (double& v : z) v = rng.normal();
-    for (int64_t i = 0; i < cols; ++i)
-      for (int64_t j = 0; j < cols; ++j) l.x[t * cols + j] += z[i] * mix[i * cols + j];
-    for (int64_t j = 0; j < cols; ++j) l.x[t * cols + j] *= chan[j];
-  }
-  fill_hessian(l);
-  return l;
-}
-
-// Uncorrelated inputs: X iid N(0, 1), so H ≈ tokens · I.
-Layer uncorrelated_layer(int64_t rows, int64_t cols, int64_t tokens, uint64_t seed) {
-  Layer l{rows, cols, tokens, test::gaussian_data(rows * cols, seed), {}, {}};
-  test::Rng rng(seed + 1000);
-  l.x.resize(static_cast<size_t>(tokens * cols));
-  for (double& v : l.x) v = rng.normal();
-  fill_hessian(l);
-  return l;
-}
-
-// Σ_t ‖(W - Ŵ) x_t‖², in double, straight from X (independent of H and of the report).
-double output_error(const Layer& l, const std::vector<float>& w_hat) {
-  double e = 0.0;
-  std::vector<double> d(static_cast<size_t>(l.cols));
-  for (int64_t r = 0; r < l.rows; ++r) {
-    for (int64_t c = 0; c < l.cols; ++c) d[c] = double(l.w[r * l.cols + c]) - w_hat[r * l.cols + c];
-    for (int64_t t = 0; t < l.tokens; ++t) {
-      const double y = std::inner_product(d.begin(), d.end(), &l.x[t * l.cols], 0.0);
-      e += y * y;
-    }
-  }
-  return e;
-}
+using test::correlated_layer;
+using test::fill_hessian;
+using test::Layer;
+using test::output_error;
+using test::uncorrelated_layer;
 
 GptqOptions order(bool act_order) {
   GptqOptions o;
@@ -494,6 +435,41 @@ TEST(Gptq, RejectsBadInput) {
   bad.bits = 12;
   expect_error([&] { quantize_gptq(w.data(), 2, n, h.data(), bad); }, "bad quant spec",
                "format");  // check_quant_spec's error, as quantize_rtn gives it
+}
+
+// gptq_grid_codes on a grid that is exactly a QuantSpec's static groups (fitted as quantize_gptq
+// fits them: plain RTN from the original weights) gives quantize_gptq's codes bit for bit.
+class SpecGrid final : public WeightGrid {
+ public:
+  explicit SpecGrid(const QuantizedMatrix& m) : m_(m), codec_(*format_info(m.spec.kind).codec) {}
+  uint8_t nearest(int64_t row, int64_t col, float v) const override {
+    return codec_.encode(m_.spec, v, group_params(m_, row, col / m_.group_len()));
+  }
+  float value(int64_t row, int64_t col, uint8_t q) const override {
+    return codec_.decode(m_.spec, q, group_params(m_, row, col / m_.group_len()));
+  }
+
+ private:
+  const QuantizedMatrix& m_;
+  const GroupCodec& codec_;
+};
+
+TEST(Gptq, FixedGridEqualsTheStaticGroupSpecPath) {
+  const Layer& l = layer256();
+  for (const char* s : {"int4:g32", "int3:g128", "int8:gc"}) {
+    const QuantSpec spec = parse_quant_spec(s);
+    const QuantizedMatrix want = quantize_gptq(l.w.data(), l.rows, l.cols, l.h.data(), spec, order(true));
+    const QuantizedMatrix fit = quantize_rtn(l.w.data(), l.rows, l.cols, spec);
+    const std::vector<uint8_t> got =
+        gptq_grid_codes(l.w.data(), l.rows, l.cols, l.h.data(), SpecGrid(fit), order(true));
+    EXPECT_EQ(got, all_codes(want)) << s;
+  }
+  // Bad inputs are refused as in quantize_gptq.
+  const QuantizedMatrix fit = quantize_rtn(l.w.data(), l.rows, l.cols, parse_quant_spec("int4:g32"));
+  std::vector<float> h = l.h;
+  h[5] = NAN;
+  test::expect_error([&] { gptq_grid_codes(l.w.data(), l.rows, l.cols, h.data(), SpecGrid(fit)); },
+                     "non-finite H entry", "algo");
 }
 
 }  // namespace

@@ -101,8 +101,15 @@ TEST(GgmlBlocks, TypesAndSizes) {
   EXPECT_EQ(parse_ggml_type("Q8_0"), GgmlType::Q8_0);
   EXPECT_EQ(parse_ggml_type("f16"), GgmlType::F16);
   EXPECT_EQ(parse_ggml_type("F32"), GgmlType::F32);
-  EXPECT_THROW(parse_ggml_type("Q5_K"), Error);
+  EXPECT_THROW(parse_ggml_type("Q2_K"), Error);  // a GGUF type we do not write
+  EXPECT_THROW(parse_ggml_type("IQ2_XXS"), Error);
+  EXPECT_THROW(parse_ggml_type("Q4_K_M"), Error);  // a mix, not a tensor type (gguf_export.h)
   EXPECT_EQ(parse_ggml_type("q6_k"), GgmlType::Q6_K);
+  EXPECT_EQ(parse_ggml_type("q5_k"), GgmlType::Q5_K);
+  EXPECT_EQ(parse_ggml_type("Q3_K"), GgmlType::Q3_K);
+  EXPECT_EQ(parse_ggml_type("Q5_1"), GgmlType::Q5_1);
+  EXPECT_EQ(parse_ggml_type("iq4_nl"), GgmlType::IQ4_NL);
+  for (GgmlType t : kGgmlTypes) EXPECT_EQ(parse_ggml_type(ggml_type_label(t)), t);
   EXPECT_EQ(parse_ggml_type("Q4_K"), GgmlType::Q4_K);
   EXPECT_EQ(parse_ggml_type("Q5_0"), GgmlType::Q5_0);
   EXPECT_THROW(parse_ggml_type(""), Error);
@@ -113,6 +120,22 @@ TEST(GgmlBlocks, TypesAndSizes) {
   EXPECT_EQ(ggml_file_type(GgmlType::F16), 1u);
   EXPECT_EQ(ggml_file_type(GgmlType::Q4_0), 2u);
   EXPECT_EQ(ggml_file_type(GgmlType::Q8_0), 7u);
+  // The newer types (llama.h llama_ftype: MOSTLY_Q5_1 9, Q3_K_S 11, Q5_K_S 16, IQ4_NL 25).
+  EXPECT_EQ(ggml_file_type(GgmlType::Q5_1), 9u);
+  EXPECT_EQ(ggml_file_type(GgmlType::Q3_K), 11u);
+  EXPECT_EQ(ggml_file_type(GgmlType::Q5_K), 16u);
+  EXPECT_EQ(ggml_file_type(GgmlType::IQ4_NL), 25u);
+  EXPECT_EQ(ggml_row_bytes(GgmlType::Q3_K, 512), 220);
+  EXPECT_EQ(ggml_row_bytes(GgmlType::Q5_K, 256), 176);
+  EXPECT_EQ(ggml_row_bytes(GgmlType::Q5_1, 96), 72);
+  EXPECT_EQ(ggml_row_bytes(GgmlType::IQ4_NL, 64), 36);
+  EXPECT_EQ(ggml_block_elems(GgmlType::Q3_K), 256);
+  EXPECT_EQ(ggml_block_elems(GgmlType::IQ4_NL), 32);
+  EXPECT_EQ(ggml_block_elems(GgmlType::Q5_1), 32);
+  EXPECT_EQ(ggml_dtype(GgmlType::Q3_K), DType::Q3_K);
+  EXPECT_EQ(ggml_dtype(GgmlType::Q5_K), DType::Q5_K);
+  EXPECT_EQ(ggml_dtype(GgmlType::Q5_1), DType::Q5_1);
+  EXPECT_EQ(ggml_dtype(GgmlType::IQ4_NL), DType::IQ4_NL);
 }
 
 TEST(GgmlBlocks, ExactBlockTypeOnlyForIdenticalGrids) {

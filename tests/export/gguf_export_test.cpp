@@ -278,13 +278,13 @@ void expect_export_error(const ModelSource& src, const Tokenizer& tok, std::opti
 }
 
 TEST(GgufExport, BadInputsThrowAndLeaveNoFile) {
-  EXPECT_THROW(parse_ggml_type("Q5_K"), Error);
+  EXPECT_THROW(parse_ggml_type("Q2_K"), Error);
   const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
   const auto hf = load_tokenizer_file(test::shared_path("models/smollm2-tokenizer/tokenizer.json"));
-  expect_export_error(src, *hf, std::nullopt, "not supported yet");
+  expect_export_error(src, *hf, std::nullopt, "49152 pieces but the model only 4096");
   const auto tiktoken =
       load_tokenizer_file(test::shared_path("models/llama3-tokenizer/tokenizer.model"));
-  expect_export_error(src, *tiktoken, std::nullopt, "not supported yet");
+  expect_export_error(src, *tiktoken, std::nullopt, "128256 pieces but the model only 4096");
   // A failure while writing tensor data (a NaN weight cannot be quantized) leaves nothing behind.
   ModelSource bad = src;
   auto nan = std::make_shared<std::vector<float>>(to_f32(src.tensor("layers.1.up_proj")));

@@ -20,6 +20,8 @@
 #include "model/loader.h"
 #include "pipeline/quantize.h"
 #include "export/logits_diff.h"
+#include "io/decode_bytes.h"
+#include "export/export_with.h"
 #include "testutil.h"
 #include "tokenizer/load.h"
 
@@ -28,15 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<float> decode(DType t, const std::vector<uint8_t>& bytes, int64_t n) {
-  TensorView v;
-  v.name = "t";
-  v.dtype = t;
-  v.shape = {n};
-  v.data = bytes.data();
-  v.nbytes = bytes.size();
-  return to_f32(v);
-}
+using test::decode;
 
 // ---- hand-built blocks ----------------------------------------------------------------------
 
@@ -64,7 +58,7 @@ TEST(KQuant, Q6KHandBuiltBlockDecodesByFormula) {
   EXPECT_EQ(want[177], 7.5f);
   EXPECT_EQ(decode(DType::Q6_K, b, 256), want);
   std::vector<float> y(256);
-  dequantize_q6_k_block(b.data(), y.data());
+  dequantize_ggml_block(GgmlType::Q6_K, b.data(), y.data());
   EXPECT_EQ(y, want);
 }
 
@@ -87,14 +81,14 @@ TEST(KQuant, Q4KHandBuiltBlockDecodesByFormula) {
   }
   EXPECT_EQ(decode(DType::Q4_K, b, 256), want);
   std::vector<float> y(256);
-  dequantize_q4_k_block(b.data(), y.data());
+  dequantize_ggml_block(GgmlType::Q4_K, b.data(), y.data());
   EXPECT_EQ(y, want);
   // Our encoder packs sub-block scales/mins the same way: a block that needs exactly these
   // scales and mins round-trips them.
   uint8_t enc[144];
   quantize_q4_k_block(want.data(), nullptr, enc);
   std::vector<float> back(256);
-  dequantize_q4_k_block(enc, back.data());
+  dequantize_ggml_block(GgmlType::Q4_K, enc, back.data());
   double worst = 0;
   for (int e = 0; e < 256; ++e) worst = std::max(worst, std::abs(double(back[e]) - want[e]));
   EXPECT_LE(worst, 0.5) << "values up to " << 0.5 * 63 * 15;
@@ -168,10 +162,10 @@ double rel_rms(GgmlType t, const std::vector<float>& x, const float* w, bool pla
     const float* wb = w ? w + b * kQK : nullptr;
     if (t == GgmlType::Q6_K) {
       quantize_q6_k_block(xb, wb, blk, plain);
-      dequantize_q6_k_block(blk, y.data());
+      dequantize_ggml_block(GgmlType::Q6_K, blk, y.data());
     } else {
       quantize_q4_k_block(xb, wb, blk, plain);
-      dequantize_q4_k_block(blk, y.data());
+      dequantize_ggml_block(GgmlType::Q4_K, blk, y.data());
     }
     for (int i = 0; i < kQK; ++i) {
       const double wi = wb ? wb[i] : 1.0;
@@ -196,7 +190,7 @@ TEST(KQuant, GaussianErrorBandsAndNeverWorseThanMaxAbs) {
   for (int b = 0; b < 4; ++b) {
     uint8_t blk[kQ4_KBlockBytes];
     quantize_q4_k_block(x.data() + 256 * b, nullptr, blk);
-    dequantize_q4_k_block(blk, want.data());
+    dequantize_ggml_block(GgmlType::Q4_K, blk, want.data());
     EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin() + 256 * b)) << b;
   }
   std::printf("Gaussian rel rms error: Q6_K %.5f (max-abs fit %.5f), Q4_K %.5f (max-abs fit %.5f)\n",
@@ -230,10 +224,10 @@ TEST(KQuant, ImportanceWeightsLowerTheWeightedError) {
         const float* wb = w.data() + b * kQK;
         if (t == GgmlType::Q6_K) {
           quantize_q6_k_block(xb, with ? wb : nullptr, blk);
-          dequantize_q6_k_block(blk, y.data());
+          dequantize_ggml_block(GgmlType::Q6_K, blk, y.data());
         } else {
           quantize_q4_k_block(xb, with ? wb : nullptr, blk);
-          dequantize_q4_k_block(blk, y.data());
+          dequantize_ggml_block(GgmlType::Q4_K, blk, y.data());
         }
         double e = 0;
         for (int i = 0; i < kQK; ++i) e += wb[i] * (y[i] - xb[i]) * (y[i] - xb[i]);
@@ -253,20 +247,7 @@ using test::golden_prompts;
 using test::last_logits;
 using test::logits_rel_diff;
 
-std::string export_with(const ModelSource& src, const std::string& name, const std::string& type,
-                        GgufExportReport* report = nullptr,
-                        std::vector<std::string>* warnings = nullptr) {
-  const auto tok = load_tokenizer_for(src, "");
-  GgufExportOptions opt;
-  parse_export_type(type, opt);
-  opt.warn = [warnings](const std::string& w) {
-    if (warnings) warnings->push_back(w);
-  };
-  const std::string out = test::temp_dir() + "/" + name;
-  const GgufExportReport r = export_gguf(src, *tok, opt, out);
-  if (report) *report = r;
-  return out;
-}
+using test::export_with;
 
 const GgufExportTensor& find(const GgufExportReport& r, const std::string& name) {
   for (const GgufExportTensor& t : r.tensors)
@@ -400,18 +381,21 @@ size_t file_count(const std::string& dir) {
 TEST(KQuantExport, BadTypeAndNonFiniteWeightsLeaveNoFile) {
   GgufExportOptions opt;
   try {
-    parse_export_type("Q5_K", opt);
+    parse_export_type("Q2_K", opt);
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown --type 'Q5_K' (expected F32, F16, Q8_0, Q5_0, "
-                                         "Q4_0, Q6_K, Q4_K or Q4_K_M)"),
+    EXPECT_NE(std::string(e.what()).find("unknown --type 'Q2_K' (expected F32, F16, Q8_0, Q6_K, "
+                                         "Q5_K, Q5_1, Q5_0, Q4_K, Q4_0, IQ4_NL, Q3_K, Q3_K_M, "
+                                         "Q4_K_M or Q5_K_M)"),
               std::string::npos)
         << e.what();
   }
   parse_export_type("q4_k_m", opt);
-  EXPECT_TRUE(opt.q4_k_m);
+  EXPECT_EQ(opt.mix, GgufMix::Q4_K_M);
+  parse_export_type("q3_k_m", opt);
+  EXPECT_EQ(opt.mix, GgufMix::Q3_K_M);
   parse_export_type("q6_k", opt);
-  EXPECT_FALSE(opt.q4_k_m);
+  EXPECT_FALSE(opt.mix.has_value());
   EXPECT_EQ(opt.type, GgmlType::Q6_K);
   const ModelSource src = open_model_source(test::shared_path("models/ref-m"));
   ModelSource bad = src;
@@ -424,7 +408,7 @@ TEST(KQuantExport, BadTypeAndNonFiniteWeightsLeaveNoFile) {
   const auto tok = load_tokenizer_for(src, "");
   const std::string dir = test::temp_dir();
   GgufExportOptions o;
-  o.q4_k_m = true;
+  o.mix = GgufMix::Q4_K_M;
   try {
     export_gguf(bad, *tok, o, dir + "/out.gguf");
     ADD_FAILURE();

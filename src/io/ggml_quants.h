@@ -1,0 +1,97 @@
+// The block layouts of ggml's quantized tensor types, as one description per type: how a block
+// splits into sub-blocks, where each element's code lives, and which affine (or code book)
+// grid the block's header defines for every sub-block. The GGUF reader decodes with it
+// (io/tensor.cpp), the GGUF exporter packs its chosen codes with it (export/ggml_blocks.h),
+// and calibrated export runs GPTQ against the grids it reports. Written from the published
+// format descriptions (docs/FORMAT.md "GGUF block types"); all values little-endian.
+//
+// Every element has an unsigned code q in [0, qmax] and a value
+//     value = step * (q - zero) - min          (affine types)
+//     value = step * codebook[q]               (IQ4_NL: non-uniform code book)
+// where step and min are per sub-block (decoded from the block header) and zero is per type:
+//
+//   type    elems bytes sub qmax zero  header                        step, min
+//   Q4_0    32    18    32  15   8     fp16 d                        d, 0
+//   Q5_0    32    22    32  31   16    fp16 d, u32 qh                d, 0
+//   Q5_1    32    24    32  31   0     fp16 d, fp16 m, u32 qh        d, -m
+//   Q8_0    32    34    32  255  128   fp16 d (codes are int8 + 128) d, 0
+//   IQ4_NL  32    18    32  15   -     fp16 d                        d (code book kIq4NlValues)
+//   Q3_K    256   110   16  7    4     hmask[32] qs[64] sc[12] fp16 d   d * (sc_j - 32), 0
+//   Q4_K    256   144   32  15   0     fp16 d, dmin, sc[12], qs[128]    d * sc_j, dmin * m_j
+//   Q5_K    256   176   32  31   0     fp16 d, dmin, sc[12], qh[32], qs[128]   as Q4_K
+//   Q6_K    256   210   16  63   32    ql[128] qh[64] int8 sc[16] fp16 d       d * sc_j, 0
+//
+// Code positions (e = element index within the block):
+//   Q4_0 / IQ4_NL / Q5_0 / Q5_1: low 4 bits in nibbles of qs[16]: e < 16 low nibble of qs[e],
+//     e >= 16 high nibble of qs[e - 16]; Q5_*: bit 4 is bit e of the little-endian u32 qh.
+//   Q8_0: int8 at byte 2 + e.
+//   Q4_K: e = 64c + 32h + l: nibble h (0 low, 1 high) of qs[32c + l].
+//   Q5_K: low 4 bits as Q4_K; bit 4 is bit (e / 32) of qh[e % 32].
+//   Q3_K: e = 128h + 32k + l: low 2 bits are bits 2k..2k+1 of qs[32h + l]; bit 2 is bit (e / 32)
+//     of hmask[e % 32].
+//   Q6_K: e = 128h + 32k + l: low 4 bits in nibble (k >= 2) of ql[64h + 32 (k & 1) + l]; bits
+//     4..5 are bits 2k..2k+1 of qh[32h + l].
+// Sub-block scales: Q4_K / Q5_K pack 8 six-bit scales sc_j and mins m_j in 12 bytes: j < 4:
+//   sc = s[j] & 63, m = s[j + 4] & 63; j >= 4: sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4,
+//   m = (s[j + 4] >> 4) | (s[j] >> 6) << 4. Q3_K packs 16 six-bit scales in 12 bytes: the low
+//   4 bits of scale j are the low (j < 8) or high (j >= 8) nibble of s[j % 8], its top 2 bits are
+//   bits 2 (j / 4)..+1 of s[8 + j % 4]. Q6_K: int8 sc[16], one per 16 elements.
+#pragma once
+
+#include <cstdint>
+
+#include "io/tensor.h"
+
+namespace lowbit {
+
+// The IQ4_NL code book (ascending).
+inline constexpr int8_t kIq4NlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
+struct GgmlBlockLayout {
+  int64_t elems = 0;  // elements per block
+  int64_t bytes = 0;  // bytes per block
+  int64_t sub = 0;    // elements per sub-block (one step/min each)
+  int qmax = 0;       // codes are 0 .. qmax
+  int zero = 0;       // affine types: the code of value -min
+  const int8_t* codebook = nullptr;  // IQ4_NL: kIq4NlValues
+};
+
+// The grid of one sub-block (see above).
+struct GgmlSubGrid {
+  float step = 0, min = 0;
+};
+
+// True for the ggml block types described here (Q8_0, Q4_0, Q5_0, Q5_1, IQ4_NL, Q3_K, Q4_K,
+// Q5_K, Q6_K); false for F32 / F16 / BF16.
+bool is_ggml_block_type(DType t);
+
+// The layout of a block type (asserted).
+const GgmlBlockLayout& ggml_block_layout(DType t);
+
+// The grids of the sub-blocks of one block, from its header: grids[elems / sub].
+void ggml_block_grids(DType t, const uint8_t* block, GgmlSubGrid* grids);
+
+// The value of code q on grid g of type t (the formula above, evaluated as llama.cpp's
+// dequantization does: step * (q - zero) - min, or step * codebook[q]).
+inline float ggml_code_value(const GgmlBlockLayout& l, const GgmlSubGrid& g, int q) {
+  if (l.codebook) return g.step * static_cast<float>(l.codebook[q]);
+  return g.step * static_cast<float>(q - l.zero) - g.min;
+}
+
+// The code of the grid point nearest to x. Affine: clamp(nearbyint((x + min) / step) + zero,
+// 0, qmax) (ties to even), `zero` when step is 0. IQ4_NL: the code book entry nearest to
+// x / step (the lower one on ties), the code of 1 (value ~0) when step is 0.
+uint8_t ggml_nearest_code(const GgmlBlockLayout& l, const GgmlSubGrid& g, float x);
+
+// The codes of one block, codes[elems], each in [0, qmax].
+void ggml_unpack_codes(DType t, const uint8_t* block, uint8_t* codes);
+
+// Writes codes[elems] (each in [0, qmax]) into a block whose header is already set; every
+// code bit is overwritten, the header bytes are kept.
+void ggml_pack_codes(DType t, uint8_t* block, const uint8_t* codes);
+
+// Decodes one block to y[elems].
+void ggml_dequantize_block(DType t, const uint8_t* block, float* y);
+
+}  // namespace lowbit
