@@ -1,6 +1,9 @@
 // Writes a file so that readers never see it half-written (ARCHITECTURE.md convention 8):
 // data goes to "<path>.tmp.<pid>" in the same directory, is fsync'ed, then renamed over <path>.
-// If the writer is destroyed without commit() the temp file is removed.
+// If the writer is destroyed without commit() the temp file is removed, and if the process is
+// ended by SIGINT, SIGTERM or SIGHUP while temp files are open, a handler (installed with the
+// first AtomicFile) removes them before the signal takes its default effect. At most
+// kMaxTrackedTempFiles temp files at a time are tracked for that; more still work, untracked.
 #pragma once
 
 #include <cstdio>
@@ -8,6 +11,8 @@
 #include <string_view>
 
 namespace lowbit {
+
+inline constexpr int kMaxTrackedTempFiles = 64;
 
 class AtomicFile {
  public:
@@ -23,6 +28,7 @@ class AtomicFile {
  private:
   std::string path_, tmp_path_;
   std::FILE* f_ = nullptr;
+  int slot_ = -1;  // index in the signal handler's table, -1 when untracked
 };
 
 }  // namespace lowbit
