@@ -15,15 +15,20 @@ namespace lowbit {
 
 namespace {
 
-// Temp paths the signal handler removes. Slots are claimed and released with atomic exchanges
-// (lock-free, so the handler may read them at any moment); the strings stay alive while their
-// slot holds them.
-std::atomic<const char*> g_temp_paths[kMaxTrackedTempFiles];
+// Temp paths the signal handler removes: fixed slots, each a path buffer and a state that is
+// claimed (a writer copies its path in), then published; the handler unlinks published paths.
+// The buffers are static, so the handler never reads freed memory; atomics are lock-free, so it
+// may read the states at any moment.
+constexpr size_t kPathBytes = 1024;  // longer paths are not tracked
+enum : int { kFree = 0, kClaimed = 1, kPublished = 2 };
+std::atomic<int> g_state[kMaxTrackedTempFiles];
+char g_paths[kMaxTrackedTempFiles][kPathBytes];
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler reads these");
 constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
 extern "C" void remove_temp_files_and_reraise(int sig) {
-  for (auto& slot : g_temp_paths)
-    if (const char* p = slot.load()) ::unlink(p);  // async-signal-safe
+  for (int i = 0; i < kMaxTrackedTempFiles; ++i)
+    if (g_state[i].load() == kPublished) ::unlink(g_paths[i]);  // async-signal-safe
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -44,26 +49,35 @@ void install_handler_once() {
   });
 }
 
-int track(const char* path) {
+// The slot now holding `path`, or -1 (no free slot, or the path is too long).
+int track(const std::string& path) {
   install_handler_once();
+  if (path.size() >= kPathBytes) return -1;
   for (int i = 0; i < kMaxTrackedTempFiles; ++i) {
-    const char* expected = nullptr;
-    if (g_temp_paths[i].compare_exchange_strong(expected, path)) return i;
+    int expected = kFree;
+    if (!g_state[i].compare_exchange_strong(expected, kClaimed)) continue;
+    std::memcpy(g_paths[i], path.c_str(), path.size() + 1);
+    g_state[i].store(kPublished);
+    return i;
   }
   return -1;
 }
 
 void untrack(int slot) {
-  if (slot >= 0) g_temp_paths[slot].store(nullptr);
+  if (slot >= 0) g_state[slot].store(kFree);
 }
 
 }  // namespace
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_path_ = path_ + ".tmp." + std::to_string(::getpid());
+  slot_ = track(tmp_path_);  // before the file exists: a signal in between leaves nothing
   f_ = std::fopen(tmp_path_.c_str(), "wb");
-  if (f_ == nullptr) throw Error("io", path_ + ": cannot create: " + std::strerror(errno));
-  slot_ = track(tmp_path_.c_str());
+  if (f_ == nullptr) {
+    const int err = errno;
+    untrack(slot_);
+    throw Error("io", path_ + ": cannot create: " + std::strerror(err));
+  }
 }
 
 AtomicFile::~AtomicFile() {

@@ -3,7 +3,8 @@
 // If the writer is destroyed without commit() the temp file is removed, and if the process is
 // ended by SIGINT, SIGTERM or SIGHUP while temp files are open, a handler (installed with the
 // first AtomicFile) removes them before the signal takes its default effect. At most
-// kMaxTrackedTempFiles temp files at a time are tracked for that; more still work, untracked.
+// kMaxTrackedTempFiles temp files at a time, with paths under 1024 bytes, are tracked for that;
+// others still work, untracked.
 #pragma once
 
 #include <cstdio>

@@ -117,12 +117,17 @@ void add_export(CLI::App& app) {
                   "search, no data), imatrix (the search weighted by calibration activations), "
                   "gptq (GPTQ error feedback on the imatrix-fitted block scales); imatrix/gptq run "
                   "the calibration text through the model layer by layer")
-      ->check(CLI::IsMember({"rtn", "imatrix", "gptq"}));
+      ->transform(CLI::IsMember({"rtn", "imatrix", "gptq"}, CLI::ignore_case));
   add_calibration_options(*cmd, &a->calibration, "--method imatrix/gptq");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the model's own)");
   cmd->add_option("--name", a->name, "general.name (default: the model's file name)");
   add_threads_option(*cmd, &a->threads);
-  cmd->callback([a] { run_export(*a); });
+  cmd->callback([a, cmd] {
+    for (const char* flag : {"--calib", "--calib-windows", "--calib-len", "--seed"})
+      if (cmd->count(flag) && a->method == "rtn")
+        throw Error("export", std::string(flag) + " applies to --method imatrix or gptq only");
+    run_export(*a);
+  });
 }
 
 }  // namespace lowbit::cli

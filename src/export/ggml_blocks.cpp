@@ -24,39 +24,19 @@ void store_u16(uint8_t* p, uint16_t v) {
   p[1] = static_cast<uint8_t>(v >> 8);
 }
 
-// Q4_0 block from 32 codes in [0, 15]: element j < 16 low nibble of qs[j], j + 16 high nibble.
-void pack_q4_0(uint16_t d_bits, const uint8_t* codes, uint8_t* out) {
+// A 32-block of type t from its fp16 scale bits and 32 codes (Q8_0: int8 + 128).
+void pack_block32(GgmlType t, uint16_t d_bits, const uint8_t* codes, uint8_t* out) {
+  std::memset(out, 0, static_cast<size_t>(ggml_row_bytes(t, kGgmlBlock)));
   store_u16(out, d_bits);
-  for (int j = 0; j < 16; ++j)
-    out[2 + j] = static_cast<uint8_t>((codes[j] & 0x0f) | ((codes[j + 16] & 0x0f) << 4));
-}
-
-// Q5_0 block from 32 codes in [0, 31]: low 4 bits as Q4_0, bit 4 of code j is bit j of qh.
-void pack_q5_0(uint16_t d_bits, const uint8_t* codes, uint8_t* out) {
-  store_u16(out, d_bits);
-  uint32_t qh = 0;
-  for (int j = 0; j < 32; ++j) qh |= static_cast<uint32_t>((codes[j] >> 4) & 1) << j;
-  for (int k = 0; k < 4; ++k) out[2 + k] = static_cast<uint8_t>(qh >> (8 * k));
-  for (int j = 0; j < 16; ++j)
-    out[6 + j] = static_cast<uint8_t>((codes[j] & 0x0f) | ((codes[j + 16] & 0x0f) << 4));
-}
-
-// Q8_0 block from 32 codes in [0, 255] (zero-point 128): q_signed = code - 128.
-void pack_q8_0(uint16_t d_bits, const uint8_t* codes, uint8_t* out) {
-  store_u16(out, d_bits);
-  for (int j = 0; j < 32; ++j) {
-    const int8_t q = static_cast<int8_t>(static_cast<int>(codes[j]) - 128);
-    std::memcpy(out + 2 + j, &q, 1);
-  }
+  ggml_pack_codes(ggml_dtype(t), out, codes);
 }
 
 // One block through lowbit's int codec (the RTN group fit, no clipping).
-template <void (*Pack)(uint16_t, const uint8_t*, uint8_t*)>
-void quantize_block(const QuantSpec& spec, const float* x, uint8_t* out) {
+void quantize_block(GgmlType t, const QuantSpec& spec, const float* x, uint8_t* out) {
   const GroupParams p = int_fit(spec, x, kGgmlBlock, 1.0f);
   uint8_t codes[kGgmlBlock];
   for (int64_t j = 0; j < kGgmlBlock; ++j) codes[j] = int_encode(spec, x[j], p);
-  Pack(f32_to_f16(p.scale), codes, out);
+  pack_block32(t, f32_to_f16(p.scale), codes, out);
 }
 
 
@@ -216,8 +196,8 @@ bool affine_refit(const float* x, const float* w, int n, int qmax, AffineFit& f)
   return true;
 }
 
-// Candidates: the plain range spread over qmax - 1 .. qmax + 3 steps (17 of them), each
-// refitted twice.
+// Candidates: the plain range spread over qmax - 1 + k * qmax / 60 steps, k = 0..16 (Q4_K:
+// 14 .. 18, Q5_K: 30 .. 38.3), each refitted twice.
 AffineFit affine_search_fit(const float* x, const float* w, int n, int qmax) {
   const AffineFit plain = affine_plain_fit(x, n, qmax);
   if (plain.a == 0) return plain;
@@ -326,6 +306,12 @@ double iq4nl_refit(const float* x, const float* w, float& d) {
 
 }  // namespace
 
+std::optional<GgmlType> ggml_type_of(DType d) {
+  for (GgmlType t : kGgmlTypes)
+    if (ggml_dtype(t) == d) return t;
+  return std::nullopt;
+}
+
 DType ggml_dtype(GgmlType t) {
   switch (t) {
     case GgmlType::F32: return DType::F32;
@@ -403,15 +389,15 @@ uint32_t ggml_file_type(GgmlType t) {
 }
 
 void quantize_q4_0_block(const float* x, uint8_t* out) {
-  quantize_block<pack_q4_0>(kInt4G32, x, out);
+  quantize_block(GgmlType::Q4_0, kInt4G32, x, out);
 }
 
 void quantize_q5_0_block(const float* x, uint8_t* out) {
-  quantize_block<pack_q5_0>(kInt5G32, x, out);
+  quantize_block(GgmlType::Q5_0, kInt5G32, x, out);
 }
 
 void quantize_q8_0_block(const float* x, uint8_t* out) {
-  quantize_block<pack_q8_0>(kInt8G32, x, out);
+  quantize_block(GgmlType::Q8_0, kInt8G32, x, out);
 }
 
 void quantize_q5_1_block(const float* x, uint8_t* out) {
@@ -521,12 +507,7 @@ void encode_ggml_row_exact(const QuantizedMatrix& m, int64_t row, uint8_t* out) 
   uint8_t codes[kGgmlBlock];
   for (int64_t b = 0; b < m.cols / kGgmlBlock; ++b) {
     unpack_codes(packed + b * kGgmlBlock * m.spec.bits / 8, kGgmlBlock, m.spec.bits, codes);
-    if (*t == GgmlType::Q4_0)
-      pack_q4_0(scales[b], codes, out + b * block_bytes);
-    else if (*t == GgmlType::Q5_0)
-      pack_q5_0(scales[b], codes, out + b * block_bytes);
-    else
-      pack_q8_0(scales[b], codes, out + b * block_bytes);
+    pack_block32(*t, scales[b], codes, out + b * block_bytes);
   }
 }
 

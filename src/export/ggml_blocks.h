@@ -16,8 +16,8 @@
 // code; Q4_K / Q5_K: a = (max - min) / qmax, min clamped to <= 0) goes through the same steps
 // and is kept instead when its final error is lower, so the result is never worse than max
 // scaling on any super-block. IQ4_NL: d = m / t for t within 8 of either end of the code book
-// (-127, 113), each refitted by weighted least squares; the least error wins. Q5_1 (only a
-// fallback type): d = (max - min) / 31, m = min, nearest codes.
+// (-127, 113), each refitted by weighted least squares; the least error wins. Q5_1 (Q5_K's
+// row fallback, also a --type of its own; no search): d = (max - min) / 31, m = min, nearest codes.
 //
 // From fp32 ("plain rounding"), each block of 32 gets exactly what lowbit's RTN gives a group of
 // 32 in int8:g32 / int4:g32 (formats/int.h, no clipping): d = m / -2^(b-1) rounded to fp16,
@@ -80,8 +80,10 @@ static_assert(kQ8_0BlockBytes == 2 + kGgmlBlock, "Q8_0 block: fp16 d + 32 int8")
 // "F32", "F16", "Q4_0", "Q5_0", "Q5_1", "Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL".
 const char* ggml_type_label(GgmlType t);
 
-// The io DType with the same storage (io/ggml_quants.h describes the block types' layouts).
+// The io DType with the same storage (io/ggml_quants.h describes the block types' layouts),
+// and back (nullopt for BF16, which the export does not write).
 DType ggml_dtype(GgmlType t);
+std::optional<GgmlType> ggml_type_of(DType d);
 
 // Parses a --type value (case-insensitive, one of the labels above). Throws
 // lowbit::Error("export", "unknown --type '...' (expected ...)").

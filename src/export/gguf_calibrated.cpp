@@ -15,7 +15,14 @@ namespace lowbit {
 
 namespace {
 
-bool is_block_type(GgmlType t) { return t != GgmlType::F32 && t != GgmlType::F16; }
+bool is_block_type(GgmlType t) { return is_ggml_block_type(ggml_dtype(t)); }
+
+// An Error's message without its "[component] " prefix.
+std::string message_of(const Error& e) {
+  const std::string what = e.what();
+  const std::string prefix = "[" + e.component() + "] ";
+  return what.starts_with(prefix) ? what.substr(prefix.size()) : what;
+}
 
 // The grid every weight's block header defines, for GPTQ (one GgmlSubGrid per sub-block).
 class GgmlRowsGrid final : public WeightGrid {
@@ -140,14 +147,23 @@ struct CalibratedGgufEncoder::State {
   }
 
   // Encodes one linear against h and leaves its decoded values in w (what later passes see).
+  // Errors name the tensor.
   void encode(const std::string& canonical, DenseWeight& w, const float* h) {
     const GgmlType t = types.at(canonical);
-    std::vector<uint8_t> bytes = encode_ggml_matrix(t, w.w.data(), w.rows, w.cols, h, method);
-    const std::vector<float> back = decode_rows(t, bytes, w.rows, w.cols);
+    for (float x : w.w)
+      if (!std::isfinite(x))
+        throw Error("export", src.path + ": tensor '" + canonical + "' has a non-finite value");
+    std::vector<uint8_t> bytes;
+    try {
+      bytes = encode_ggml_matrix(t, w.w.data(), w.rows, w.cols, h, method);
+    } catch (const Error& e) {
+      throw Error(e.component(), src.path + ": tensor '" + canonical + "': " + message_of(e));
+    }
+    std::vector<float> back = decode_rows(t, bytes, w.rows, w.cols);
     LinearResult r;
     measure_linear_error(w, back.data(), h, r);
     reports.push_back({canonical, t, r.rel_output_error});
-    w.w = back;
+    w.w = std::move(back);
     ready[canonical] = std::move(bytes);
   }
 

@@ -11,6 +11,7 @@
 #include "base/parallel.h"
 #include "export/gguf_vocab.h"
 #include "export/gguf_writer.h"
+#include "io/ggml_quants.h"
 
 namespace lowbit {
 
@@ -108,16 +109,10 @@ struct Warner {
   }
 };
 
-// Q4_0 / Q8_0 for a plain view stored in that block type (a GGUF source), else nullopt.
+// The block type a plain view is stored in (a GGUF source's quantized tensor), else nullopt.
 std::optional<GgmlType> stored_block_type(const ModelSource& src, const std::string& canonical) {
-  switch (src.tensor(canonical).dtype) {
-    case DType::Q4_0: return GgmlType::Q4_0;
-    case DType::Q5_0: return GgmlType::Q5_0;
-    case DType::Q8_0: return GgmlType::Q8_0;
-    case DType::Q4_K: return GgmlType::Q4_K;
-    case DType::Q6_K: return GgmlType::Q6_K;
-    default: return std::nullopt;
-  }
+  const DType d = src.tensor(canonical).dtype;
+  return is_ggml_block_type(d) ? ggml_type_of(d) : std::nullopt;
 }
 
 // How a 2-D tensor is stored in the source: "int4:g32", "Q4_0", "F16", ...
@@ -181,9 +176,15 @@ uint32_t mix_file_type(GgufMix mix) {
   return 0;
 }
 
+// The tensor llama.cpp treats as the output projection: output.weight, or token_embd when the
+// embeddings are tied (then it is both).
+bool is_output(const ModelSource& src, const std::string& canonical) {
+  return canonical == "lm_head" || (canonical == "embed_tokens" && src.config.tie_embeddings);
+}
+
 // A mix's type for a 2-D tensor (see gguf_export.h).
 GgmlType mix_type(GgufMix mix, const ModelSource& src, const std::string& canonical) {
-  if (canonical == "lm_head") return GgmlType::Q6_K;
+  if (is_output(src, canonical)) return GgmlType::Q6_K;
   const std::string kind = tensor_kind(canonical);
   const int64_t layer = layer_index(canonical), n = src.config.n_layers;
   if (mix == GgufMix::Q3_K_M) {
@@ -210,10 +211,10 @@ GgmlType row_fallback(GgmlType t, int64_t cols) {
 // The type a tensor gets under an explicit --type. As llama-quantize does for its types below
 // 6 bits, the output projection (the most sensitive matrix) is not pushed below 6 bits: Q6_K,
 // or the source's exact Q8_0 codes when it has them.
-GgmlType requested_type(GgmlType type, const std::string& canonical, std::optional<GgmlType> exact) {
+GgmlType requested_type(GgmlType type, bool output, std::optional<GgmlType> exact) {
   const bool low_bit = type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::Q8_0 &&
                        type != GgmlType::Q6_K;
-  if (canonical != "lm_head" || !low_bit) return type;
+  if (!output || !low_bit) return type;
   return exact == GgmlType::Q8_0 ? GgmlType::Q8_0 : GgmlType::Q6_K;
 }
 
@@ -223,7 +224,7 @@ GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonica
   if (t.shape.size() == 1) return t;  // norms
   const std::optional<GgmlType> exact = exact_type(src, canonical);
   const GgmlType wanted = opt.mix ? mix_type(*opt.mix, src, canonical)
-                         : opt.type ? requested_type(*opt.type, canonical, exact)
+                         : opt.type ? requested_type(*opt.type, is_output(src, canonical), exact)
                                     : auto_type(src, canonical);
   const std::string kind = tensor_kind(canonical);
   t.type = row_fallback(wanted, t.shape[1]);
@@ -419,8 +420,16 @@ GgufExportReport export_gguf(const ModelSource& src, const Tokenizer& tok,
   if (opt.method != GgufMethod::Plain) {
     check_float_source(src, opt.method);
     std::map<std::string, GgmlType> types;
+    bool any_block = false;
     for (const Planned& p : plan)
-      if (is_calibrated_linear(p.canonical)) types[p.canonical] = p.out.type;
+      if (is_calibrated_linear(p.canonical)) {
+        types[p.canonical] = p.out.type;
+        any_block |= p.out.type != GgmlType::F32 && p.out.type != GgmlType::F16;
+      }
+    if (!any_block)
+      throw Error(kComp, src.path + ": --method " + gguf_method_name(opt.method) +
+                             " chooses quantized block codes, but every linear would be written as " +
+                             r.file_type_name + "; give a block --type such as Q4_K_M");
     calibrated = std::make_unique<CalibratedGgufEncoder>(src, tok, opt.method, opt.calibration,
                                                          std::move(types), opt.progress);
     r.calib_windows = calibrated->calibration_windows();

@@ -7,26 +7,26 @@
 //
 // Tensor types. Norms are always F32. With an explicit type T every other tensor is written as
 // T, except that for the types below 6 bits (Q3_K, Q4_0, Q4_K, IQ4_NL, Q5_0, Q5_1, Q5_K) the
-// output projection gets Q6_K (or its exact Q8_0 codes), as llama-quantize does; a quantized (.lowbit) tensor whose grid is exactly T (exact_block_type in ggml_blocks.h)
-// keeps its codes and fp16 scale bits, any other one is dequantized and re-quantized with plain
-// rounding (one warning per tensor kind). Without a type (automatic):
+// output projection (output, or token_embd when the embeddings are tied) gets Q6_K (or its exact
+// Q8_0 codes), as llama-quantize does. A quantized (.lowbit) tensor whose grid is exactly T
+// (exact_block_type in ggml_blocks.h) keeps its codes and fp16 scale bits; any other one is
+// dequantized and encoded again (one warning per tensor kind). Without a type (automatic):
 //   - quantized tensors keep their codes in their exact block type when they have one (so an
 //     int4:g32 model with an int8:g32 lm_head gives Q4_0 blocks and a Q8_0 output); otherwise
 //     they are re-quantized to Q8_0 (nearly lossless for grids of up to 8 bits), with a warning;
-//   - Q4_0 / Q8_0 tensors of a GGUF source are copied byte for byte (likewise with an explicit
-//     type equal to theirs);
+//   - block tensors of a GGUF source (any type in ggml_blocks.h) are copied byte for byte
+//     (likewise with an explicit type equal to theirs);
 //   - float tensors are written as F16.
 // The default (general.file_type) is the automatic type covering most weights of the blocks'
 // linear layers: Q4_0 for int4:g32 models, Q8_0 for int8:g32 or other quantized grids, the
-// stored type for Q4_0/Q8_0 GGUF sources, F16 for float models. Block types need a
+// stored type for GGUF sources, F16 for float models. Block types need a
 // row length that is a multiple of their block (32, or 256 for the K-quants); other rows fall
 // back as llama.cpp's quantizer does (with a warning): Q6_K -> Q8_0, Q5_K -> Q5_1,
 // Q4_K -> Q5_0, Q3_K -> Q4_0, and a row that is not a multiple of 32 either -> F16.
 //
-// K-quants and IQ4_NL are always encoded from fp32 (a .lowbit tensor is dequantized and its
-// codes re-chosen by the block search, ggml_blocks.h); a GGUF source's tensors already stored in
-// the wanted type are copied byte for byte.
-//
+// Encoding from fp32: Q4_0 / Q5_0 / Q8_0 / Q5_1 by plain rounding, K-quants and IQ4_NL by the
+// block search (ggml_blocks.h), all of them weighted by calibration statistics with
+// --method imatrix|gptq.
 // Mixes (opt.mix), llama.cpp's "_M" file types for the llama architecture, with
 // use_more_bits(i, n) = i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2 (integer division):
 //   Q4_K_M (file type 15): Q4_K, except output (Q6_K) and attn_v / ffn_down of the layers
@@ -38,7 +38,8 @@
 // mixes; here a plain type name means that type everywhere, as listed above.)
 //
 // Calibrated codes (opt.method imatrix / gptq, float sources only): the block codes of every
-// linear (not token_embd) are chosen against calibration data, export/gguf_calibrated.h.
+// linear (not token_embd) are chosen against calibration data, export/gguf_calibrated.h. It is
+// an error when no linear gets a block type (nothing to calibrate) or a weight is not finite.
 //
 // RoPE: a RotateHalf source (HF) has the rows of q_proj and k_proj permuted within each head to
 // the interleaved pairing GGUF llama files use: new row 2i <- old row i, new row 2i+1 <- old row

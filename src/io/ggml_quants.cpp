@@ -159,6 +159,7 @@ uint8_t ggml_nearest_code(const GgmlBlockLayout& l, const GgmlSubGrid& g, float 
   }
   if (g.step == 0) return static_cast<uint8_t>(l.zero);
   const float q = std::nearbyint((x + g.min) / g.step) + static_cast<float>(l.zero);
+  if (std::isnan(q)) return static_cast<uint8_t>(l.zero);  // callers reject NaN; no UB if not
   return static_cast<uint8_t>(std::clamp(q, 0.0f, static_cast<float>(l.qmax)));
 }
 

@@ -80,7 +80,7 @@ inline float ggml_code_value(const GgmlBlockLayout& l, const GgmlSubGrid& g, int
 }
 
 // The code of the grid point nearest to x. Affine: clamp(nearbyint((x + min) / step) + zero,
-// 0, qmax) (ties to even), `zero` when step is 0. IQ4_NL: the code book entry nearest to
+// 0, qmax) (ties to even), `zero` when step is 0 or the quotient is NaN. IQ4_NL: the code book entry nearest to
 // x / step (the lower one on ties), the code of 1 (value ~0) when step is 0.
 uint8_t ggml_nearest_code(const GgmlBlockLayout& l, const GgmlSubGrid& g, float x);
 

@@ -43,6 +43,9 @@ std::unique_ptr<Tokenizer> gguf_bpe_tokenizer(const GgufFile& g, const std::stri
   v.bos_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.bos_token_id", -1));
   v.eos_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.eos_token_id", -1));
   v.unk_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.unknown_token_id", -1));
+  v.pad_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.padding_token_id", -1));
+  v.add_bos = g.has("tokenizer.ggml.add_bos_token") && g.get_bool("tokenizer.ggml.add_bos_token");
+  v.add_eos = g.has("tokenizer.ggml.add_eos_token") && g.get_bool("tokenizer.ggml.add_eos_token");
   return make_gguf_bpe_tokenizer(v, path);
 }
 

@@ -150,14 +150,35 @@ std::string merge_members(const BpeVocab& v, std::string_view origin) {
   return out;
 }
 
+// A TemplateProcessing that adds v's BOS / EOS as v.add_bos / v.add_eos say (null when neither),
+// so the tokenizer.json keeps those flags (export/gguf_vocab.h reads them back from it).
+json post_processor(const BpeVocab& v) {
+  auto special = [&](int32_t id) { return id >= 0 && static_cast<size_t>(id) < v.tokens.size(); };
+  const bool bos = v.add_bos && special(v.bos_id), eos = v.add_eos && special(v.eos_id);
+  if (!bos && !eos) return nullptr;
+  json single = json::array(), specials = json::object();
+  auto add = [&](int32_t id) {
+    const std::string& t = v.tokens[id];
+    single.push_back({{"SpecialToken", {{"id", t}, {"type_id", 0}}}});
+    specials[t] = {{"id", t}, {"ids", {id}}, {"tokens", {t}}};
+  };
+  if (bos) add(v.bos_id);
+  single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
+  if (eos) add(v.eos_id);
+  return {{"type", "TemplateProcessing"}, {"single", single}, {"pair", single}, {"special_tokens", specials}};
+}
+
 // The tokenizer.json text for v (written directly: a Llama-3 vocabulary has 280k merges).
 std::string tokenizer_json(const BpeVocab& v, const KnownPre& pre, std::string_view origin) {
   std::string vocab, added;
   token_members(v, origin, vocab, added);
-  const json head = {{"version", "1.0"},
-                     {"normalizer", nullptr},
-                     {"pre_tokenizer", pre.pre_tokenizer},
-                     {"decoder", {{"type", "ByteLevel"}}}};
+  json head = {{"version", "1.0"},
+               {"normalizer", nullptr},
+               {"pre_tokenizer", pre.pre_tokenizer},
+               {"post_processor", post_processor(v)},
+               {"decoder", {{"type", "ByteLevel"}}}};
+  if (v.pad_id >= 0 && static_cast<size_t>(v.pad_id) < v.tokens.size())
+    head["padding"] = {{"pad_id", v.pad_id}, {"pad_token", v.tokens[v.pad_id]}};
   std::string out = head.dump();
   out.pop_back();  // the closing brace
   out += ",\"added_tokens\":[" + added + "],\"model\":{\"type\":\"BPE\",\"ignore_merges\":";

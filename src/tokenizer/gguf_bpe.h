@@ -51,7 +51,8 @@ std::string gguf_bpe_pre_names();
 // and loaded with hf_tokenizer_from_bytes, so it behaves as that kind does (control and
 // user-defined token texts are matched in the input, as llama-tokenize does by default), and
 // its to_blob() is that tokenizer.json. Unused ids are holes (token_bytes ""). bos/eos are
-// v.bos_id/v.eos_id. v.pre may also be "llama3" or "llama-v3" (llama.cpp's aliases of
+// v.bos_id/v.eos_id; v.add_bos / v.add_eos become a TemplateProcessing post_processor and
+// v.pad_id a "padding" entry, so exporting the tokenizer again keeps them. v.pre may also be "llama3" or "llama-v3" (llama.cpp's aliases of
 // "llama-bpe"). Throws lowbit::Error("tokenizer", origin + ": ...") for an unknown pre name, sizes
 // that disagree, duplicate tokens, a malformed merge or one naming unknown tokens.
 std::unique_ptr<Tokenizer> make_gguf_bpe_tokenizer(const BpeVocab& v, std::string_view origin);

@@ -7,7 +7,7 @@
 
 #include "export/gguf_export.h"
 #include "testutil.h"
-#include "tokenizer/load.h"
+#include "model/loader.h"
 
 namespace lowbit::test {
 
@@ -16,7 +16,7 @@ inline std::string export_with(const ModelSource& src, const std::string& name, 
                                std::vector<std::string>* warnings = nullptr) {
   const auto tok = load_tokenizer_for(src, "");
   GgufExportOptions opt;
-  parse_export_type(type, opt);
+  if (!type.empty()) parse_export_type(type, opt);  // "": the automatic type
   opt.warn = [warnings](const std::string& w) {
     if (warnings) warnings->push_back(w);
   };

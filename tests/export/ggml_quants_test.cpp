@@ -352,10 +352,10 @@ TEST(GgmlExport, RefSQ3KAndQ5KFallBackToQ4_0AndQ5_1) {
   std::printf("ref-s rel dlogit vs fp32: Q3_K (Q4_0 blocks) %.4g, Q5_K (Q5_1 blocks) %.4g\n", d3,
               d5);
   // Measured 0.0547 and 0.0372 (ref-s Q4_0 export alone: the same blocks).
-  EXPECT_GT(d3, 0.03);
-  EXPECT_LT(d3, 0.08);
-  EXPECT_GT(d5, 0.015);
-  EXPECT_LT(d5, 0.055);
+  EXPECT_GT(d3, 0.85 * 0.0547);  // bands +-15%: the numbers are deterministic; the margin
+  EXPECT_LT(d3, 1.15 * 0.0547);  // is for other compilers' and BLAS's rounding
+  EXPECT_GT(d5, 0.85 * 0.0372);
+  EXPECT_LT(d5, 1.15 * 0.0372);
 }
 
 TEST(GgmlExport, RefSIq4NlBeatsQ4_0) {
@@ -380,10 +380,10 @@ TEST(GgmlExport, RefSIq4NlBeatsQ4_0) {
   std::printf("ref-s vs fp32: IQ4_NL rel dlogit %.4g; wiki KLD IQ4_NL %.5f, Q4_0 %.5f, Q5_1 %.5f\n",
               dn, kn, k40, k51);
   // Measured: rel dlogit 0.0795; KLD IQ4_NL 0.00577, Q4_0 0.00812, Q5_1 0.00156.
-  EXPECT_GT(dn, 0.04);
-  EXPECT_LT(dn, 0.11);
-  EXPECT_GT(kn, 0.004);
-  EXPECT_LT(kn, 0.008);
+  EXPECT_GT(dn, 0.85 * 0.0795);
+  EXPECT_LT(dn, 1.15 * 0.0795);
+  EXPECT_GT(kn, 0.85 * 0.00577);
+  EXPECT_LT(kn, 1.15 * 0.00577);
   EXPECT_LT(kn, 0.85 * k40);
   EXPECT_LT(k51, 0.5 * kn);
 }
@@ -404,8 +404,8 @@ TEST(GgmlExport, RefMKQuantsLoadBackCloseToFp32) {
   // 0.0112; llama.cpp's llama-perplexity --kl-divergence on the same files agrees (0.00090,
   // 0.00247, 0.00321, Q3_K 0.01067), as do llama-quantize's own files (Q5_K_S 0.00092, IQ4_NL
   // 0.00320, Q3_K_S 0.01087).
-  const Case cases[] = {{"Q3_K", GgmlType::Q3_K, GgmlType::Q4_0, 0.06, 0.15},
-                        {"Q5_K", GgmlType::Q5_K, GgmlType::Q5_1, 0.015, 0.06}};
+  const Case cases[] = {{"Q3_K", GgmlType::Q3_K, GgmlType::Q4_0, 0.85 * 0.109, 1.15 * 0.109},
+                        {"Q5_K", GgmlType::Q5_K, GgmlType::Q5_1, 0.85 * 0.0419, 1.15 * 0.0419}};
   std::map<std::string, double> d;
   for (const Case& c : cases) {
     GgufExportReport r;

@@ -10,12 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "algo/synthetic_layer.h"
 #include "base/error.h"
 #include "export/gguf_export.h"
+#include "export/export_with.h"
 #include "export/logits_diff.h"
 #include "io/decode_bytes.h"
 #include "io/ggml_quants.h"
@@ -141,15 +143,22 @@ TEST(GgufCalibrated, RefMEndToEnd) {
   }
   const double e_gq = mean_error(gq), e_im = mean_error(im);
   std::printf("ref-m Q4_K_M mean relative output error: imatrix %.5f, gptq %.5f\n", e_im, e_gq);
-  EXPECT_LT(e_gq, 0.8 * e_im);
+  // Measured 0.00160 and 0.00062 (8 x 128 calibration tokens); bands +-15%.
+  EXPECT_GT(e_im, 0.85 * 0.00160);
+  EXPECT_LT(e_im, 1.15 * 0.00160);
+  EXPECT_GT(e_gq, 0.85 * 0.00062);
+  EXPECT_LT(e_gq, 1.15 * 0.00062);
   const ModelSource src = open_model_source(test::shared_path("models/ref-m"));
   const ModelSource back = open_model_source(dir + "/g.gguf");
   EXPECT_EQ(back.tensor("layers.0.q_proj").dtype, DType::Q4_K);
   EXPECT_EQ(back.tensor("layers.2.v_proj").dtype, DType::Q6_K);
+  // The file's logits, independent of the encoder's own error report: max |dlogit| / max |logit|
+  // over the golden prompts (measured 0.047; the plain Q4_K_M export: 0.045, kquant_test; this
+  // metric is noisy across encodings, the KLD in docs/BENCHMARKS.md is the measure).
   const double d = test::logits_rel_diff(back, src, "models/ref-m/golden.json");
   std::printf("ref-m Q4_K_M gptq: rel dlogit vs fp32 %.4f\n", d);
-  EXPECT_LT(d, 0.09);  // measured 0.060 (the plain Q4_K_M export: 0.045, kquant_test; this
-                       // max-logit metric is noisy, the KLD in docs/BENCHMARKS.md is the measure)
+  EXPECT_GT(d, 0.85 * 0.047);
+  EXPECT_LT(d, 1.15 * 0.047);
 }
 
 TEST(GgufCalibrated, RefusesQuantizedSourcesAndMissingCalibrationWithoutAFile) {
@@ -170,6 +179,74 @@ TEST(GgufCalibrated, RefusesQuantizedSourcesAndMissingCalibrationWithoutAFile) {
   EXPECT_FALSE(fs::exists(dir + "/c.gguf"));
 }
 
+TEST(GgufCalibrated, RefusesNonFiniteWeightsAndFloatOnlyPlansWithoutAFile) {
+  const std::string dir = test::temp_dir();
+  const ModelSource src = open_model_source(test::shared_path("models/ref-m"));
+  const auto tok = load_tokenizer_for(src, "");
+  GgufExportOptions opt;
+  opt.type = GgmlType::Q4_K;
+  opt.method = GgufMethod::Imatrix;
+  opt.calibration.windows = 2;
+  opt.calibration.window_len = 32;
+  ModelSource bad = src;
+  auto nan = std::make_shared<std::vector<float>>(to_f32(src.tensor("layers.1.o_proj")));
+  (*nan)[77] = NAN;
+  bad.tensors["layers.1.o_proj"].data = reinterpret_cast<const uint8_t*>(nan->data());
+  bad.tensors["layers.1.o_proj"].dtype = DType::F32;
+  bad.tensors["layers.1.o_proj"].nbytes = nan->size() * 4;
+  bad.owners.push_back(nan);
+  test::expect_error([&] { export_gguf(bad, *tok, opt, dir + "/n.gguf"); },
+                     "tensor 'layers.1.o_proj' has a non-finite value", "export");
+  EXPECT_FALSE(fs::exists(dir + "/n.gguf"));
+  opt.type = GgmlType::F16;  // nothing to calibrate
+  test::expect_error([&] { export_gguf(src, *tok, opt, dir + "/f.gguf"); },
+                     "every linear would be written as F16", "export");
+  EXPECT_FALSE(fs::exists(dir + "/f.gguf"));
+}
+
+// A GGUF source already in the new block types: its tensors are copied, not re-encoded, and a
+// calibrated method refuses it.
+TEST(GgufCalibrated, QuantizedGgufSourcesAreCopiedAndRefused) {
+  const ModelSource src = open_model_source(test::shared_path("models/ref-m"));
+  GgufExportReport r;
+  const std::string p = test::export_with(src, "q5k.gguf", "Q5_K_M", &r);
+  const ModelSource q = open_model_source(p);
+  EXPECT_EQ(q.tensor("layers.0.q_proj").dtype, DType::Q5_K);
+  GgufExportReport again;
+  test::export_with(q, "again.gguf", "", &again);
+  ASSERT_EQ(again.tensors.size(), r.tensors.size());
+  for (size_t i = 0; i < r.tensors.size(); ++i) {
+    EXPECT_EQ(again.tensors[i].type, r.tensors[i].type) << r.tensors[i].name;
+    if (r.tensors[i].shape.size() == 2) {
+      EXPECT_TRUE(again.tensors[i].codes_kept) << r.tensors[i].name;
+    }
+  }
+  EXPECT_EQ(again.file_type, GgmlType::Q5_K);
+  const auto tok = load_tokenizer_for(q, "");
+  GgufExportOptions opt;
+  opt.mix = GgufMix::Q4_K_M;
+  opt.method = GgufMethod::Gptq;
+  test::expect_error([&] { export_gguf(q, *tok, opt, test::temp_dir() + "/x.gguf"); },
+                     "is already quantized (Q5_K)", "export");
+}
+
+// A tied embedding matrix is also the output projection: under a type below 6 bits it keeps
+// >= 6 bits as llama-quantize gives it (stories260K: 64-wide rows, so Q6_K falls back to Q8_0).
+TEST(GgufCalibrated, TiedEmbeddingsGetTheOutputRule) {
+  const ModelSource src = open_model_source(test::shared_path("models/stories260K/stories260K.bin"));
+  ASSERT_TRUE(src.config.tie_embeddings);
+  for (const char* type : {"Q4_0", "Q4_K_M", "Q3_K"}) {
+    GgufExportReport r;
+    test::export_with(src, std::string("t_") + type + ".gguf", type, &r);
+    for (const GgufExportTensor& t : r.tensors) {
+      if (t.name == "token_embd.weight") {
+        EXPECT_EQ(t.type, GgmlType::Q8_0) << type;
+      }
+      EXPECT_NE(t.name, "output.weight");
+    }
+  }
+}
+
 TEST(GgufCalibrated, Cli) {
   const std::string dir = test::temp_dir();
   const std::string base = test::lowbit_bin() + " export -m " + test::shared_path("models/ref-s") +
@@ -177,8 +254,14 @@ TEST(GgufCalibrated, Cli) {
   const auto ok = test::run_command(base + " --method imatrix --calib-windows 4 --calib-len 64");
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_NE(ok.out.find("calibration: 4 windows x 64 tokens"), std::string::npos) << ok.out;
+  const auto upper = test::run_command(base + " --method IMATRIX --calib-windows 2 --calib-len 32");
+  EXPECT_EQ(upper.exit_code, 0) << upper.err;
   const auto bad = test::run_command(base + " --method awq");
   EXPECT_NE(bad.exit_code, 0);
+  const auto stray = test::run_command(base + " --calib-windows 4");
+  EXPECT_NE(stray.exit_code, 0);
+  EXPECT_NE(stray.err.find("--calib-windows applies to --method imatrix or gptq only"), std::string::npos)
+      << stray.err;
   const auto hf = test::run_command(test::lowbit_bin() + " export -m " + dir +
                                     "/x.gguf --format gptq --method gptq --out " + dir + "/hf");
   EXPECT_NE(hf.exit_code, 0);

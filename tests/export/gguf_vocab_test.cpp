@@ -139,6 +139,25 @@ TEST(GgufVocab, TiktokenMergesReproduceTiktoken) {
 }
 
 // Small derivation cases: every two-token split, by token rank, then left rank, then right.
+// The flags survive a round trip through a GGUF vocabulary (the rebuilt tokenizer.json carries
+// them in a post_processor and a padding entry): Llama-3 adds BOS; a pad id is kept.
+TEST(GgufVocab, AddBosAndPaddingSurviveTheRoundTrip) {
+  BpeVocab v = llama3_vocab();
+  ASSERT_TRUE(v.add_bos);
+  v.pad_id = 128004;  // <|finetune_right_pad_id|>
+  const auto back = make_gguf_bpe_tokenizer(v, "back");
+  const BpeVocab again = std::get<BpeVocab>(gguf_vocab_of(*back, 128256, "again"));
+  EXPECT_TRUE(again.add_bos);
+  EXPECT_FALSE(again.add_eos);
+  EXPECT_EQ(again.bos_id, v.bos_id);
+  EXPECT_EQ(again.pad_id, 128004);
+  v.add_bos = false;
+  v.pad_id = -1;
+  const BpeVocab plain = std::get<BpeVocab>(gguf_vocab_of(*make_gguf_bpe_tokenizer(v, "b"), 128256, "p"));
+  EXPECT_FALSE(plain.add_bos);
+  EXPECT_EQ(plain.pad_id, -1);
+}
+
 TEST(GgufVocab, TiktokenMergesOrder) {
   std::vector<std::string> ranks;
   for (int b = 0; b < 256; ++b) ranks.emplace_back(1, static_cast<char>(b));
