@@ -106,8 +106,8 @@ void add_export(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "output file (gguf) or new/empty directory (gptq, awq, compressed-tensors)")
       ->required();
   cmd->add_option("--type", a->type,
-                  "F32, F16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_0, IQ4_NL, Q3_K (that type for "
-                  "every matrix; the output projection stays >= 6 bits), or llama.cpp's mixes "
+                  ggml_type_list() +
+                      " (that type for every matrix; the output projection stays >= 6 bits), or llama.cpp's mixes "
                   "Q3_K_M, Q4_K_M, Q5_K_M (note: llama-quantize's plain 'Q3_K'/'Q4_K'/'Q5_K' mean "
                   "these mixes). K-quant rows not a multiple of 256 fall back to "
                   "Q8_0/Q5_1/Q5_0/Q4_0 as llama.cpp does (default: Q4_0 for int4:g32 models, Q8_0 "

@@ -347,14 +347,22 @@ const char* ggml_type_label(GgmlType t) {
   return "?";
 }
 
+std::string ggml_type_list(const std::vector<std::string>& extra) {
+  std::vector<std::string> names;
+  for (GgmlType t : kGgmlTypes) names.emplace_back(ggml_type_label(t));
+  names.insert(names.end(), extra.begin(), extra.end());
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
+
 GgmlType parse_ggml_type(std::string_view s) {
   std::string up(s);
   for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   for (GgmlType t : kGgmlTypes)
     if (up == ggml_type_label(t)) return t;
-  throw Error("export", "unknown --type '" + std::string(s) +
-                            "' (expected F32, F16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_0, "
-                            "IQ4_NL or Q3_K)");
+  throw Error("export", "unknown --type '" + std::string(s) + "' (expected " + ggml_type_list() + ")");
 }
 
 int64_t ggml_block_elems(GgmlType t) {

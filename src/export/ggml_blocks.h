@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "formats/quantized_matrix.h"
 #include "io/tensor.h"
@@ -54,10 +55,11 @@ enum class GgmlType : uint32_t {
   Q6_K = 14,
   IQ4_NL = 20,
 };
-inline constexpr GgmlType kGgmlTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::Q4_0,
-                                          GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
-                                          GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                                          GgmlType::Q6_K, GgmlType::IQ4_NL};
+// Every type the export writes, most bits first (the order of listings and messages).
+inline constexpr GgmlType kGgmlTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::Q8_0,
+                                          GgmlType::Q6_K, GgmlType::Q5_K, GgmlType::Q5_1,
+                                          GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q4_0,
+                                          GgmlType::IQ4_NL, GgmlType::Q3_K};
 
 inline constexpr int64_t kGgmlBlock = 32;  // elements per Q4_0 / Q5_x / Q8_0 / IQ4_NL block
 inline constexpr int64_t kQ4_0BlockBytes = 18;
@@ -79,6 +81,9 @@ static_assert(kQ8_0BlockBytes == 2 + kGgmlBlock, "Q8_0 block: fp16 d + 32 int8")
 
 // "F32", "F16", "Q4_0", "Q5_0", "Q5_1", "Q8_0", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL".
 const char* ggml_type_label(GgmlType t);
+
+// The labels of kGgmlTypes followed by `extra`, joined as "A, B, ... or Z" (messages, --help).
+std::string ggml_type_list(const std::vector<std::string>& extra = {});
 
 // The io DType with the same storage (io/ggml_quants.h describes the block types' layouts),
 // and back (nullopt for BF16, which the export does not write).

@@ -383,9 +383,8 @@ void parse_export_type(std::string_view s, GgufExportOptions& opt) {
     opt.type = parse_ggml_type(s);
     opt.mix.reset();
   } catch (const Error&) {
-    throw Error(kComp, "unknown --type '" + std::string(s) +
-                           "' (expected F32, F16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_0, "
-                           "IQ4_NL, Q3_K, Q3_K_M, Q4_K_M or Q5_K_M)");
+    throw Error(kComp, "unknown --type '" + std::string(s) + "' (expected " +
+                           ggml_type_list({"Q3_K_M", "Q4_K_M", "Q5_K_M"}) + ")");
   }
 }
 
