@@ -287,16 +287,16 @@ void weighted_symmetric_block(GgmlType t, const SignedGrid& gr, const float* x, 
 
 // IQ4_NL: weighted least-squares d for the code book codes nearest to x / d.
 double iq4nl_refit(const float* x, const float* w, float& d) {
+  const GgmlBlockLayout& l = ggml_block_layout(DType::IQ4_NL);
   double sxv = 0, svv = 0;
   for (int i = 0; i < 32; ++i) {
-    const int8_t v = kIq4NlValues[ggml_nearest_code(ggml_block_layout(DType::IQ4_NL), {d, 0.0f}, x[i])];
+    const int8_t v = kIq4NlValues[ggml_nearest_code(l, {d, 0.0f}, x[i])];
     sxv += static_cast<double>(weight_at(w, i)) * x[i] * v;
     svv += static_cast<double>(weight_at(w, i)) * v * v;
   }
   if (svv <= 0) return INFINITY;
   d = static_cast<float>(sxv / svv);
   double e = 0;
-  const GgmlBlockLayout& l = ggml_block_layout(DType::IQ4_NL);
   for (int i = 0; i < 32; ++i) {
     const double r = x[i] - ggml_code_value(l, {d, 0.0f}, ggml_nearest_code(l, {d, 0.0f}, x[i]));
     e += weight_at(w, i) * r * r;
@@ -305,6 +305,8 @@ double iq4nl_refit(const float* x, const float* w, float& d) {
 }
 
 }  // namespace
+
+bool is_block_type(GgmlType t) { return t != GgmlType::F32 && t != GgmlType::F16; }
 
 std::optional<GgmlType> ggml_type_of(DType d) {
   for (GgmlType t : kGgmlTypes)

@@ -85,6 +85,9 @@ const char* ggml_type_label(GgmlType t);
 // The labels of kGgmlTypes followed by `extra`, joined as "A, B, ... or Z" (messages, --help).
 std::string ggml_type_list(const std::vector<std::string>& extra = {});
 
+// True for the quantized block types (every type but F32 and F16).
+bool is_block_type(GgmlType t);
+
 // The io DType with the same storage (io/ggml_quants.h describes the block types' layouts),
 // and back (nullopt for BF16, which the export does not write).
 DType ggml_dtype(GgmlType t);

@@ -15,8 +15,6 @@ namespace lowbit {
 
 namespace {
 
-bool is_block_type(GgmlType t) { return is_ggml_block_type(ggml_dtype(t)); }
-
 // An Error's message without its "[component] " prefix.
 std::string message_of(const Error& e) {
   const std::string what = e.what();

@@ -212,8 +212,7 @@ GgmlType row_fallback(GgmlType t, int64_t cols) {
 // 6 bits, the output projection (the most sensitive matrix) is not pushed below 6 bits: Q6_K,
 // or the source's exact Q8_0 codes when it has them.
 GgmlType requested_type(GgmlType type, bool output, std::optional<GgmlType> exact) {
-  const bool low_bit = type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::Q8_0 &&
-                       type != GgmlType::Q6_K;
+  const bool low_bit = is_block_type(type) && type != GgmlType::Q8_0 && type != GgmlType::Q6_K;
   if (!output || !low_bit) return type;
   return exact == GgmlType::Q8_0 ? GgmlType::Q8_0 : GgmlType::Q6_K;
 }
@@ -299,7 +298,7 @@ std::vector<uint8_t> float_bytes(const ModelSource& src, const Planned& p) {
   const int64_t rows = static_cast<int64_t>(v.size()) / cols;
   if (const int64_t heads = rope_heads(src, p.canonical))
     v = permute_row_blocks(v, cols, interleave_order(heads, src.config.head_dim));
-  if (p.out.type != GgmlType::F32 && p.out.type != GgmlType::F16)
+  if (is_block_type(p.out.type))
     for (float x : v)
       if (!std::isfinite(x))
         throw Error(kComp, src.path + ": tensor '" + p.canonical + "' has a non-finite value");
@@ -345,7 +344,7 @@ GgufExportReport report_header(const ModelSource& src, const GgufExportOptions& 
 
 void add_model_metadata(GgufWriter& w, const ModelSource& src, const GgufExportOptions& opt,
                         GgmlType file_type) {
-  const bool quantized = file_type != GgmlType::F32 && file_type != GgmlType::F16;
+  const bool quantized = is_block_type(file_type);
   const LlamaConfig& c = src.config;
   auto u32 = [](int64_t v) { return GgufMeta::u32(static_cast<uint32_t>(v)); };
   w.add("general.architecture", GgufMeta::string("llama"));
@@ -423,7 +422,7 @@ GgufExportReport export_gguf(const ModelSource& src, const Tokenizer& tok,
     for (const Planned& p : plan)
       if (is_calibrated_linear(p.canonical)) {
         types[p.canonical] = p.out.type;
-        any_block |= p.out.type != GgmlType::F32 && p.out.type != GgmlType::F16;
+        any_block |= is_block_type(p.out.type);
       }
     if (!any_block)
       throw Error(kComp, src.path + ": --method " + gguf_method_name(opt.method) +

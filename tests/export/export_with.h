@@ -2,12 +2,13 @@
 // dir, collecting the report and the warnings.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "export/gguf_export.h"
-#include "testutil.h"
 #include "model/loader.h"
+#include "testutil.h"
 
 namespace lowbit::test {
 
@@ -23,6 +24,18 @@ inline std::string export_with(const ModelSource& src, const std::string& name, 
   const std::string out = temp_dir() + "/" + name;
   const GgufExportReport r = export_gguf(src, *tok, opt, out);
   if (report) *report = r;
+  return out;
+}
+
+// `src` with tensor `name` replaced by fp32 `values` (e.g. with a NaN planted for error tests).
+inline ModelSource with_tensor_values(const ModelSource& src, const std::string& name, std::vector<float> values) {
+  ModelSource out = src;
+  auto owned = std::make_shared<std::vector<float>>(std::move(values));
+  TensorView& v = out.tensors[name];
+  v.data = reinterpret_cast<const uint8_t*>(owned->data());
+  v.dtype = DType::F32;
+  v.nbytes = owned->size() * 4;
+  out.owners.push_back(owned);
   return out;
 }
 

@@ -188,13 +188,9 @@ TEST(GgufCalibrated, RefusesNonFiniteWeightsAndFloatOnlyPlansWithoutAFile) {
   opt.method = GgufMethod::Imatrix;
   opt.calibration.windows = 2;
   opt.calibration.window_len = 32;
-  ModelSource bad = src;
-  auto nan = std::make_shared<std::vector<float>>(to_f32(src.tensor("layers.1.o_proj")));
-  (*nan)[77] = NAN;
-  bad.tensors["layers.1.o_proj"].data = reinterpret_cast<const uint8_t*>(nan->data());
-  bad.tensors["layers.1.o_proj"].dtype = DType::F32;
-  bad.tensors["layers.1.o_proj"].nbytes = nan->size() * 4;
-  bad.owners.push_back(nan);
+  std::vector<float> values = to_f32(src.tensor("layers.1.o_proj"));
+  values[77] = NAN;
+  const ModelSource bad = test::with_tensor_values(src, "layers.1.o_proj", std::move(values));
   test::expect_error([&] { export_gguf(bad, *tok, opt, dir + "/n.gguf"); },
                      "tensor 'layers.1.o_proj' has a non-finite value", "export");
   EXPECT_FALSE(fs::exists(dir + "/n.gguf"));

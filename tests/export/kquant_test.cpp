@@ -398,13 +398,9 @@ TEST(KQuantExport, BadTypeAndNonFiniteWeightsLeaveNoFile) {
   EXPECT_FALSE(opt.mix.has_value());
   EXPECT_EQ(opt.type, GgmlType::Q6_K);
   const ModelSource src = open_model_source(test::shared_path("models/ref-m"));
-  ModelSource bad = src;
-  auto nan = std::make_shared<std::vector<float>>(to_f32(src.tensor("layers.3.up_proj")));
-  (*nan)[300] = INFINITY;
-  bad.tensors["layers.3.up_proj"].data = reinterpret_cast<const uint8_t*>(nan->data());
-  bad.tensors["layers.3.up_proj"].dtype = DType::F32;
-  bad.tensors["layers.3.up_proj"].nbytes = nan->size() * 4;
-  bad.owners.push_back(nan);
+  std::vector<float> values = to_f32(src.tensor("layers.3.up_proj"));
+  values[300] = INFINITY;
+  const ModelSource bad = test::with_tensor_values(src, "layers.3.up_proj", std::move(values));
   const auto tok = load_tokenizer_for(src, "");
   const std::string dir = test::temp_dir();
   GgufExportOptions o;
