@@ -114,6 +114,7 @@ void finish(SafetensorsWriter& w, const json& index, const LowbitModelIn& model)
   w.add_metadata("lowbit.tokenizer", json{{"kind", model.tokenizer.kind}}.dump());
   w.add_metadata("lowbit.recipe", model.recipe);
   w.add_metadata("lowbit.source", model.source);
+  if (!model.rotation.empty()) w.add_metadata("lowbit.rotation", model.rotation);
 }
 
 }  // namespace
@@ -138,6 +139,7 @@ LowbitWriter::LowbitWriter(std::string path, const LowbitModelIn& model) : s_(st
   s_->model.config = model.config;
   s_->model.recipe = model.recipe;
   s_->model.source = model.source;
+  s_->model.rotation = model.rotation;
   s_->model.tokenizer = model.tokenizer;
   s_->writer.spill_beside(s_->path);
 }
@@ -249,6 +251,8 @@ ModelSource load_lowbit_model(const std::string& path) {
   }
   auto recipe = f.metadata().find("lowbit.recipe");
   if (recipe != f.metadata().end()) src.recipe = recipe->second;
+  auto rotation = f.metadata().find("lowbit.rotation");
+  if (rotation != f.metadata().end()) src.rotation = rotation->second;
   src.owners.push_back(file);
   check_canonical_tensors(src);
   return src;

@@ -7,7 +7,8 @@
 //     QuantizedMatrix, byte for byte;
 //   - the tokenizer's serialized bytes as tensor "tokenizer.blob" (U8);
 //   - __metadata__: lowbit.version ("1"), lowbit.config, lowbit.tensors, lowbit.tokenizer,
-//     lowbit.recipe, lowbit.source (JSON strings).
+//     lowbit.recipe, lowbit.source (JSON strings), and lowbit.rotation when the weights were
+//     rotated before quantization (pipeline/model_rotation.h).
 // Every tensor starts 64-byte aligned (explicit "__pad.N" U8 entries fill the gaps). The file is
 // written atomically and deterministically: the same inputs give identical bytes.
 #pragma once
@@ -36,6 +37,7 @@ struct LowbitTensorIn {
 struct LowbitModelIn {
   LlamaConfig config;
   std::string recipe, source;
+  std::string rotation;  // JSON object describing a folded rotation, or empty (no metadata key)
   EmbeddedTokenizer tokenizer;
   std::vector<LowbitTensorIn> tensors;
 };

@@ -46,6 +46,7 @@ struct ModelSource {
   std::map<std::string, QuantizedMatrix> quantized;
   std::map<std::string, std::string> recipes;  // canonical name -> recipe that produced it
   std::string recipe;                          // the whole-model recipe (.lowbit files)
+  std::string rotation;  // .lowbit files: JSON of the rotation folded into the weights, or empty
   EmbeddedTokenizer embedded_tokenizer;        // kind empty when none
   std::vector<std::shared_ptr<const void>> owners;  // keep mappings alive
   std::shared_ptr<const GgufFile> gguf;  // set for GGUF sources (its metadata holds the vocab)

@@ -3,26 +3,29 @@
 #include <cstring>
 
 #include "model/llama.h"
+#include "pipeline/model_rotation.h"
 
 namespace lowbit {
 
-std::vector<float> source_f32(const ModelSource& src, const std::string& name) {
+std::vector<float> source_f32(const ModelSource& src, const std::string& name, const ModelRotation* rot) {
+  if (rot) return rotated_tensor_f32(src, *rot, name);
   const std::string src_name = (name == "lm_head" && src.config.tie_embeddings) ? "embed_tokens" : name;
   return to_f32(src.tensor(src_name));
 }
 
-FloatLayer load_float_layer(const ModelSource& src, const LlamaConfig& c, const std::string& p) {
+FloatLayer load_float_layer(const ModelSource& src, const LlamaConfig& c, const std::string& p,
+                            const ModelRotation* rot) {
   FloatLayer l;
-  l.attn_norm = source_f32(src, p + "attn_norm");
-  l.ffn_norm = source_f32(src, p + "ffn_norm");
+  l.attn_norm = source_f32(src, p + "attn_norm", rot);
+  l.ffn_norm = source_f32(src, p + "ffn_norm", rot);
   if (c.attention_bias) {
-    l.q_bias = source_f32(src, p + "q_bias");
-    l.k_bias = source_f32(src, p + "k_bias");
-    l.v_bias = source_f32(src, p + "v_bias");
+    l.q_bias = source_f32(src, p + "q_bias", rot);
+    l.k_bias = source_f32(src, p + "k_bias", rot);
+    l.v_bias = source_f32(src, p + "v_bias", rot);
   }
   for (const char* n : kLayerLinearNames) {
     const std::vector<int64_t> shape = src.shape(p + n);
-    l.linears[n] = DenseWeight{shape[0], shape[1], source_f32(src, p + n)};
+    l.linears[n] = DenseWeight{shape[0], shape[1], source_f32(src, p + n, rot)};
   }
   return l;
 }

@@ -18,11 +18,16 @@ namespace lowbit {
 inline constexpr const char* kLayerLinearNames[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                     "gate_proj", "up_proj", "down_proj"};
 
-// A canonical tensor in fp32 ("lm_head" of a model with tied embeddings reads embed_tokens).
-std::vector<float> source_f32(const ModelSource& src, const std::string& canonical);
+struct ModelRotation;
 
-// fp32 copies of layer `prefix` ("layers.N.") of src.
-FloatLayer load_float_layer(const ModelSource& src, const LlamaConfig& c, const std::string& prefix);
+// A canonical tensor in fp32 ("lm_head" of a model with tied embeddings reads embed_tokens);
+// with `rot`, as it is in the rotated model (pipeline/model_rotation.h).
+std::vector<float> source_f32(const ModelSource& src, const std::string& canonical,
+                              const ModelRotation* rot = nullptr);
+
+// fp32 copies of layer `prefix` ("layers.N.") of src (rotated when `rot` is given).
+FloatLayer load_float_layer(const ModelSource& src, const LlamaConfig& c, const std::string& prefix,
+                            const ModelRotation* rot = nullptr);
 
 // The embeddings (embed [vocab, dim] fp32) of every calibration token: layer 0's input.
 Activations embed_windows(const std::vector<float>& embed, const LlamaConfig& c, const CalibrationSet& cs);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "algo/input_stats.h"
 #include "algo/rtn.h"
@@ -14,6 +15,7 @@
 #include "model/llama.h"
 #include "pipeline/calibrated_layer.h"
 #include "pipeline/layer_source.h"
+#include "pipeline/model_rotation.h"
 
 namespace lowbit {
 
@@ -126,12 +128,12 @@ class Emitter {
 
 // Every tensor through RTN / plain storage, in canonical order.
 void quantize_plain(const ModelSource& src, const LlamaConfig& config, const RecipePlan& plan,
-                    const QuantizeOptions& opt, Emitter& emit) {
+                    const QuantizeOptions& opt, const ModelRotation* rot, Emitter& emit) {
   const auto names = canonical_tensor_shapes(config);
   for (size_t i = 0; i < names.size(); ++i) {
     const auto& [name, shape] = names[i];
     if (opt.progress) opt.progress(static_cast<int64_t>(i), static_cast<int64_t>(names.size()), name);
-    emit.plain_or_rtn(name, source_f32(src, name), shape, plan.for_tensor(name, shape.size() == 2));
+    emit.plain_or_rtn(name, source_f32(src, name, rot), shape, plan.for_tensor(name, shape.size() == 2));
   }
   if (opt.progress) opt.progress(static_cast<int64_t>(names.size()), static_cast<int64_t>(names.size()), "");
 }
@@ -185,8 +187,8 @@ double calibration_nll(const LlamaConfig& c, const std::vector<float>& norm, con
 }
 
 void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, const LlamaConfig& config,
-                         const RecipePlan& plan, const QuantizeOptions& opt, Emitter& emit,
-                         QuantizeReport& report) {
+                         const RecipePlan& plan, const QuantizeOptions& opt, const ModelRotation* rot,
+                         Emitter& emit, QuantizeReport& report) {
   const auto t0 = std::chrono::steady_clock::now();
   CalibrationOptions co = opt.calibration;
   if (co.source.empty()) co.source = default_calibration_source();
@@ -203,14 +205,14 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
   progress(0, "embeddings");
   Activations act;
   {
-    const std::vector<float> embed = source_f32(src, "embed_tokens");  // freed before the layers
+    const std::vector<float> embed = source_f32(src, "embed_tokens", rot);  // freed before the layers
     emit.plain_or_rtn("embed_tokens", embed, {config.vocab_size, config.dim}, plan.for_tensor("embed_tokens", true));
     act = embed_windows(embed, config, cs);
   }
 
   for (int64_t l = 0; l < n_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
-    FloatLayer layer = load_float_layer(src, config, p);
+    FloatLayer layer = load_float_layer(src, config, p, rot);
     std::map<std::string, Recipe> recipes;
     for (const char* n : kLayerLinearNames) recipes[n] = plan.for_tensor(p + n, true);
     auto results = quantize_layer_calibrated(config, layer, recipes, act,
@@ -222,9 +224,9 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
   }
 
   progress(n_layers, "lm_head");
-  const std::vector<float> norm = source_f32(src, "norm");
+  const std::vector<float> norm = source_f32(src, "norm", rot);
   emit.plain_or_rtn("norm", norm, {config.dim}, plan.for_tensor("norm", false));
-  DenseWeight head{config.vocab_size, config.dim, source_f32(src, "lm_head")};
+  DenseWeight head{config.vocab_size, config.dim, source_f32(src, "lm_head", rot)};
   const Recipe head_recipe = plan.for_tensor("lm_head", true);
   std::vector<float> h;
   if (head_recipe.calibrated() || opt.calib_nll) h = final_norm_stats(config, norm, act).hessian();
@@ -245,11 +247,18 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
   if (!src.quantized.empty())
     throw Error("quantize", src.path + ": already quantized; quantize from the original model");
   const auto t0 = std::chrono::steady_clock::now();
-  const RecipePlan plan(opt.recipe, opt.overrides);
+  RecipePlan plan(opt.recipe, opt.overrides);
+  for (const auto& [name, recipe] : opt.assigned) plan.assign(name, parse_recipe(recipe));
   LowbitModelIn meta;
   meta.config = src.config;
   meta.config.tie_embeddings = false;  // lm_head is stored on its own (it may be quantized)
-  meta.recipe = plan.model_recipe().to_string();
+  meta.recipe = plan.to_string();
+  std::optional<ModelRotation> rot;
+  if (plan.rotate()) {
+    rot = ModelRotation::make(src.config, opt.calibration.seed);
+    meta.rotation = rot->to_json();
+  }
+  const ModelRotation* rot_ptr = rot ? &*rot : nullptr;
   meta.source = src.path;
   const TokenizerBlob blob = tokenizer.to_blob();
   meta.tokenizer = {blob.kind, blob.bytes};
@@ -260,8 +269,8 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
   report.recipe = meta.recipe;
   LowbitWriter writer(out_path, meta);
   Emitter emit(writer, report);
-  if (plan.needs_calibration(names)) quantize_calibrated(src, tokenizer, meta.config, plan, opt, emit, report);
-  else quantize_plain(src, meta.config, plan, opt, emit);
+  if (plan.needs_calibration(names)) quantize_calibrated(src, tokenizer, meta.config, plan, opt, rot_ptr, emit, report);
+  else quantize_plain(src, meta.config, plan, opt, rot_ptr, emit);
   writer.commit();
   report.peak_rss_bytes = peak_rss_bytes();
   report.seconds = seconds_since(t0);

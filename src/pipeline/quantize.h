@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ struct QuantizeReport {
 struct QuantizeOptions {
   std::string recipe = "rtn:int4:g128";
   std::vector<std::string> overrides;  // "REGEX=RECIPE"
+  std::map<std::string, std::string> assigned;  // canonical name -> recipe, above all else
+                                                // (a bit allocation's choices)
   CalibrationOptions calibration;      // used only by calibrated recipes; window_len is
                                        // clamped to the model's max_seq_len
   bool calib_nll = false;              // also compute QuantizeReport::calib_nll (costs one

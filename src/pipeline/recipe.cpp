@@ -45,12 +45,23 @@ Recipe parse_recipe(std::string_view s) {
   return r;
 }
 
-RecipePlan::RecipePlan(const std::string& model_recipe, const std::vector<std::string>& overrides)
-    : model_(parse_recipe(model_recipe)) {
+namespace {
+
+constexpr std::string_view kRotSuffix = ":rot";
+
+bool has_rot_suffix(std::string_view s) { return s.size() > kRotSuffix.size() && s.ends_with(kRotSuffix); }
+
+}  // namespace
+
+RecipePlan::RecipePlan(const std::string& model_recipe, const std::vector<std::string>& overrides) {
+  rotate_ = has_rot_suffix(model_recipe);
+  model_ = parse_recipe(std::string_view(model_recipe).substr(0, model_recipe.size() - (rotate_ ? kRotSuffix.size() : 0)));
   for (const std::string& o : overrides) {
     const size_t eq = o.rfind('=');
     if (eq == std::string::npos || eq == 0)
       throw Error("recipe", "--tensor '" + o + "': expected REGEX=RECIPE");
+    if (has_rot_suffix(o))
+      throw Error("recipe", "--tensor '" + o + "': ':rot' rotates the whole model; put it on the model recipe");
     try {
       std::regex check(o.substr(0, eq));
     } catch (const std::regex_error& e) {
@@ -67,6 +78,7 @@ bool RecipePlan::needs_calibration(const std::vector<std::string>& names) const 
 }
 
 Recipe RecipePlan::for_tensor(const std::string& name, bool is_matrix) const {
+  if (auto a = assigned_.find(name); a != assigned_.end() && is_matrix) return a->second;
   Recipe r = parse_recipe("f32");
   if (name == "embed_tokens") {
     r = parse_recipe(model_.spec.kind == FormatKind::F32 ? "f32" : "f16");

@@ -11,10 +11,14 @@
 //   awq:int4:g128          AWQ: activation-aware scales folded into the preceding norm/linear,
 //                          then the weighted clip search
 //   f16 | bf16 | f32       keep unquantized, stored in that float type
+// The whole-model recipe may end in ":rot" (e.g. gptq:int2:g64:asym:rot, f32:rot): the model is
+// rotated before quantization (pipeline/model_rotation.h: residual-stream and per-head
+// Hadamard rotations folded into the weights, exact in fp32, no runtime cost).
 // imatrix, gptq and awq need calibration data (pipeline/calibration.h).
 // The format part is any QuantSpec spelling (formats/quant_spec.h).
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,14 +48,23 @@ Recipe parse_recipe(std::string_view s);
 // match winning.
 class RecipePlan {
  public:
+  // Throws lowbit::Error("recipe", ...) for a bad recipe, override or a ":rot" in an override.
   RecipePlan(const std::string& model_recipe, const std::vector<std::string>& overrides);
   Recipe for_tensor(const std::string& canonical_name, bool is_matrix) const;
   const Recipe& model_recipe() const { return model_; }
+  bool rotate() const { return rotate_; }  // the model recipe ended in ":rot"
+  // The model recipe as written into files and reports (":rot" included).
+  std::string to_string() const { return model_.to_string() + (rotate_ ? ":rot" : ""); }
+  // Gives tensor `canonical_name` exactly `r`, above every default and override (the bit
+  // allocation's choices, pipeline/bit_allocation.h).
+  void assign(const std::string& canonical_name, const Recipe& r) { assigned_[canonical_name] = r; }
   // True if any tensor of these names gets a calibrated recipe.
   bool needs_calibration(const std::vector<std::string>& names) const;
 
  private:
   Recipe model_;
+  bool rotate_ = false;
+  std::map<std::string, Recipe> assigned_;
   std::vector<std::pair<std::string, Recipe>> overrides_;  // regex source, recipe
 };
 

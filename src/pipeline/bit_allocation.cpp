@@ -1,0 +1,435 @@
+#include "pipeline/bit_allocation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "eval/compare.h"
+#include "model/llama.h"
+#include "pipeline/calibrated_layer.h"
+#include "pipeline/layer_source.h"
+#include "pipeline/model_rotation.h"
+#include "pipeline/recipe.h"
+
+namespace lowbit {
+
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kComp = "allocate";
+// Upper bounds of what a .lowbit file spends beside the data: a part's safetensors header entry
+// beyond its name (`".scale_codes":{"dtype":"BF16","shape":[R,C],"data_offsets":[A,B]},` with
+// numbers of up to 16 digits), an alignment pad's entry (its bytes counted apart), and a
+// tensor's lowbit.tensors index entry beyond its name and twice the recipe (format and recipe).
+constexpr int64_t kPartEntryBytes = 110;
+constexpr int64_t kPadEntryBytes = 90;
+constexpr int64_t kIndexBytes = 60;
+
+// Storage of one tensor under a recipe, and its relative error (h may be null for embeddings;
+// then the row weights `row_weight` [rows] give the error).
+struct Trial {
+  CandidateCost cost;
+  std::optional<QuantizedMatrix> matrix;  // kept for the probe candidate only
+};
+
+Trial try_candidate(const DenseWeight& w, const Recipe& r, const float* h, const std::vector<double>* row_weight,
+                    bool keep) {
+  LinearResult res = quantize_linear(w, r, h);
+  Trial t;
+  t.cost.recipe = r.to_string();
+  t.cost.bytes = res.quantized ? res.matrix.storage_bytes() : w.rows * w.cols * (r.spec.kind == FormatKind::F32 ? 4 : 2);
+  if (h != nullptr) {
+    t.cost.error = std::max(0.0, res.rel_output_error);
+  } else {
+    const std::vector<float> back = res.quantized ? dequantize(res.matrix) : w.w;
+    double err = 0, total = 0;
+    for (int64_t i = 0; i < w.rows; ++i) {
+      const double rw = (*row_weight)[i];
+      if (rw == 0) continue;
+      for (int64_t j = 0; j < w.cols; ++j) {
+        const double v = w.w[i * w.cols + j], d = v - back[i * w.cols + j];
+        err += rw * d * d;
+        total += rw * v * v;
+      }
+    }
+    t.cost.error = total > 0 ? err / total : 0.0;
+  }
+  if (keep && res.quantized) t.matrix = std::move(res.matrix);
+  return t;
+}
+
+// The candidate with the fewest bytes among the quantized ones (the probe).
+int probe_index(const std::vector<Recipe>& cands, int64_t rows, int64_t cols) {
+  int best = -1;
+  int64_t best_bytes = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    if (cands[i].algorithm == "none") continue;
+    const int64_t b = storage_bytes(cands[i].spec, rows, cols);
+    if (best < 0 || b < best_bytes) best = static_cast<int>(i), best_bytes = b;
+  }
+  return best;
+}
+
+std::vector<Recipe> parse_candidates(const std::vector<std::string>& spellings, bool embed) {
+  if (spellings.empty()) throw Error(kComp, "no candidate recipes");
+  std::vector<Recipe> out;
+  for (const std::string& s : spellings) {
+    Recipe r = parse_recipe(s);
+    if (embed && r.calibrated())
+      throw Error(kComp, "embedding candidate '" + s + "': embeddings take rtn or float recipes (no calibration inputs)");
+    out.push_back(r);
+  }
+  bool any_quantized = false;
+  for (const Recipe& r : out) any_quantized |= r.algorithm != "none";
+  if (!any_quantized) throw Error(kComp, std::string(embed ? "embedding" : "linear") + " candidates: none quantizes");
+  return out;
+}
+
+// Measures one tensor under every candidate; probes stay in `probes` by name.
+TensorMeasurement measure_tensor(const std::string& name, const DenseWeight& w, const std::vector<Recipe>& cands,
+                                 const float* h, const std::vector<double>* row_weight,
+                                 std::map<std::string, QuantizedMatrix>& probes) {
+  TensorMeasurement tm;
+  tm.name = name;
+  tm.rows = w.rows;
+  tm.cols = w.cols;
+  tm.params = w.rows * w.cols;
+  tm.probe = probe_index(cands, w.rows, w.cols);
+  for (size_t i = 0; i < cands.size(); ++i) {
+    Trial t = try_candidate(w, cands[i], h, row_weight, static_cast<int>(i) == tm.probe);
+    if (t.matrix) probes[name] = std::move(*t.matrix);
+    tm.candidates.push_back(t.cost);
+  }
+  return tm;
+}
+
+// Mean KL(P_ref ‖ P_model) over every position of the windows; ref_logits [windows][L·V].
+double windows_kld(const LlamaModel& model, const std::vector<std::vector<int32_t>>& windows,
+                   const std::vector<std::vector<float>>& ref_logits) {
+  const int64_t V = model.config().vocab_size;
+  double sum = 0;
+  int64_t n = 0;
+  std::vector<float> logits;
+  for (size_t w = 0; w < windows.size(); ++w) {
+    KvCache cache = model.new_cache(static_cast<int64_t>(windows[w].size()));
+    model.forward(windows[w], cache, true, logits);
+    for (size_t t = 0; t < windows[w].size(); ++t, ++n)
+      sum += kl_divergence(std::span<const float>(&ref_logits[w][t * V], V), std::span<const float>(&logits[t * V], V));
+  }
+  return n ? sum / static_cast<double>(n) : 0.0;
+}
+
+// Each tensor's probe KLD: the float model with only that tensor replaced.
+void measure_probe_klds(const ModelSource& fsrc, const CalibrationSet& cs, int64_t kld_windows,
+                        std::map<std::string, QuantizedMatrix>& probes, Measurement& m,
+                        const MeasureOptions& opt) {
+  std::vector<std::vector<int32_t>> windows(cs.windows.begin(),
+                                            cs.windows.begin() + std::min<int64_t>(kld_windows, cs.windows.size()));
+  std::vector<std::vector<float>> ref(windows.size());
+  {
+    const LlamaModel reference(fsrc);
+    for (size_t w = 0; w < windows.size(); ++w) {
+      KvCache cache = reference.new_cache(static_cast<int64_t>(windows[w].size()));
+      reference.forward(windows[w], cache, true, ref[w]);
+    }
+  }
+  for (size_t i = 0; i < m.tensors.size(); ++i) {
+    TensorMeasurement& tm = m.tensors[i];
+    if (opt.progress) opt.progress(static_cast<int64_t>(i), static_cast<int64_t>(m.tensors.size()), "kld " + tm.name);
+    auto probe = probes.find(tm.name);
+    if (probe == probes.end()) continue;  // no quantized candidate: probe_kld stays 0
+    ModelSource overlay = fsrc;
+    overlay.tensors.erase(tm.name);
+    overlay.quantized[tm.name] = std::move(probe->second);
+    tm.probe_kld = windows_kld(LlamaModel(overlay), windows, ref);
+  }
+}
+
+std::vector<double> token_counts(const CalibrationSet& cs, int64_t vocab) {
+  std::vector<double> counts(static_cast<size_t>(vocab), 0.0);
+  for (const auto& w : cs.windows)
+    for (int32_t id : w) counts[id] += 1.0;
+  return counts;
+}
+
+json calibration_json(const CalibrationOptions& c) {
+  return {{"source", c.source}, {"windows", c.windows}, {"window_len", c.window_len}, {"seed", c.seed}};
+}
+
+}  // namespace
+
+double TensorMeasurement::predicted_kld(size_t c) const {
+  const double probe_err = candidates.at(probe).error;
+  return probe_err > 0 ? probe_kld * candidates.at(c).error / probe_err : 0.0;
+}
+
+std::vector<std::string> default_linear_candidates(const std::string& algorithm) {
+  const std::string suffix = algorithm == "rtn" ? ":clip" : "";
+  std::vector<std::string> out;
+  for (const char* f : {"int2:g128:asym", "int2:g64:asym", "int3:g128", "int3:g64", "int4:g128", "int4:g64",
+                        "int5:g128", "int6:g128", "int8:g128"})
+    out.push_back(algorithm + ":" + f + suffix);
+  return out;
+}
+
+std::vector<std::string> default_embed_candidates() {
+  std::vector<std::string> out;
+  for (const char* f : {"int2:g64:asym", "int3:g64", "int4:g128", "int4:g64", "int5:g128", "int6:g128", "int8:g128"})
+    out.push_back(std::string("rtn:") + f + ":clip");
+  out.push_back("f16");
+  return out;
+}
+
+Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, const MeasureOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const RecipePlan plan(opt.recipe, {});
+  const LlamaConfig& c = src.config;
+  Measurement m;
+  m.model = src.path;
+  m.recipe = plan.to_string();
+  m.kld_windows = opt.kld_windows;
+  m.linear_candidates =
+      opt.linear_candidates.empty() ? default_linear_candidates(plan.model_recipe().algorithm) : opt.linear_candidates;
+  m.embed_candidates = opt.embed_candidates.empty() ? default_embed_candidates() : opt.embed_candidates;
+  const std::vector<Recipe> lin = parse_candidates(m.linear_candidates, false);
+  const std::vector<Recipe> emb = parse_candidates(m.embed_candidates, true);
+  if (opt.kld_windows < 1) throw Error(kComp, "--kld-windows must be >= 1");
+
+  std::optional<ModelRotation> rot;
+  if (plan.rotate()) rot = ModelRotation::make(c, opt.calibration.seed);
+  m.rotation = rot ? rot->to_json() : "";
+  const ModelSource fsrc = float_model_source(src, rot ? &*rot : nullptr);
+  const LlamaConfig& fc = fsrc.config;
+
+  m.calibration = opt.calibration;
+  if (m.calibration.source.empty()) m.calibration.source = default_calibration_source();
+  m.calibration.window_len = std::min(m.calibration.window_len, c.max_seq_len);
+  const CalibrationSet cs = load_calibration(tokenizer, m.calibration);
+
+  const int64_t total_steps = fc.n_layers + 2;
+  auto progress = [&](int64_t step, const std::string& what) {
+    if (opt.progress) opt.progress(step, total_steps, what);
+  };
+  std::map<std::string, QuantizedMatrix> probes;
+  progress(0, "embed_tokens");
+  const DenseWeight embed{fc.vocab_size, fc.dim, source_f32(fsrc, "embed_tokens")};
+  const std::vector<double> counts = token_counts(cs, fc.vocab_size);
+  m.tensors.push_back(measure_tensor("embed_tokens", embed, emb, nullptr, &counts, probes));
+  Activations act = embed_windows(embed.w, fc, cs);
+  for (int64_t l = 0; l < fc.n_layers; ++l) {
+    const std::string p = "layers." + std::to_string(l) + ".";
+    progress(l + 1, p);
+    FloatLayer layer = load_float_layer(fsrc, fc, p);
+    std::map<std::string, TensorMeasurement> measured;
+    const LinearQuantizer measure = [&](const std::string& name, DenseWeight& w, const float* h) {
+      measured[name] = measure_tensor(p + name, w, lin, h, nullptr, probes);
+      return LinearResult{};  // the weight stays float: the pass continues in the float model
+    };
+    quantize_layer_calibrated(fc, layer, measure, act);
+    for (const char* n : kLayerLinearNames) m.tensors.push_back(std::move(measured.at(n)));
+  }
+  progress(fc.n_layers + 1, "lm_head");
+  const std::vector<float> norm = source_f32(fsrc, "norm");
+  const std::vector<float> h = final_norm_stats(fc, norm, act).hessian();
+  const DenseWeight head{fc.vocab_size, fc.dim, source_f32(fsrc, "lm_head")};
+  m.tensors.push_back(measure_tensor("lm_head", head, lin, h.data(), nullptr, probes));
+  std::vector<float>().swap(act.x);
+
+  for (const auto& [name, shape] : canonical_tensor_shapes(fc))
+    if (shape.size() == 1) m.fixed_bytes += shape[0] * 4, ++m.fixed_tensors;
+  measure_probe_klds(fsrc, cs, opt.kld_windows, probes, m, opt);
+  progress(total_steps, "");
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return m;
+}
+
+std::string Measurement::to_json() const {
+  json tensors_j = json::array();
+  for (const TensorMeasurement& t : tensors) {
+    json cands = json::array();
+    for (const CandidateCost& c : t.candidates) cands.push_back({{"recipe", c.recipe}, {"bytes", c.bytes}, {"error", c.error}});
+    tensors_j.push_back({{"name", t.name}, {"rows", t.rows}, {"cols", t.cols}, {"probe", t.probe}, {"probe_kld", t.probe_kld},
+                         {"candidates", cands}});
+  }
+  return json{{"lowbit_measurement", 1},
+              {"model", model},
+              {"rotation", rotation},
+              {"recipe", recipe},
+              {"calibration", calibration_json(calibration)},
+              {"kld_windows", kld_windows},
+              {"linear_candidates", linear_candidates},
+              {"embed_candidates", embed_candidates},
+              {"fixed_bytes", fixed_bytes},
+              {"fixed_tensors", fixed_tensors},
+              {"seconds", seconds},
+              {"tensors", tensors_j}}
+      .dump(1);
+}
+
+Measurement Measurement::from_json(const std::string& text, const std::string& path) {
+  Measurement m;
+  try {
+    const json j = json::parse(text);
+    if (j.value("lowbit_measurement", 0) != 1) throw Error(kComp, path + ": not a lowbit measurement file (version 1)");
+    m.model = j.at("model").get<std::string>();
+    m.rotation = j.at("rotation").get<std::string>();
+    m.recipe = j.at("recipe").get<std::string>();
+    const json& c = j.at("calibration");
+    m.calibration.source = c.at("source").get<std::string>();
+    m.calibration.windows = c.at("windows").get<int64_t>();
+    m.calibration.window_len = c.at("window_len").get<int64_t>();
+    m.calibration.seed = c.at("seed").get<uint64_t>();
+    m.kld_windows = j.at("kld_windows").get<int64_t>();
+    m.linear_candidates = j.at("linear_candidates").get<std::vector<std::string>>();
+    m.embed_candidates = j.at("embed_candidates").get<std::vector<std::string>>();
+    m.fixed_bytes = j.at("fixed_bytes").get<int64_t>();
+    m.fixed_tensors = j.at("fixed_tensors").get<int64_t>();
+    m.seconds = j.value("seconds", 0.0);
+    for (const json& t : j.at("tensors")) {
+      TensorMeasurement tm;
+      tm.name = t.at("name").get<std::string>();
+      tm.rows = t.at("rows").get<int64_t>();
+      tm.cols = t.at("cols").get<int64_t>();
+      if (tm.rows < 1 || tm.cols < 1 || tm.rows > (int64_t{1} << 40) / tm.cols)
+        throw Error(kComp, path + ": tensor " + tm.name + ": bad shape");
+      tm.params = tm.rows * tm.cols;
+      tm.probe = t.at("probe").get<int>();
+      tm.probe_kld = t.at("probe_kld").get<double>();
+      for (const json& cc : t.at("candidates"))
+        tm.candidates.push_back({cc.at("recipe").get<std::string>(), cc.at("bytes").get<int64_t>(), cc.at("error").get<double>()});
+      if (tm.candidates.empty() || tm.probe < 0 || tm.probe >= static_cast<int>(tm.candidates.size()))
+        throw Error(kComp, path + ": tensor " + tm.name + ": bad candidate list or probe index");
+      for (const CandidateCost& cc : tm.candidates)
+        if (cc.bytes <= 0 || !(cc.error >= 0) || !std::isfinite(cc.error))
+          throw Error(kComp, path + ": tensor " + tm.name + ": bad bytes or error for " + cc.recipe);
+      if (!(tm.probe_kld >= 0) || !std::isfinite(tm.probe_kld))
+        throw Error(kComp, path + ": tensor " + tm.name + ": bad probe_kld");
+      m.tensors.push_back(std::move(tm));
+    }
+  } catch (const json::exception& e) {
+    throw Error(kComp, path + ": malformed measurement: " + e.what());
+  }
+  return m;
+}
+
+void check_measurement_matches(const Measurement& m, const ModelSource& src, const MeasureOptions& opt) {
+  const RecipePlan plan(opt.recipe, {});
+  auto mismatch = [&](const std::string& what) {
+    throw Error(kComp, "the measurement was made with another " + what + "; measure again (another --measurement path)");
+  };
+  if (m.recipe != plan.to_string()) mismatch("recipe (" + m.recipe + ")");
+  const auto lin = opt.linear_candidates.empty() ? default_linear_candidates(plan.model_recipe().algorithm) : opt.linear_candidates;
+  const auto emb = opt.embed_candidates.empty() ? default_embed_candidates() : opt.embed_candidates;
+  if (m.linear_candidates != lin || m.embed_candidates != emb) mismatch("candidate list");
+  if (m.calibration.seed != opt.calibration.seed) mismatch("seed");
+  LlamaConfig c = src.config;
+  c.tie_embeddings = false;  // the measurement always has its own lm_head
+  std::vector<std::pair<std::string, int64_t>> expected, got;
+  for (const auto& [name, shape] : canonical_tensor_shapes(c))
+    if (shape.size() == 2) expected.emplace_back(name, shape[0] * shape[1]);
+  for (const TensorMeasurement& t : m.tensors) got.emplace_back(t.name, t.params);
+  std::sort(expected.begin(), expected.end());
+  std::sort(got.begin(), got.end());
+  if (expected != got) mismatch("model (its tensors differ)");
+}
+
+Allocation allocate_bits(const Measurement& m, int64_t budget) {
+  const size_t T = m.tensors.size();
+  if (T == 0) throw Error(kComp, "empty measurement");
+  // What each candidate adds to the file: its storage and its container entries.
+  std::vector<std::vector<int64_t>> cost(T);
+  int64_t min_bytes = 0;
+  for (size_t t = 0; t < T; ++t) {
+    int64_t mn = std::numeric_limits<int64_t>::max();
+    for (const CandidateCost& c : m.tensors[t].candidates) {
+      cost[t].push_back(c.bytes + container_bytes(m.tensors[t].name, c.recipe, m.tensors[t].rows, m.tensors[t].cols));
+      mn = std::min(mn, cost[t].back());
+    }
+    min_bytes += mn;
+  }
+  if (budget < min_bytes)
+    throw Error(kComp, "a budget of " + std::to_string(budget) + " bytes for the quantized tensors is below the " +
+                           std::to_string(min_bytes) + " bytes of the smallest candidates");
+  const int64_t unit = std::max<int64_t>(1, (budget + 16383) / 16384);
+  const int64_t cap = budget / unit;
+  const double kInf = std::numeric_limits<double>::infinity();
+  std::vector<double> dp(static_cast<size_t>(cap + 1), 0.0), next(dp.size());
+  std::vector<std::vector<int16_t>> choice(T, std::vector<int16_t>(dp.size(), -1));
+  auto units = [&](int64_t bytes) { return (bytes + unit - 1) / unit; };
+  for (size_t t = 0; t < T; ++t) {
+    const TensorMeasurement& tm = m.tensors[t];
+    std::fill(next.begin(), next.end(), kInf);
+    for (size_t c = 0; c < tm.candidates.size(); ++c) {
+      const int64_t w = units(cost[t][c]);
+      const double loss = tm.predicted_kld(c);
+      for (int64_t b = w; b <= cap; ++b) {
+        const double v = dp[b - w] + loss;
+        if (v < next[b]) next[b] = v, choice[t][b] = static_cast<int16_t>(c);
+      }
+    }
+    dp.swap(next);
+  }
+  if (!std::isfinite(dp[cap]))  // rounding to units can lose a budget that fits exactly
+    throw Error(kComp, "a budget of " + std::to_string(budget) + " bytes is too tight for the candidates' sizes");
+  Allocation a;
+  a.budget_bytes = budget;
+  a.rows.resize(T);
+  int64_t b = cap;
+  for (size_t t = T; t-- > 0;) {
+    const TensorMeasurement& tm = m.tensors[t];
+    const int c = choice[t][b];
+    LOWBIT_ASSERT(c >= 0);
+    a.rows[t] = {tm.name, tm.candidates[c].recipe, tm.params, cost[t][c], tm.predicted_kld(c)};
+    b -= units(cost[t][c]);
+  }
+  for (const AllocationRow& r : a.rows) {
+    a.tensor_bytes += r.bytes;
+    a.predicted_kld += r.predicted_kld;
+  }
+  return a;
+}
+
+int64_t lowbit_file_overhead(const Measurement& m, int64_t tokenizer_bytes) {
+  // The fixed tensors as plain ones, the tokenizer blob (one part), and 2 KiB for the config
+  // (< 400 bytes), tokenizer kind, recipe and the other metadata keys, plus the source path.
+  // A fixed tensor is one plain part (names < 30 characters, recipe "f32").
+  const int64_t per_fixed = 2 * 30 + kPartEntryBytes + kPadEntryBytes + 63 + kIndexBytes + 6;
+  return m.fixed_bytes + m.fixed_tensors * per_fixed + tokenizer_bytes + kPartEntryBytes + kPadEntryBytes + 63 +
+         2048 + 2 * static_cast<int64_t>(m.model.size());
+}
+
+int64_t container_bytes(const std::string& name, const std::string& recipe, int64_t rows, int64_t cols) {
+  const Recipe r = parse_recipe(recipe);
+  std::vector<int64_t> parts;
+  if (!r.spec.quantized()) {
+    parts.push_back(rows * cols * (r.spec.kind == FormatKind::F32 ? 4 : 2));
+  } else {
+    QuantizedMatrix shape;  // for its layout helpers only
+    shape.spec = r.spec;
+    shape.rows = rows;
+    shape.cols = cols;
+    const int64_t groups = rows * shape.groups_per_row();
+    parts.push_back(rows * shape.row_code_bytes());
+    if (r.spec.double_quant) {
+      const int64_t blocks = (groups + 255) / 256;
+      parts.insert(parts.end(), {groups, 4 * blocks, 4 * blocks});
+    } else {
+      parts.push_back(2 * groups);
+    }
+    if (r.spec.asym) parts.push_back(groups);
+  }
+  const int64_t name_len = static_cast<int64_t>(name.size());
+  int64_t bytes = name_len + 2 * static_cast<int64_t>(recipe.size()) + kIndexBytes;
+  for (int64_t size : parts) {
+    bytes += name_len + kPartEntryBytes;
+    if (size % 64 != 0) bytes += kPadEntryBytes + 63;
+  }
+  return bytes;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,107 @@
+// Rotations folded into the weights (pipeline/model_rotation.h) leave the function unchanged:
+// on every golden prompt of ref-s, ref-m and stories260K the rotated fp32 model's last logits
+// equal the original's within 1e-5 relative (max |Δ| / max |logit|), and the PyTorch golden's
+// within the engine's own 1e-4 parity bound. Also: norms become ones, and
+// `quantize --recipe f32:rot` writes that same model to a file.
+#include "pipeline/model_rotation.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "io/lowbit_file.h"
+#include "model/loader.h"
+#include "pipeline/quantize.h"
+#include "testutil.h"
+
+namespace lowbit {
+namespace {
+
+struct Case {
+  const char* model;
+  const char* golden;
+};
+const Case kCases[] = {{"models/ref-s", "models/ref-s/golden.json"},
+                       {"models/ref-m", "models/ref-m/golden.json"},
+                       {"models/stories260K/stories260K.bin", "models/stories260K/golden.json"}};
+
+std::vector<float> last_logits(const LlamaModel& m, const std::vector<int32_t>& ids) {
+  KvCache cache = m.new_cache(static_cast<int64_t>(ids.size()));
+  std::vector<float> logits;
+  m.forward(ids, cache, false, logits);
+  return logits;
+}
+
+TEST(ModelRotation, RotatedModelComputesTheSameLogits) {
+  for (const Case& c : kCases) {
+    const ModelSource src = open_model_source(test::shared_path(c.model));
+    const ModelRotation rot = ModelRotation::make(src.config, 7);
+    const ModelSource rotated = float_model_source(src, &rot);
+    const LlamaModel original(src), model(rotated);
+    const auto golden = nlohmann::json::parse(test::read_file(test::shared_path(c.golden)));
+    for (const auto& p : golden["prompts"]) {
+      const auto ids = p["token_ids"].get<std::vector<int32_t>>();
+      const auto ref = p["last_logits"].get<std::vector<double>>();
+      const std::vector<float> a = last_logits(original, ids), b = last_logits(model, ids);
+      double max_ref = 0, diff_orig = 0, diff_golden = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        max_ref = std::max(max_ref, std::abs(ref[i]));
+        diff_orig = std::max(diff_orig, std::abs(static_cast<double>(a[i]) - b[i]));
+        diff_golden = std::max(diff_golden, std::abs(ref[i] - b[i]));
+      }
+      EXPECT_LE(diff_orig, 1e-5 * max_ref) << c.model << " " << p["text"];
+      EXPECT_LE(diff_golden, 1e-4 * max_ref) << c.model << " " << p["text"];
+    }
+  }
+}
+
+TEST(ModelRotation, NormsBecomeOnes) {
+  const ModelSource src = open_model_source(test::shared_path("models/ref-m"));
+  const ModelRotation rot = ModelRotation::make(src.config, 0);
+  for (float v : rotated_tensor_f32(src, rot, "layers.2.ffn_norm")) EXPECT_EQ(v, 1.0f);
+  for (float v : rotated_tensor_f32(src, rot, "norm")) EXPECT_EQ(v, 1.0f);
+}
+
+TEST(ModelRotation, QuantizeF32RotWritesTheRotatedModel) {
+  const std::string dir = test::temp_dir();
+  const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
+  const auto tok = load_tokenizer_for(src, "");
+  QuantizeOptions opt;
+  opt.recipe = "f32:rot";
+  opt.calibration.seed = 3;
+  const QuantizeReport rep = quantize_model(src, *tok, opt, dir + "/rot.lowbit");
+  EXPECT_EQ(rep.recipe, "f32:rot");
+  const ModelSource file = load_lowbit_model(dir + "/rot.lowbit");
+  EXPECT_EQ(file.recipe, "f32:rot");
+  EXPECT_EQ(nlohmann::json::parse(file.rotation)["seed"], 3);
+  const ModelRotation rot = ModelRotation::make(src.config, 3);
+  const ModelSource mem = float_model_source(src, &rot);
+  for (const auto& [name, view] : mem.tensors) {
+    const std::vector<float> a = to_f32(view), b = to_f32(file.tensor(name));
+    ASSERT_EQ(a, b) << name;
+  }
+}
+
+TEST(ModelRotation, RotIsAWholeModelOption) {
+  test::expect_error([] { RecipePlan("rtn:int4:g128", {"lm_head=rtn:int8:g128:rot"}); }, "whole model", "recipe");
+  const RecipePlan plan("gptq:int2:g64:asym:rot", {});
+  EXPECT_TRUE(plan.rotate());
+  EXPECT_EQ(plan.to_string(), "gptq:int2:g64:asym:rot");
+  EXPECT_EQ(plan.model_recipe().to_string(), "gptq:int2:g64:asym");
+}
+
+TEST(ModelRotation, RefusesQuantizedSources) {
+  const std::string dir = test::temp_dir();
+  const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
+  const auto tok = load_tokenizer_for(src, "");
+  QuantizeOptions opt;
+  opt.recipe = "rtn:int8:g128";
+  quantize_model(src, *tok, opt, dir + "/q.lowbit");
+  const ModelSource q = load_lowbit_model(dir + "/q.lowbit");
+  test::expect_error([&] { rotated_tensor_f32(q, ModelRotation::make(q.config, 0), "lm_head"); }, "already quantized",
+                     "rotation");
+}
+
+}  // namespace
+}  // namespace lowbit
