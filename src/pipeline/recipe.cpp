@@ -1,5 +1,6 @@
 #include "pipeline/recipe.h"
 
+#include <algorithm>
 #include <regex>
 
 #include "base/error.h"
@@ -77,14 +78,23 @@ bool RecipePlan::needs_calibration(const std::vector<std::string>& names) const 
   return false;
 }
 
+Recipe RecipePlan::edge_recipe(bool embedding) const {
+  if (model_.algorithm == "none") {
+    if (embedding) return parse_recipe(model_.spec.kind == FormatKind::F32 ? "f32" : "f16");
+    return model_;
+  }
+  if (!embedding && model_.spec.bits >= 8) return model_;
+  const int bits = std::clamp(model_.spec.bits + 2, 4, 8);
+  const std::string grid = "int" + std::to_string(bits) + (embedding && bits < 8 ? ":g64" : ":g128");
+  if (embedding) return parse_recipe("rtn:" + grid + ":clip");
+  return parse_recipe(model_.algorithm + ":" + grid + (model_.algorithm == "rtn" ? ":clip" : ""));
+}
+
 Recipe RecipePlan::for_tensor(const std::string& name, bool is_matrix) const {
   if (auto a = assigned_.find(name); a != assigned_.end() && is_matrix) return a->second;
   Recipe r = parse_recipe("f32");
-  if (name == "embed_tokens") {
-    r = parse_recipe(model_.spec.kind == FormatKind::F32 ? "f32" : "f16");
-  } else if (name == "lm_head") {
-    const bool keep = model_.algorithm == "none" || model_.spec.bits >= 8;
-    r = keep ? model_ : parse_recipe("rtn:int8:g128");
+  if (name == "embed_tokens" || name == "lm_head") {
+    r = edge_recipe(name == "embed_tokens");
   } else if (is_matrix) {
     r = model_;
   }

@@ -165,11 +165,11 @@ TEST(Cli, QuantizeWritesARunnableLowbitFile) {
   // 1-3 at int4:g64: 139264 weights in rows of 128 whose groups divide evenly (4.25 bits)
   // plus down_proj [128, 352], whose rows hold 5 groups of 64 and a short one of 32:
   // 128 x (176 code bytes + 6 fp16 scales) = 24064 bytes; lm_head [4096, 128] at the default
-  // int8:g128: 4096 x (128 + 2) bytes.
-  const double bytes = 184320 * 8.5 / 8 + 3 * (139264 * 4.25 / 8 + 24064) + 4096 * 130;
+  // int6:g128 (two bits above the blocks): 4096 x (96 + 2) bytes.
+  const double bytes = 184320 * 8.5 / 8 + 3 * (139264 * 4.25 / 8 + 24064) + 4096 * 98;
   const double expect = 8 * bytes / (4 * 184320 + 524288);
   EXPECT_NEAR(j["linear_bits_per_weight"].get<double>(), expect, 1e-9);
-  EXPECT_GT(j["bits_per_weight"].get<double>(), expect);  // f16 embeddings and f32 norms on top
+  EXPECT_GT(j["bits_per_weight"].get<double>(), expect);  // int6:g64 embeddings and f32 norms on top
   int overridden = 0;
   for (const auto& t : j["tensors"]) {
     if (t["name"] == "layers.0.q_proj") {

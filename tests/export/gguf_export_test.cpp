@@ -20,6 +20,7 @@
 #include "model/loader.h"
 #include "pipeline/quantize.h"
 #include "export/logits_diff.h"
+#include "legacy_edges.h"
 #include "testutil.h"
 #include "tokenizer/load.h"
 
@@ -52,7 +53,7 @@ std::string quantize_ref_s(const std::string& recipe, std::vector<std::string> o
   const auto tok = load_tokenizer_for(src, "");
   QuantizeOptions opt;
   opt.recipe = recipe;
-  opt.overrides = std::move(overrides);
+  opt.overrides = test::with_legacy_edges(recipe, std::move(overrides));
   const std::string out = test::temp_dir() + "/q.lowbit";
   quantize_model(src, *tok, opt, out);
   return out;

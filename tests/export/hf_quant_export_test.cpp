@@ -22,6 +22,7 @@
 #include "model/loader.h"
 #include "pipeline/quantize.h"
 #include "export/logits_diff.h"
+#include "legacy_edges.h"
 #include "testutil.h"
 
 namespace lowbit {
@@ -35,7 +36,7 @@ std::string quantize(const std::string& model, const std::string& recipe,
   const auto tok = load_tokenizer_for(src, "");
   QuantizeOptions opt;
   opt.recipe = recipe;
-  opt.overrides = std::move(overrides);
+  opt.overrides = test::with_legacy_edges(recipe, std::move(overrides));
   if (calibrate) {
     opt.calibration.source = test::shared_path("data/calibration/wiki.utf8");
     opt.calibration.windows = 16;

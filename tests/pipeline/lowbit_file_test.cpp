@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "model/loader.h"
 #include "pipeline/quantize.h"
+#include "legacy_edges.h"
 #include "testutil.h"
 
 namespace lowbit {
@@ -25,7 +26,7 @@ std::string quantize_to(const std::string& model, const std::string& recipe, con
   const auto tok = load_tokenizer_for(src, "");
   QuantizeOptions opt;
   opt.recipe = recipe;
-  opt.overrides = std::move(overrides);
+  opt.overrides = test::with_legacy_edges(recipe, std::move(overrides));
   const std::string out = test::temp_dir() + "/" + name;
   quantize_model(src, *tok, opt, out);
   return out;

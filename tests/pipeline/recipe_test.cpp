@@ -35,12 +35,26 @@ TEST(RecipePlan, DefaultsAndOverrides) {
   EXPECT_EQ(plan.for_tensor("layers.3.q_proj", true).to_string(), "rtn:int4:g128");
   EXPECT_EQ(plan.for_tensor("layers.3.down_proj", true).to_string(), "rtn:int6:g128");
   EXPECT_EQ(plan.for_tensor("lm_head", true).to_string(), "f16");
-  EXPECT_EQ(plan.for_tensor("embed_tokens", true).to_string(), "f16");
+  EXPECT_EQ(plan.for_tensor("embed_tokens", true).to_string(), "rtn:int6:g64:clip");
   EXPECT_EQ(plan.for_tensor("layers.0.attn_norm", false).to_string(), "f32");
+  // The edges: two bits above the blocks, within [4, 8]; lm_head with the model's algorithm.
   RecipePlan plain("rtn:int3:g64", {});
-  EXPECT_EQ(plain.for_tensor("lm_head", true).to_string(), "rtn:int8:g128");
+  EXPECT_EQ(plain.for_tensor("lm_head", true).to_string(), "rtn:int5:g128:clip");
+  EXPECT_EQ(plain.for_tensor("embed_tokens", true).to_string(), "rtn:int5:g64:clip");
+  RecipePlan two("gptq:int2:g64:asym", {});
+  EXPECT_EQ(two.for_tensor("lm_head", true).to_string(), "gptq:int4:g128");
+  EXPECT_EQ(two.for_tensor("embed_tokens", true).to_string(), "rtn:int4:g64:clip");
+  RecipePlan nf4("awq:nf4:g64", {});
+  EXPECT_EQ(nf4.for_tensor("lm_head", true).to_string(), "awq:int6:g128");
   RecipePlan eight("rtn:int8:g32", {});
   EXPECT_EQ(eight.for_tensor("lm_head", true).to_string(), "rtn:int8:g32");
+  EXPECT_EQ(eight.for_tensor("embed_tokens", true).to_string(), "rtn:int8:g128:clip");
+  RecipePlan seven("gptq:int7:g128", {});
+  EXPECT_EQ(seven.for_tensor("lm_head", true).to_string(), "gptq:int8:g128");
+  RecipePlan half("f16", {});
+  EXPECT_EQ(half.for_tensor("lm_head", true).to_string(), "f16");
+  EXPECT_EQ(half.for_tensor("embed_tokens", true).to_string(), "f16");
+  EXPECT_EQ(RecipePlan("f32", {}).for_tensor("embed_tokens", true).to_string(), "f32");
   EXPECT_THROW(RecipePlan("rtn:int4:g128", {"noequals"}), Error);
   EXPECT_FALSE(plan.needs_calibration({"embed_tokens", "layers.0.q_proj", "lm_head"}));
   RecipePlan mixed("rtn:int4:g128", {"layers\\.0\\.down_proj=gptq:int4:g128"});
