@@ -1,13 +1,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
-#include "base/atomic_file.h"
 #include "base/error.h"
 #include "cli/commands.h"
 #include "model/loader.h"
@@ -57,29 +55,6 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// The measurement from --measurement FILE if it exists (checked against the model and options),
-// else measured now (and saved there when a path is given).
-Measurement load_or_measure(const QuantizeArgs& a, const ModelSource& src, const Tokenizer& tok,
-                            const MeasureOptions& mo) {
-  if (!a.measurement.empty() && std::filesystem::exists(a.measurement)) {
-    std::ifstream in(a.measurement, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) throw Error("quantize", a.measurement + ": cannot read the measurement");
-    Measurement m = Measurement::from_json(text.str(), a.measurement);
-    check_measurement_matches(m, src, mo);
-    std::fprintf(stderr, "reusing the measurement in %s\n", a.measurement.c_str());
-    return m;
-  }
-  Measurement m = measure_model(src, tok, mo);
-  if (!a.measurement.empty()) {
-    AtomicFile f(a.measurement);
-    f.write(m.to_json());
-    f.commit();
-  }
-  return m;
-}
-
 void print_allocation(const Allocation& al) {
   std::printf("bit allocation: %lld of %lld budget bytes for the quantized tensors; predicted KLD %.5f "
               "(sum of per-tensor predictions)\n",
@@ -104,18 +79,12 @@ Allocation plan_to_budget(QuantizeArgs& a, const ModelSource& src, const Tokeniz
   mo.kld_windows = a.kld_windows;
   mo.progress = a.opt.progress;
   a.opt.recipe = mo.recipe;
-  LlamaConfig stored = src.config;
-  stored.tie_embeddings = false;  // the file always holds lm_head
-  int64_t params = 0;
-  for (const auto& [name, shape] : canonical_tensor_shapes(stored)) params += checked_numel(shape, "quantize", name);
   const int64_t target =
-      a.target_bpw > 0 ? static_cast<int64_t>(a.target_bpw * static_cast<double>(params) / 8.0) : parse_size(a.target_size);
-  const Measurement m = load_or_measure(a, src, tok, mo);
-  const int64_t overhead = lowbit_file_overhead(m, static_cast<int64_t>(tok.to_blob().bytes.size()));
-  if (target <= overhead)
-    throw Error("quantize", "target of " + std::to_string(target) + " bytes leaves nothing for the weights (the file's "
-                            "other contents take about " + std::to_string(overhead) + ")");
-  const Allocation al = allocate_bits(m, target - overhead);
+      a.target_bpw > 0 ? target_bytes_for_bpw(src.config, a.target_bpw) : parse_size(a.target_size);
+  bool reused = false;
+  const Measurement m = load_or_measure(a.measurement, src, tok, mo, &reused);
+  if (reused) std::fprintf(stderr, "reusing the measurement in %s\n", a.measurement.c_str());
+  const Allocation al = allocate_for_file(m, tok, target);
   for (const AllocationRow& r : al.rows) a.opt.assigned[r.name] = r.recipe;
   return al;
 }

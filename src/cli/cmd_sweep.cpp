@@ -89,7 +89,8 @@ void add_sweep(CLI::App& app) {
       "sweep", "quantize a model with several recipes and tabulate size, perplexity, KLD, top-1 and speed");
   cmd->add_option("-m,--model", a->model, "the original model (HF directory, .gguf or llama2.c .bin)")->required();
   cmd->add_option("--recipes", a->recipes,
-                  "comma-separated recipes, e.g. rtn:int4:g128,gptq:int4:g128,awq:int4:g128,gptq:int3:g128")
+                  "comma-separated recipes, e.g. rtn:int4:g128,gptq:int4:g128,awq:int4:g128,gptq:int3:g128; RECIPE@BPW "
+                  "allocates bits per tensor to BPW bits/weight (e.g. gptq:int4:g128@2.5, gptq:int4:g128:rot@3)")
       ->required();
   cmd->add_option("-f,--file", a->opt.text_file, "evaluation text file")->required()->check(CLI::ExistingFile);
   cmd->add_option("-o,--out", a->opt.out_dir, "directory for the .lowbit files and sweep.md/.json/.png")

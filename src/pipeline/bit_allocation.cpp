@@ -2,12 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
+#include "algo/rtn.h"
 #include "base/error.h"
 #include "eval/compare.h"
 #include "model/llama.h"
@@ -30,49 +35,62 @@ constexpr int64_t kPartEntryBytes = 110;
 constexpr int64_t kPadEntryBytes = 90;
 constexpr int64_t kIndexBytes = 60;
 
-// Storage of one tensor under a recipe, and its relative error (h may be null for embeddings;
-// then the row weights `row_weight` [rows] give the error).
-struct Trial {
-  CandidateCost cost;
-  std::optional<QuantizedMatrix> matrix;  // kept for the probe candidate only
-};
-
-Trial try_candidate(const DenseWeight& w, const Recipe& r, const float* h, const std::vector<double>* row_weight,
-                    bool keep) {
-  LinearResult res = quantize_linear(w, r, h);
-  Trial t;
-  t.cost.recipe = r.to_string();
-  t.cost.bytes = res.quantized ? res.matrix.storage_bytes() : w.rows * w.cols * (r.spec.kind == FormatKind::F32 ? 4 : 2);
+// The relative error of `back` against w: through h for a linear, row-weighted for an
+// embedding (row_weight [rows], how often each row is read).
+double relative_error(const DenseWeight& w, const std::vector<float>& back, const float* h,
+                      const std::vector<double>* row_weight) {
   if (h != nullptr) {
-    t.cost.error = std::max(0.0, res.rel_output_error);
-  } else {
-    const std::vector<float> back = res.quantized ? dequantize(res.matrix) : w.w;
-    double err = 0, total = 0;
-    for (int64_t i = 0; i < w.rows; ++i) {
-      const double rw = (*row_weight)[i];
-      if (rw == 0) continue;
-      for (int64_t j = 0; j < w.cols; ++j) {
-        const double v = w.w[i * w.cols + j], d = v - back[i * w.cols + j];
-        err += rw * d * d;
-        total += rw * v * v;
-      }
-    }
-    t.cost.error = total > 0 ? err / total : 0.0;
+    LinearResult r;
+    measure_linear_error(w, back.data(), h, r);
+    return std::max(0.0, r.rel_output_error);
   }
-  if (keep && res.quantized) t.matrix = std::move(res.matrix);
-  return t;
+  double err = 0, total = 0;
+  for (int64_t i = 0; i < w.rows; ++i) {
+    const double rw = (*row_weight)[i];
+    if (rw == 0) continue;
+    for (int64_t j = 0; j < w.cols; ++j) {
+      const double v = w.w[i * w.cols + j], d = v - back[i * w.cols + j];
+      err += rw * d * d;
+      total += rw * v * v;
+    }
+  }
+  return total > 0 ? err / total : 0.0;
 }
 
-// The candidate with the fewest bytes among the quantized ones (the probe).
-int probe_index(const std::vector<Recipe>& cands, int64_t rows, int64_t cols) {
-  int best = -1;
-  int64_t best_bytes = 0;
-  for (size_t i = 0; i < cands.size(); ++i) {
-    if (cands[i].algorithm == "none") continue;
-    const int64_t b = storage_bytes(cands[i].spec, rows, cols);
-    if (best < 0 || b < best_bytes) best = static_cast<int>(i), best_bytes = b;
+// What the KLD probe of a tensor replaces it with.
+struct Probe {
+  std::optional<QuantizedMatrix> matrix;  // run through the packed kernels
+  std::vector<float> values;              // otherwise: plain fp32 values
+};
+
+// Measures one tensor under every candidate the coder accepts; the probe (fewest bytes among
+// the candidates that change the weights) goes into `probes`.
+TensorMeasurement measure_tensor(const std::string& name, const DenseWeight& w, const std::vector<std::string>& cands,
+                                 const CandidateCoder& coder, const float* h, const std::vector<double>* row_weight,
+                                 std::map<std::string, Probe>& probes) {
+  TensorMeasurement tm;
+  tm.name = name;
+  tm.rows = w.rows;
+  tm.cols = w.cols;
+  tm.params = w.rows * w.cols;
+  tm.probe = -1;
+  for (const std::string& cand : cands) {
+    std::optional<CodedTensor> coded = coder(name, cand, w, h);
+    if (!coded) continue;  // not applicable to this shape
+    const double error = relative_error(w, coded->values, h, row_weight);
+    tm.candidates.push_back({cand, coded->bytes, error});
+    const bool lossy = error > 0;
+    if (lossy && (tm.probe < 0 || coded->bytes < tm.candidates[tm.probe].bytes)) {
+      tm.probe = static_cast<int>(tm.candidates.size()) - 1;
+      Probe& p = probes[name];
+      p.matrix = std::move(coded->matrix);
+      p.values = p.matrix ? std::vector<float>{} : std::move(coded->values);
+    }
   }
-  return best;
+  if (tm.candidates.empty()) throw Error(kComp, name + ": no candidate applies to a [" + std::to_string(w.rows) + ", " +
+                                                    std::to_string(w.cols) + "] tensor");
+  if (tm.probe < 0) tm.probe = 0;  // every candidate exact: predictions are 0
+  return tm;
 }
 
 std::vector<Recipe> parse_candidates(const std::vector<std::string>& spellings, bool embed) {
@@ -88,24 +106,6 @@ std::vector<Recipe> parse_candidates(const std::vector<std::string>& spellings, 
   for (const Recipe& r : out) any_quantized |= r.algorithm != "none";
   if (!any_quantized) throw Error(kComp, std::string(embed ? "embedding" : "linear") + " candidates: none quantizes");
   return out;
-}
-
-// Measures one tensor under every candidate; probes stay in `probes` by name.
-TensorMeasurement measure_tensor(const std::string& name, const DenseWeight& w, const std::vector<Recipe>& cands,
-                                 const float* h, const std::vector<double>* row_weight,
-                                 std::map<std::string, QuantizedMatrix>& probes) {
-  TensorMeasurement tm;
-  tm.name = name;
-  tm.rows = w.rows;
-  tm.cols = w.cols;
-  tm.params = w.rows * w.cols;
-  tm.probe = probe_index(cands, w.rows, w.cols);
-  for (size_t i = 0; i < cands.size(); ++i) {
-    Trial t = try_candidate(w, cands[i], h, row_weight, static_cast<int>(i) == tm.probe);
-    if (t.matrix) probes[name] = std::move(*t.matrix);
-    tm.candidates.push_back(t.cost);
-  }
-  return tm;
 }
 
 // Mean KL(P_ref ‖ P_model) over every position of the windows; ref_logits [windows][L·V].
@@ -126,7 +126,7 @@ double windows_kld(const LlamaModel& model, const std::vector<std::vector<int32_
 
 // Each tensor's probe KLD: the float model with only that tensor replaced.
 void measure_probe_klds(const ModelSource& fsrc, const CalibrationSet& cs, int64_t kld_windows,
-                        std::map<std::string, QuantizedMatrix>& probes, Measurement& m,
+                        std::map<std::string, Probe>& probes, Measurement& m,
                         const MeasureOptions& opt) {
   std::vector<std::vector<int32_t>> windows(cs.windows.begin(),
                                             cs.windows.begin() + std::min<int64_t>(kld_windows, cs.windows.size()));
@@ -142,10 +142,17 @@ void measure_probe_klds(const ModelSource& fsrc, const CalibrationSet& cs, int64
     TensorMeasurement& tm = m.tensors[i];
     if (opt.progress) opt.progress(static_cast<int64_t>(i), static_cast<int64_t>(m.tensors.size()), "kld " + tm.name);
     auto probe = probes.find(tm.name);
-    if (probe == probes.end()) continue;  // no quantized candidate: probe_kld stays 0
+    if (probe == probes.end()) continue;  // no lossy candidate: probe_kld stays 0
     ModelSource overlay = fsrc;
-    overlay.tensors.erase(tm.name);
-    overlay.quantized[tm.name] = std::move(probe->second);
+    if (probe->second.matrix) {
+      overlay.tensors.erase(tm.name);
+      overlay.quantized[tm.name] = std::move(*probe->second.matrix);
+    } else {
+      TensorView& v = overlay.tensors.at(tm.name);
+      v.data = reinterpret_cast<const uint8_t*>(probe->second.values.data());
+      v.dtype = DType::F32;
+      v.nbytes = probe->second.values.size() * sizeof(float);
+    }
     tm.probe_kld = windows_kld(LlamaModel(overlay), windows, ref);
   }
 }
@@ -185,6 +192,25 @@ std::vector<std::string> default_embed_candidates() {
   return out;
 }
 
+CandidateCoder lowbit_coder() {
+  return [](const std::string& name, const std::string& candidate, const DenseWeight& w,
+            const float* h) -> std::optional<CodedTensor> {
+    const Recipe r = parse_recipe(candidate);
+    LinearResult res = quantize_linear(w, r, r.calibrated() ? h : nullptr);
+    CodedTensor c;
+    if (res.quantized) {
+      c.bytes = res.matrix.storage_bytes();
+      c.values = dequantize(res.matrix);
+      c.matrix = std::move(res.matrix);
+    } else {  // float storage: the values rounded to its type
+      c.bytes = w.rows * w.cols * (r.spec.kind == FormatKind::F32 ? 4 : 2);
+      c.values = dequantize(quantize_rtn(w.w.data(), w.rows, w.cols, r.spec));
+    }
+    c.bytes += container_bytes(name, candidate, w.rows, w.cols);
+    return c;
+  };
+}
+
 Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, const MeasureOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   const RecipePlan plan(opt.recipe, {});
@@ -193,11 +219,17 @@ Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, co
   m.model = src.path;
   m.recipe = plan.to_string();
   m.kld_windows = opt.kld_windows;
-  m.linear_candidates =
-      opt.linear_candidates.empty() ? default_linear_candidates(plan.model_recipe().algorithm) : opt.linear_candidates;
-  m.embed_candidates = opt.embed_candidates.empty() ? default_embed_candidates() : opt.embed_candidates;
-  const std::vector<Recipe> lin = parse_candidates(m.linear_candidates, false);
-  const std::vector<Recipe> emb = parse_candidates(m.embed_candidates, true);
+  m.linear_candidates = opt.linear_candidates;
+  m.embed_candidates = opt.embed_candidates;
+  if (!opt.coder) {
+    if (m.linear_candidates.empty()) m.linear_candidates = default_linear_candidates(plan.model_recipe().algorithm);
+    if (m.embed_candidates.empty()) m.embed_candidates = default_embed_candidates();
+    parse_candidates(m.linear_candidates, false);
+    parse_candidates(m.embed_candidates, true);
+  } else if (m.linear_candidates.empty() || m.embed_candidates.empty()) {
+    throw Error(kComp, "no candidates");
+  }
+  const CandidateCoder coder = opt.coder ? opt.coder : lowbit_coder();
   if (opt.kld_windows < 1) throw Error(kComp, "--kld-windows must be >= 1");
 
   std::optional<ModelRotation> rot;
@@ -215,11 +247,11 @@ Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, co
   auto progress = [&](int64_t step, const std::string& what) {
     if (opt.progress) opt.progress(step, total_steps, what);
   };
-  std::map<std::string, QuantizedMatrix> probes;
+  std::map<std::string, Probe> probes;
   progress(0, "embed_tokens");
   const DenseWeight embed{fc.vocab_size, fc.dim, source_f32(fsrc, "embed_tokens")};
   const std::vector<double> counts = token_counts(cs, fc.vocab_size);
-  m.tensors.push_back(measure_tensor("embed_tokens", embed, emb, nullptr, &counts, probes));
+  m.tensors.push_back(measure_tensor("embed_tokens", embed, m.embed_candidates, coder, nullptr, &counts, probes));
   Activations act = embed_windows(embed.w, fc, cs);
   for (int64_t l = 0; l < fc.n_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
@@ -227,7 +259,7 @@ Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, co
     FloatLayer layer = load_float_layer(fsrc, fc, p);
     std::map<std::string, TensorMeasurement> measured;
     const LinearQuantizer measure = [&](const std::string& name, DenseWeight& w, const float* h) {
-      measured[name] = measure_tensor(p + name, w, lin, h, nullptr, probes);
+      measured[name] = measure_tensor(p + name, w, m.linear_candidates, coder, h, nullptr, probes);
       return LinearResult{};  // the weight stays float: the pass continues in the float model
     };
     quantize_layer_calibrated(fc, layer, measure, act);
@@ -237,7 +269,7 @@ Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, co
   const std::vector<float> norm = source_f32(fsrc, "norm");
   const std::vector<float> h = final_norm_stats(fc, norm, act).hessian();
   const DenseWeight head{fc.vocab_size, fc.dim, source_f32(fsrc, "lm_head")};
-  m.tensors.push_back(measure_tensor("lm_head", head, lin, h.data(), nullptr, probes));
+  m.tensors.push_back(measure_tensor("lm_head", head, m.linear_candidates, coder, h.data(), nullptr, probes));
   std::vector<float>().swap(act.x);
 
   for (const auto& [name, shape] : canonical_tensor_shapes(fc))
@@ -323,8 +355,10 @@ void check_measurement_matches(const Measurement& m, const ModelSource& src, con
     throw Error(kComp, "the measurement was made with another " + what + "; measure again (another --measurement path)");
   };
   if (m.recipe != plan.to_string()) mismatch("recipe (" + m.recipe + ")");
-  const auto lin = opt.linear_candidates.empty() ? default_linear_candidates(plan.model_recipe().algorithm) : opt.linear_candidates;
-  const auto emb = opt.embed_candidates.empty() ? default_embed_candidates() : opt.embed_candidates;
+  const bool defaults = !opt.coder;
+  const auto lin = opt.linear_candidates.empty() && defaults ? default_linear_candidates(plan.model_recipe().algorithm)
+                                                             : opt.linear_candidates;
+  const auto emb = opt.embed_candidates.empty() && defaults ? default_embed_candidates() : opt.embed_candidates;
   if (m.linear_candidates != lin || m.embed_candidates != emb) mismatch("candidate list");
   if (m.calibration.seed != opt.calibration.seed) mismatch("seed");
   LlamaConfig c = src.config;
@@ -341,13 +375,13 @@ void check_measurement_matches(const Measurement& m, const ModelSource& src, con
 Allocation allocate_bits(const Measurement& m, int64_t budget) {
   const size_t T = m.tensors.size();
   if (T == 0) throw Error(kComp, "empty measurement");
-  // What each candidate adds to the file: its storage and its container entries.
+  // What each candidate adds to the file.
   std::vector<std::vector<int64_t>> cost(T);
   int64_t min_bytes = 0;
   for (size_t t = 0; t < T; ++t) {
     int64_t mn = std::numeric_limits<int64_t>::max();
     for (const CandidateCost& c : m.tensors[t].candidates) {
-      cost[t].push_back(c.bytes + container_bytes(m.tensors[t].name, c.recipe, m.tensors[t].rows, m.tensors[t].cols));
+      cost[t].push_back(c.bytes);
       mn = std::min(mn, cost[t].back());
     }
     min_bytes += mn;
@@ -392,6 +426,46 @@ Allocation allocate_bits(const Measurement& m, int64_t budget) {
     a.predicted_kld += r.predicted_kld;
   }
   return a;
+}
+
+Measurement load_or_measure(const std::string& path, const ModelSource& src, const Tokenizer& tokenizer,
+                            const MeasureOptions& opt, bool* reused) {
+  if (reused) *reused = false;
+  if (!path.empty() && std::filesystem::exists(path)) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) throw Error(kComp, path + ": cannot read the measurement");
+    Measurement m = Measurement::from_json(text.str(), path);
+    check_measurement_matches(m, src, opt);
+    if (reused) *reused = true;
+    return m;
+  }
+  Measurement m = measure_model(src, tokenizer, opt);
+  if (!path.empty()) {
+    AtomicFile f(path);
+    f.write(m.to_json());
+    f.commit();
+  }
+  return m;
+}
+
+int64_t target_bytes_for_bpw(const LlamaConfig& config, double bpw) {
+  LlamaConfig c = config;
+  c.tie_embeddings = false;
+  int64_t params = 0;
+  for (const auto& [name, shape] : canonical_tensor_shapes(c)) params += checked_numel(shape, kComp, name);
+  if (!(bpw > 0) || bpw * static_cast<double>(params) / 8.0 > 9e18)
+    throw Error(kComp, "bits per weight must be positive and the size representable");
+  return static_cast<int64_t>(bpw * static_cast<double>(params) / 8.0);
+}
+
+Allocation allocate_for_file(const Measurement& m, const Tokenizer& tokenizer, int64_t target) {
+  const int64_t overhead = lowbit_file_overhead(m, static_cast<int64_t>(tokenizer.to_blob().bytes.size()));
+  if (target <= overhead)
+    throw Error(kComp, "a target of " + std::to_string(target) + " bytes leaves nothing for the weights (the file's "
+                       "other contents take about " + std::to_string(overhead) + ")");
+  return allocate_bits(m, target - overhead);
 }
 
 int64_t lowbit_file_overhead(const Measurement& m, int64_t tokenizer_bytes) {

@@ -32,15 +32,19 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "formats/quantized_matrix.h"
 #include "io/model_source.h"
+#include "pipeline/calibrated_layer.h"
 #include "pipeline/calibration.h"
 #include "tokenizer/tokenizer.h"
 
 namespace lowbit {
 
 struct CandidateCost {
-  std::string recipe;  // Recipe::to_string() spelling
-  int64_t bytes = 0;   // the tensor's storage in this recipe
+  std::string recipe;  // Recipe::to_string() spelling (or the coder's candidate name)
+  int64_t bytes = 0;   // what the tensor adds to the file: storage + header entries/alignment
   double error = 0;    // relative output error (see above)
 };
 
@@ -69,10 +73,28 @@ struct Measurement {
   static Measurement from_json(const std::string& text, const std::string& path);
 };
 
+// One tensor coded under one candidate: what it costs in the file and what a reader gets back.
+struct CodedTensor {
+  int64_t bytes = 0;                     // storage + the container's per-tensor overhead
+  std::vector<float> values;             // the decoded weights [rows, cols]
+  std::optional<QuantizedMatrix> matrix;  // a .lowbit matrix (the KLD probe runs it packed)
+};
+// Codes tensor `name` (w [rows, cols]; h = Σ x xᵀ of its inputs, null for embed_tokens) under
+// `candidate`; nullopt when the candidate does not apply to this shape. Throws lowbit::Error
+// for a bad candidate.
+using CandidateCoder = std::function<std::optional<CodedTensor>(
+    const std::string& name, const std::string& candidate, const DenseWeight& w, const float* h)>;
+
+// The coder of .lowbit recipes (quantize_linear; bytes include container_bytes).
+CandidateCoder lowbit_coder();
+
 struct MeasureOptions {
   std::string recipe = "gptq:int4:g128";   // the algorithm of the default candidates; ":rot"
   std::vector<std::string> linear_candidates;  // empty: default_linear_candidates(algorithm)
   std::vector<std::string> embed_candidates;   // empty: default_embed_candidates()
+  // Another container's coder (e.g. GGUF block types, export/gguf_allocation.h); then both
+  // candidate lists are required and `recipe` only names the algorithm and rotation.
+  CandidateCoder coder;
   CalibrationOptions calibration;
   int64_t kld_windows = 8;
   std::function<void(int64_t done, int64_t total, const std::string& what)> progress;
@@ -105,14 +127,28 @@ struct Allocation {
   double predicted_kld = 0;
 };
 
-// The recipes minimizing Σ predicted KLD with Σ (storage + container_bytes) <= budget_bytes
-// (the allocated tensors only). Throws lowbit::Error("allocate", ...) naming the smallest possible size when even the
+// The recipes minimizing Σ predicted KLD with Σ bytes <= budget_bytes (the allocated tensors
+// only). Throws lowbit::Error("allocate", ...) naming the smallest possible size when even the
 // smallest candidates do not fit.
 Allocation allocate_bits(const Measurement& m, int64_t budget_bytes);
 
 // Bytes a .lowbit file spends beyond the allocated tensors: the fixed tensors, the tokenizer
 // blob and the metadata (an upper estimate, so a file planned for a target size stays within it).
 int64_t lowbit_file_overhead(const Measurement& m, int64_t tokenizer_bytes);
+// The measurement saved at `path` if that file exists (checked with check_measurement_matches),
+// else a new one, then saved there atomically when `path` is non-empty. *reused says which.
+Measurement load_or_measure(const std::string& path, const ModelSource& src, const Tokenizer& tokenizer,
+                            const MeasureOptions& opt, bool* reused = nullptr);
+
+// Bytes of a file with `bpw` bits per weight over all weights of a model with config `c` (lm_head
+// counted even when tied: .lowbit files store it).
+int64_t target_bytes_for_bpw(const LlamaConfig& c, double bpw);
+
+// The allocation for a .lowbit file of at most `target_bytes` (lowbit_file_overhead taken off).
+// Throws lowbit::Error("allocate", ...) when the target leaves nothing for the weights or the
+// smallest candidates do not fit.
+Allocation allocate_for_file(const Measurement& m, const Tokenizer& tokenizer, int64_t target_bytes);
+
 // Upper estimate of the header entries and alignment that tensor `name` [rows, cols] stored with
 // `recipe` adds to a .lowbit file beyond its storage bytes.
 int64_t container_bytes(const std::string& name, const std::string& recipe, int64_t rows, int64_t cols);

@@ -12,6 +12,7 @@
 #include "eval/compare.h"
 #include "eval/perplexity.h"
 #include "model/loader.h"
+#include "pipeline/bit_allocation.h"
 
 namespace lowbit {
 
@@ -20,6 +21,7 @@ namespace {
 std::string file_name_for(const std::string& recipe) {
   std::string s = recipe;
   std::replace(s.begin(), s.end(), ':', '_');
+  std::replace(s.begin(), s.end(), '@', '_');
   return s + ".lowbit";
 }
 
@@ -34,13 +36,51 @@ double decode_speed(const LlamaModel& m, const SweepOptions& opt) {
   return bench(m, opt.bench_prompt, opt.bench_gen, opt.bench_reps).decode_tok_s;
 }
 
+// "RECIPE@BPW": the recipe's measurement allocated to BPW bits per weight; else a plain recipe.
+struct SweepEntry {
+  std::string recipe;
+  double target_bpw = 0;  // 0: no allocation
+};
+
+SweepEntry parse_entry(const std::string& text) {
+  SweepEntry e;
+  const size_t at = text.find('@');
+  e.recipe = text.substr(0, at);
+  RecipePlan(e.recipe, {});  // throws for a bad recipe
+  if (at == std::string::npos) return e;
+  size_t used = 0;
+  try {
+    e.target_bpw = std::stod(text.substr(at + 1), &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || at + 1 + used != text.size() || !(e.target_bpw >= 0.5 && e.target_bpw <= 32))
+    throw Error("sweep", "'" + text + "': expected RECIPE@BITS, bits per weight in [0.5, 32], e.g. gptq:int4:g128@2.5");
+  return e;
+}
+
+// Sets qo.recipe (and, for an allocated entry, qo.assigned from the base recipe's measurement,
+// measured once and kept in out_dir).
+void plan_entry(const SweepEntry& e, const LoadedModel& ref, const SweepOptions& opt, QuantizeOptions& qo) {
+  qo.recipe = e.recipe;
+  if (e.target_bpw == 0) return;
+  MeasureOptions mo;
+  mo.recipe = e.recipe;
+  mo.calibration = opt.quantize.calibration;
+  std::string name = "measure_" + e.recipe + ".json";
+  std::replace(name.begin(), name.end(), ':', '_');
+  const Measurement m = load_or_measure(opt.out_dir + "/" + name, ref.source, *ref.tokenizer, mo);
+  const Allocation al = allocate_for_file(m, *ref.tokenizer, target_bytes_for_bpw(ref.source.config, e.target_bpw));
+  for (const AllocationRow& r : al.rows) qo.assigned[r.name] = r.recipe;
+}
+
 }  // namespace
 
 void mark_pareto(std::vector<SweepRow>& rows) {
   for (SweepRow& r : rows) {
     r.pareto = std::none_of(rows.begin(), rows.end(), [&](const SweepRow& o) {
-      const bool no_worse = o.bits_per_weight <= r.bits_per_weight && o.kld_mean <= r.kld_mean;
-      const bool better = o.bits_per_weight < r.bits_per_weight || o.kld_mean < r.kld_mean;
+      const bool no_worse = o.bits_per_weight_all <= r.bits_per_weight_all && o.kld_mean <= r.kld_mean;
+      const bool better = o.bits_per_weight_all < r.bits_per_weight_all || o.kld_mean < r.kld_mean;
       return &o != &r && no_worse && better;
     });
   }
@@ -48,7 +88,8 @@ void mark_pareto(std::vector<SweepRow>& rows) {
 
 std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOptions& opt) {
   if (opt.recipes.empty()) throw Error("sweep", "no recipes given");
-  for (const std::string& r : opt.recipes) parse_recipe(r);  // fail before any work
+  std::vector<SweepEntry> entries;
+  for (const std::string& r : opt.recipes) entries.push_back(parse_entry(r));  // fail before any work
   if (opt.ctx < 2) throw Error("sweep", "--ctx must be at least 2 (got " + std::to_string(opt.ctx) + ")");
   std::error_code ec;
   std::filesystem::create_directories(opt.out_dir, ec);
@@ -77,11 +118,13 @@ std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOption
     r.decode_tok_s = decode_speed(*ref.model, opt);
     rows.push_back(r);
   }
-  for (const std::string& recipe : opt.recipes) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string& recipe = opt.recipes[i];
     const std::string out = opt.out_dir + "/" + file_name_for(recipe);
-    say(recipe + ": quantizing");
+    say(recipe + (entries[i].target_bpw > 0 ? ": measuring and allocating" : ": quantizing"));
     QuantizeOptions qo = opt.quantize;
-    qo.recipe = recipe;
+    plan_entry(entries[i], ref, opt, qo);
+    say(recipe + ": quantizing");
     const QuantizeReport q = quantize_model(ref.source, *ref.tokenizer, qo, out);
     say(recipe + ": evaluating");
     const LoadedModel m = load_model(out);
@@ -139,16 +182,16 @@ std::string sweep_gnuplot_script(const std::vector<SweepRow>& rows, const std::s
     if (r.recipe != "reference" && r.kld_mean > 0) q.push_back(&r);
   for (const SweepRow* r : q)
     if (r->pareto) front.push_back(r);
-  std::sort(front.begin(), front.end(), [](auto* a, auto* b) { return a->bits_per_weight < b->bits_per_weight; });
+  std::sort(front.begin(), front.end(), [](auto* a, auto* b) { return a->bits_per_weight_all < b->bits_per_weight_all; });
   std::string s = "set terminal pngcairo size 1000,650 font 'sans,10'\n";
   s += "set output '" + png_path + "'\n";
-  s += "set title '" + title + "'\nset xlabel 'bits per weight (linear layers)'\n";
+  s += "set title '" + title + "'\nset xlabel 'bits per weight (all weights: embeddings, norms and lm_head included)'\n";
   s += "set ylabel 'mean KL divergence vs original (nats/token)'\nset logscale y\nset grid\nset key top right\n";
   s += "set offsets graph 0.05, graph 0.25, 0, 0\nset format y '%g'\n";
   s += "$points << EOD\n";
-  for (const SweepRow* r : q) s += fmt("%.4f ", r->bits_per_weight) + fmt("%.6g ", r->kld_mean) + "\"" + r->recipe + "\"\n";
+  for (const SweepRow* r : q) s += fmt("%.4f ", r->bits_per_weight_all) + fmt("%.6g ", r->kld_mean) + "\"" + r->recipe + "\"\n";
   s += "EOD\n$front << EOD\n";
-  for (const SweepRow* r : front) s += fmt("%.4f ", r->bits_per_weight) + fmt("%.6g\n", r->kld_mean);
+  for (const SweepRow* r : front) s += fmt("%.4f ", r->bits_per_weight_all) + fmt("%.6g\n", r->kld_mean);
   s += "EOD\n";
   s += "plot $front using 1:2 with lines lw 2 lc rgb '#2c7fb8' title 'Pareto front', \\\n"
        "     $points using 1:2 with points pt 7 ps 1.3 lc rgb '#d95f02' title 'recipes', \\\n"

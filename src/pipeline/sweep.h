@@ -21,10 +21,13 @@ struct SweepRow {
   double kld_mean = 0, kld_p99 = 0, top1_agree = 1;
   double quantize_seconds = 0;
   double decode_tok_s = 0;
-  bool pareto = false;           // no other row has both fewer bits/weight and a lower KLD
+  bool pareto = false;           // no other row has both fewer bits/weight (all) and a lower KLD
 };
 
 struct SweepOptions {
+  // Recipes, or "RECIPE@BPW": the recipe's algorithm (and :rot) with bits allocated per tensor to
+  // BPW bits per weight over the whole file (pipeline/bit_allocation.h; the measurement is made
+  // once per recipe and kept in out_dir as measure_<recipe>.json).
   std::vector<std::string> recipes;
   std::string text_file;                 // evaluation text
   int64_t ctx = 256, stride = 0, max_tokens = 0;  // as `lowbit eval` (stride 0 = ctx)
@@ -34,14 +37,15 @@ struct SweepOptions {
   std::function<void(const std::string& what)> progress;
 };
 
-// Runs every recipe in order (each .lowbit is kept in out_dir as <recipe with ':' -> '_'>.lowbit)
+// Runs every recipe in order (each .lowbit is kept in out_dir as <recipe with ':', '@' -> '_'>.lowbit)
 // and returns the reference row first, then one row per recipe, with `pareto` marked.
 std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOptions& opt);
 
-// Marks the rows on the bits/weight-vs-KLD Pareto front.
+// Marks the rows on the bits/weight-vs-KLD Pareto front (bits over all weights: a plan that
+// spends fewer bits on the blocks but more on the embeddings is not cheaper).
 void mark_pareto(std::vector<SweepRow>& rows);
 
-// The reports: a markdown table, a JSON array, and a gnuplot script plotting bits/weight vs KLD
+// The reports: a markdown table, a JSON array, and a gnuplot script plotting bits/weight (all) vs KLD
 // (log scale, Pareto front joined) into `png_path`.
 std::string sweep_markdown(const std::vector<SweepRow>& rows, const std::string& title);
 std::string sweep_json(const std::vector<SweepRow>& rows);

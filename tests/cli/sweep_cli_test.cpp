@@ -34,6 +34,32 @@ TEST(CliSweep, TabulatesRecipesAndPlots) {
   }
 }
 
+// A RECIPE@BPW entry allocates bits to that size (over all weights) from one measurement kept in
+// the output directory.
+TEST(CliSweep, BudgetEntriesAllocateToTheirSize) {
+  const std::string out = test::temp_dir() + "/sweep";
+  auto r = run_command(test::lowbit_bin() + " sweep -m " + q(test::shared_path("models/ref-s")) +
+                       " --recipes rtn:int4:g128@3.5,rtn:int4:g128@5 -f " +
+                       q(test::shared_path("data/wikitext-2-raw/wiki.test.raw")) +
+                       " --max-tokens 1024 --calib " + q(test::shared_path("data/calibration/wiki.utf8")) +
+                       " --calib-windows 4 --calib-len 64 --bench-tokens 0 --json -o " + q(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[1]["recipe"], "rtn:int4:g128@3.5");
+  EXPECT_LE(j[1]["bits_per_weight_all"].get<double>(), 3.5);
+  EXPECT_GT(j[1]["bits_per_weight_all"].get<double>(), 3.0);  // the tokenizer (0.27 bpw) is not a tensor
+  EXPECT_LE(j[2]["bits_per_weight_all"].get<double>(), 5.0);
+  EXPECT_LT(j[2]["kld_mean"].get<double>(), j[1]["kld_mean"].get<double>());
+  EXPECT_TRUE(std::filesystem::exists(out + "/measure_rtn_int4_g128.json"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/rtn_int4_g128_3.5.lowbit"));
+  auto bad = run_command(test::lowbit_bin() + " sweep -m " + q(test::shared_path("models/ref-s")) +
+                         " --recipes rtn:int4:g128@x -f " + q(test::shared_path("data/wikitext-2-raw/wiki.test.raw")) +
+                         " -o " + q(out + "2"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("RECIPE@BITS"), std::string::npos) << bad.err;
+}
+
 TEST(CliSweep, BadRecipeFailsBeforeAnyWork) {
   const std::string out = test::temp_dir() + "/sweep-bad";
   auto r = run_command(test::lowbit_bin() + " sweep -m " + q(test::shared_path("models/ref-s")) +

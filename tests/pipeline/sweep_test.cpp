@@ -11,7 +11,7 @@ namespace {
 SweepRow row(const char* recipe, double bpw, double kld) {
   SweepRow r;
   r.recipe = recipe;
-  r.bits_per_weight = bpw;
+  r.bits_per_weight = r.bits_per_weight_all = bpw;
   r.kld_mean = kld;
   return r;
 }
@@ -24,6 +24,12 @@ TEST(Sweep, MarksTheParetoFront) {
   for (const SweepRow& r : rows) front.push_back(r.pareto);
   // b: same bits as a, higher KLD; d: more bits and higher KLD than c.
   EXPECT_EQ(front, (std::vector<bool>{true, true, false, true, false, true}));
+  // The front is over all weights: fewer bits in the linears do not count if the file is larger.
+  rows[3].bits_per_weight = 2.0;
+  rows[3].bits_per_weight_all = 4.6;
+  mark_pareto(rows);
+  EXPECT_FALSE(rows[3].pareto);
+  EXPECT_TRUE(rows[4].pareto);
 }
 
 TEST(Sweep, ReportsListEveryRow) {
