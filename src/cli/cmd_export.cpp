@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "export/gguf_allocation.h"
 #include "export/gguf_export.h"
 #include "export/hf_quant_export.h"
 #include "model/loader.h"
@@ -16,8 +17,41 @@ namespace {
 struct ExportArgs {
   std::string model, format = "gguf", out, type, tokenizer, name, method = "rtn";
   CalibrationOptions calibration;
+  BudgetArgs budget;
   int threads = 0;
 };
+
+// The type covering most weights of the blocks' linears (general.file_type of an allocation).
+GgmlType dominant_type(const GgufExportOptions& opt, const ModelSource& src) {
+  std::map<GgmlType, int64_t> weights;
+  for (const auto& [name, type] : opt.tensor_types)
+    if (name.starts_with("layers.")) {
+      const auto shape = src.shape(name);
+      weights[type] += shape[0] * shape[1];
+    }
+  GgmlType best = GgmlType::F16;
+  int64_t most = 0;
+  for (const auto& [type, n] : weights)
+    if (n > most) most = n, best = type;
+  return best;
+}
+
+// Measures (or reuses the measurement), allocates llama.cpp types to the target, fills opt.
+void plan_gguf_to_budget(const ExportArgs& a, const ModelSource& src, const Tokenizer& tok, GgufExportOptions& opt) {
+  if (opt.type || opt.mix) throw Error("export", "--type cannot be combined with --target-bpw/--target-size");
+  if (src.config.tie_embeddings)
+    throw Error("export", src.path + ": --target-* for models with tied embeddings is not supported yet");
+  const int64_t target = budget_target_bytes(a.budget, src.config, "export");
+  MeasureOptions mo = gguf_measure_options(opt.method, split_list(a.budget.candidates), split_list(a.budget.embed_candidates));
+  mo.calibration = a.calibration;
+  mo.kld_windows = a.budget.kld_windows;
+  mo.progress = opt.progress;
+  bool reused = false;
+  const Measurement m = load_or_measure(a.budget.measurement, src, tok, mo, &reused);
+  if (reused) std::fprintf(stderr, "reusing the measurement in %s\n", a.budget.measurement.c_str());
+  print_allocation(allocate_gguf(m, src, tok, target, opt));
+  opt.type = dominant_type(opt, src);
+}
 
 void print_summary(const GgufExportReport& r, const std::string& out) {
   std::map<std::string, int> by_type;
@@ -53,6 +87,7 @@ void run_hf_export(const ExportArgs& a) {
   HfQuantExportOptions opt;
   opt.format = parse_hf_quant_format(a.format);
   if (!a.type.empty()) throw Error("export", "--type applies to --format gguf only");
+  if (a.budget.given()) throw Error("export", "--target-bpw/--target-size apply to --format gguf only");
   if (a.method != "rtn")
     throw Error("export", "--method applies to --format gguf only (" + a.format + " keeps the .lowbit codes)");
   if (!a.tokenizer.empty())
@@ -84,6 +119,7 @@ void run_export(const ExportArgs& a) {
   apply_threads(a.threads);
   const ModelSource src = open_model_source(a.model);
   const auto tok = load_tokenizer_for(src, a.tokenizer);
+  if (a.budget.given() || !a.budget.measurement.empty()) plan_gguf_to_budget(a, src, *tok, opt);
   print_summary(export_gguf(src, *tok, opt, a.out), a.out);
 }
 
@@ -118,14 +154,17 @@ void add_export(CLI::App& app) {
                   "gptq (GPTQ error feedback on the imatrix-fitted block scales); imatrix/gptq run "
                   "the calibration text through the model layer by layer")
       ->transform(CLI::IsMember({"rtn", "imatrix", "gptq"}, CLI::ignore_case));
-  add_calibration_options(*cmd, &a->calibration, "--method imatrix/gptq");
+  add_calibration_options(*cmd, &a->calibration, "--method imatrix/gptq and --target-*");
+  add_budget_options(*cmd, &a->budget,
+                     "default Q3_K,Q4_0,IQ4_NL,Q4_K,Q5_0,Q5_K,Q6_K,Q8_0; embeddings also F16; codes by --method, "
+                     "gptq recommended");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the model's own)");
   cmd->add_option("--name", a->name, "general.name (default: the model's file name)");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a, cmd] {
     for (const char* flag : {"--calib", "--calib-windows", "--calib-len", "--seed"})
-      if (cmd->count(flag) && a->method == "rtn")
-        throw Error("export", std::string(flag) + " applies to --method imatrix or gptq only");
+      if (cmd->count(flag) && a->method == "rtn" && !a->budget.given())
+        throw Error("export", std::string(flag) + " applies to --method imatrix or gptq (or --target-*) only");
     run_export(*a);
   });
 }

@@ -5,8 +5,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "io/llama_config.h"
 #include "pipeline/calibration.h"
 #include <string>
+#include <vector>
+
+namespace lowbit {
+struct Allocation;
+}
 
 namespace lowbit::cli {
 
@@ -28,6 +34,24 @@ void add_window_options(CLI::App& cmd, int64_t* ctx, const std::string& ctx_help
 // Shared by quantize and export: --calib, --calib-windows, --calib-len, --seed into `opt`;
 // `used_by` names what reads them (e.g. "imatrix/gptq/awq").
 void add_calibration_options(CLI::App& cmd, CalibrationOptions* opt, const std::string& used_by);
+
+// Shared by quantize and export: bit allocation to a budget (pipeline/bit_allocation.h).
+struct BudgetArgs {
+  double target_bpw = 0;
+  std::string target_size, measurement, candidates, embed_candidates;
+  int64_t kld_windows = 8;
+  bool given() const { return target_bpw > 0 || !target_size.empty(); }
+};
+// --target-bpw, --target-size, --measurement, --candidates, --embed-candidates, --kld-windows;
+// `defaults` describes the default candidate lists.
+void add_budget_options(CLI::App& cmd, BudgetArgs* a, const std::string& defaults);
+// The target file size in bytes for a model with config `c`. Throws lowbit::Error("<command>",
+// ...) unless exactly one of the two targets is given and it parses.
+int64_t budget_target_bytes(const BudgetArgs& a, const LlamaConfig& c, const std::string& command);
+// The allocation table on stdout.
+void print_allocation(const Allocation& al);
+// "a,b,,c" -> {"a", "b", "c"}
+std::vector<std::string> split_list(const std::string& s);
 
 // Shared by commands: --threads (0 = all cores), applied before the command runs.
 void add_threads_option(CLI::App& cmd, int* threads);

@@ -1,11 +1,76 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
+#include <sstream>
 
+#include "base/error.h"
 #include "base/parallel.h"
 #include "cli/commands.h"
+#include "pipeline/bit_allocation.h"
 
 namespace lowbit::cli {
+
+namespace {
+
+// "3000000", "2.9M", "2900K", "1.5G" (powers of 1000) or "2.8MiB", "2800KiB", "1GiB" (of 1024).
+int64_t parse_size(const std::string& s, const std::string& command) {
+  const std::string hint = "--target-size '" + s + "': expected a positive size, e.g. 2900000, 2.9M or 2.8MiB";
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    throw Error(command, hint);
+  }
+  static const std::map<std::string, double> units = {{"", 1},         {"B", 1},           {"K", 1e3},
+                                                      {"M", 1e6},      {"G", 1e9},         {"KiB", 1024.0},
+                                                      {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+  const auto u = units.find(s.substr(used));
+  if (u == units.end() || !(v > 0) || v * u->second > 9e18) throw Error(command, hint);
+  return static_cast<int64_t>(v * u->second);
+}
+
+}  // namespace
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+void add_budget_options(CLI::App& cmd, BudgetArgs* a, const std::string& defaults) {
+  cmd.add_option("--target-bpw", a->target_bpw,
+                 "choose each tensor's format so the file has this many bits per weight (over all weights)")
+      ->check(CLI::Range(0.5, 32.0));
+  cmd.add_option("--target-size", a->target_size, "choose each tensor's format for this file size, e.g. 2.9M or 2.8MiB");
+  cmd.add_option("--measurement", a->measurement,
+                 "with --target-*: read the per-tensor measurement from FILE if it exists, else save it there");
+  cmd.add_option("--candidates", a->candidates,
+                 "with --target-*: comma-separated candidates for the linear layers and lm_head (" + defaults + ")");
+  cmd.add_option("--embed-candidates", a->embed_candidates, "with --target-*: comma-separated candidates for embed_tokens");
+  cmd.add_option("--kld-windows", a->kld_windows,
+                 "with --target-*: calibration windows for each tensor's KLD probe (default 8)")
+      ->check(CLI::Range(1, 1 << 20));
+}
+
+void print_allocation(const Allocation& al) {
+  std::printf("bit allocation: %lld of %lld budget bytes for the quantized tensors; predicted KLD %.5f "
+              "(sum of per-tensor predictions)\n",
+              static_cast<long long>(al.tensor_bytes), static_cast<long long>(al.budget_bytes), al.predicted_kld);
+  std::printf("%-22s %-24s %10s %7s %12s\n", "tensor", "recipe", "bytes", "bpw", "pred_kld");
+  for (const AllocationRow& r : al.rows)
+    std::printf("%-22s %-24s %10lld %7.3f %12.3e\n", r.name.c_str(), r.recipe.c_str(), static_cast<long long>(r.bytes),
+                8.0 * static_cast<double>(r.bytes) / static_cast<double>(r.params), r.predicted_kld);
+  std::printf("\n");
+}
+
+int64_t budget_target_bytes(const BudgetArgs& a, const LlamaConfig& c, const std::string& command) {
+  if ((a.target_bpw > 0) == !a.target_size.empty()) throw Error(command, "give one of --target-bpw and --target-size");
+  return a.target_bpw > 0 ? target_bytes_for_bpw(c, a.target_bpw) : parse_size(a.target_size, command);
+}
 
 void add_threads_option(CLI::App& cmd, int* threads) {
   cmd.add_option("-t,--threads", *threads, "threads to use (0 = all cores)")->check(CLI::NonNegativeNumber);

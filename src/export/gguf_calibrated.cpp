@@ -67,8 +67,10 @@ void block_importance(GgmlType t, const float* x, int64_t cols, const float* hdi
   }
 }
 
+}  // namespace
+
 // Decodes rows of type t back to fp32 (what llama.cpp will compute with).
-std::vector<float> decode_rows(GgmlType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
+std::vector<float> decode_ggml_matrix(GgmlType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
   TensorView v;
   v.name = "encoded";
   v.dtype = ggml_dtype(t);
@@ -77,8 +79,6 @@ std::vector<float> decode_rows(GgmlType t, const std::vector<uint8_t>& bytes, in
   v.nbytes = bytes.size();
   return to_f32(v);
 }
-
-}  // namespace
 
 GgufMethod parse_gguf_method(std::string_view s) {
   std::string low(s);
@@ -157,7 +157,7 @@ struct CalibratedGgufEncoder::State {
     } catch (const Error& e) {
       throw Error(e.component(), src.path + ": tensor '" + canonical + "': " + message_of(e));
     }
-    std::vector<float> back = decode_rows(t, bytes, w.rows, w.cols);
+    std::vector<float> back = decode_ggml_matrix(t, bytes, w.rows, w.cols);
     LinearResult r;
     measure_linear_error(w, back.data(), h, r);
     reports.push_back({canonical, t, r.rel_output_error});

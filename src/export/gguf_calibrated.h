@@ -52,6 +52,9 @@ std::vector<uint8_t> encode_ggml_matrix(GgmlType t, const float* w, int64_t rows
                                         const float* h, GgufMethod method,
                                         const GptqOptions& gptq = {});
 
+// The fp32 values of rows of type t (bytes as encode_ggml_matrix returns them).
+std::vector<float> decode_ggml_matrix(GgmlType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols);
+
 struct CalibratedTensorReport {
   std::string canonical;
   GgmlType type = GgmlType::F32;

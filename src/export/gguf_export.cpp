@@ -222,9 +222,11 @@ GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonica
   GgufExportTensor t{gguf_tensor_name(canonical), GgmlType::F32, src.shape(canonical)};
   if (t.shape.size() == 1) return t;  // norms
   const std::optional<GgmlType> exact = exact_type(src, canonical);
-  const GgmlType wanted = opt.mix ? mix_type(*opt.mix, src, canonical)
-                         : opt.type ? requested_type(*opt.type, is_output(src, canonical), exact)
-                                    : auto_type(src, canonical);
+  const auto assigned = opt.tensor_types.find(canonical);
+  const GgmlType wanted = assigned != opt.tensor_types.end() ? assigned->second
+                          : opt.mix ? mix_type(*opt.mix, src, canonical)
+                          : opt.type ? requested_type(*opt.type, is_output(src, canonical), exact)
+                                     : auto_type(src, canonical);
   const std::string kind = tensor_kind(canonical);
   t.type = row_fallback(wanted, t.shape[1]);
   if (t.type != wanted)
@@ -407,6 +409,18 @@ GgufExportReport plan_gguf_export(const ModelSource& src, const GgufExportOption
   GgufExportReport r = report_header(src, opt);
   for (Planned& p : plan_all(src, opt)) r.tensors.push_back(std::move(p.out));
   return r;
+}
+
+int64_t gguf_export_size(const ModelSource& src, const Tokenizer& tok, const GgufExportOptions& opt) {
+  const GgufExportReport r = report_header(src, opt);
+  GgufExportOptions quiet = opt;
+  quiet.warn = [](const std::string&) {};
+  const std::vector<Planned> plan = plan_all(src, quiet);
+  GgufWriter w;
+  add_model_metadata(w, src, opt, r.file_type);
+  add_tokenizer_metadata(w, gguf_vocab_of(tok, src.config.vocab_size, src.path));
+  for (const Planned& p : plan) w.add_tensor(p.out.name, p.out.type, p.out.shape, [] { return std::vector<uint8_t>{}; });
+  return static_cast<int64_t>(w.file_size());
 }
 
 GgufExportReport export_gguf(const ModelSource& src, const Tokenizer& tok,

@@ -34,7 +34,8 @@
 //   Q5_K_M (17): the same with Q5_K in place of Q4_K;
 //   Q3_K_M (12): Q3_K, except output (Q6_K), attn_v (Q5_K in layers 0 and 1, else Q4_K),
 //     attn_output (Q4_K) and ffn_down (Q5_K in layers i < n/16, else Q4_K).
-// token_embd gets the base type. (llama-quantize's "Q4_K" / "Q3_K" names are aliases of its _M
+// token_embd gets the base type. opt.tensor_types (a bit allocation's plan, export/
+// gguf_allocation.h) sets the wanted type of the tensors it names above all of these rules. (llama-quantize's "Q4_K" / "Q3_K" names are aliases of its _M
 // mixes; here a plain type name means that type everywhere, as listed above.)
 //
 // Calibrated codes (opt.method imatrix / gptq, float sources only): the block codes of every
@@ -56,6 +57,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +76,9 @@ enum class GgufMix { Q3_K_M, Q4_K_M, Q5_K_M };
 struct GgufExportOptions {
   std::optional<GgmlType> type;  // nullopt: automatic (see above)
   std::optional<GgufMix> mix;    // a mix (see above); `type` is then ignored
+  // Canonical name -> type, above the type / mix / automatic rule (a bit allocation's choices,
+  // export/gguf_allocation.h); rows that are not whole blocks still fall back as above.
+  std::map<std::string, GgmlType> tensor_types;
   std::string name;              // general.name; empty: the source path's file/directory name
   // Receives each warning line (without "\n"); default: printed on stderr.
   std::function<void(const std::string&)> warn;
@@ -112,6 +117,10 @@ GgmlType default_export_type(const ModelSource& src);
 
 // The tensor plan (names, types, shapes) export_gguf would write, without writing anything.
 GgufExportReport plan_gguf_export(const ModelSource& src, const GgufExportOptions& opt);
+
+// The exact size of the file export_gguf would write (nothing is encoded). Throws as
+// plan_gguf_export and for a vocabulary the export refuses.
+int64_t gguf_export_size(const ModelSource& src, const Tokenizer& tok, const GgufExportOptions& opt);
 
 // Writes `src` with tokenizer `tok` to out_path. Throws lowbit::Error("export", ...) on
 // unsupported input (see above; a calibrated method needs a float source), before anything is

@@ -83,6 +83,9 @@ class GgufWriter {
   // Storage bytes of a tensor of this type and shape (the producer's contract).
   static uint64_t tensor_bytes(GgmlType type, const std::vector<int64_t>& shape);
 
+  // The size write() would give, without producing any tensor.
+  uint64_t file_size() const { return header_bytes().size() + data_size_; }
+
   // Writes the file atomically. Throws lowbit::Error on I/O failure or a producer that returns
   // the wrong number of bytes (naming the tensor).
   void write(const std::string& path) const;

@@ -81,5 +81,34 @@ TEST(CliBudget, BadCombinationsGiveOneLine) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.lowbit"));
 }
 
+TEST(CliBudget, GgufExportToATargetAndItsRefusals) {
+  const std::string dir = test::temp_dir();
+  const std::string base = test::lowbit_bin() + " export -m " + q(test::shared_path("models/ref-s")) + " --calib " +
+                           q(test::shared_path("data/calibration/wiki.utf8")) + " --calib-windows 4 --calib-len 64 ";
+  auto r = run_command(base + "-o " + q(dir + "/a.gguf") + " --target-bpw 5 --candidates Q4_0,Q8_0 " +
+                       "--embed-candidates Q4_0,Q8_0 --kld-windows 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("bit allocation:"), std::string::npos) << r.out;
+  // 5 bits over ref-s's 1,787,008 weights (embeddings, blocks, lm_head, norms): 1,116,880 bytes.
+  EXPECT_LE(std::filesystem::file_size(dir + "/a.gguf"), 1116880u);
+  EXPECT_GT(std::filesystem::file_size(dir + "/a.gguf"), 1116880u * 95 / 100);
+  r = run_command(test::lowbit_bin() + " info --model " + q(dir + "/a.gguf"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  struct Case {
+    std::string args, needle;
+  };
+  const Case cases[] = {
+      {"--type Q4_0 --target-bpw 4", "cannot be combined"},
+      {"--target-bpw 4 --candidates Q4_0,Q7_7", "unknown GGUF candidate type 'Q7_7'"},
+      {"--format gptq --target-bpw 4", "apply to --format gguf only"},
+  };
+  for (const Case& c : cases) {
+    const auto e = run_command(base + "-o " + q(dir + "/x") + " " + c.args);
+    EXPECT_NE(e.exit_code, 0) << c.args;
+    EXPECT_NE(e.err.find(c.needle), std::string::npos) << c.args << ": " << e.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x"));
+}
+
 }  // namespace
 }  // namespace lowbit
