@@ -360,7 +360,12 @@ void check_measurement_matches(const Measurement& m, const ModelSource& src, con
                                                              : opt.linear_candidates;
   const auto emb = opt.embed_candidates.empty() && defaults ? default_embed_candidates() : opt.embed_candidates;
   if (m.linear_candidates != lin || m.embed_candidates != emb) mismatch("candidate list");
-  if (m.calibration.seed != opt.calibration.seed) mismatch("seed");
+  CalibrationOptions cal = opt.calibration;
+  if (cal.source.empty()) cal.source = default_calibration_source();
+  cal.window_len = std::min(cal.window_len, src.config.max_seq_len);
+  if (m.calibration.seed != cal.seed || m.calibration.windows != cal.windows ||
+      m.calibration.window_len != cal.window_len || m.calibration.source != cal.source || m.kld_windows != opt.kld_windows)
+    mismatch("calibration setting (--calib, --calib-windows, --calib-len, --seed or --kld-windows)");
   LlamaConfig c = src.config;
   c.tie_embeddings = false;  // the measurement always has its own lm_head
   std::vector<std::pair<std::string, int64_t>> expected, got;

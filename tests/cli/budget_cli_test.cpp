@@ -51,6 +51,13 @@ TEST(CliBudget, TargetBpwFileWithinTargetAndMeasurementReused) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("measure again"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir + "/c.lowbit"));
+  // So does another calibration setting.
+  r = run_command(quantize_cmd(dir + "/d.lowbit", std::string("-r rtn:int4:g128:rot --target-bpw 3.5 --kld-windows 3") +
+                                                      " --candidates rtn:int2:g64:asym:clip,rtn:int4:g128:clip,rtn:int8:g128:clip"
+                                                      " --embed-candidates rtn:int4:g128:clip,f16 --measurement " +
+                                                      q(dir + "/m.json")));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("calibration setting"), std::string::npos) << r.err;
 }
 
 TEST(CliBudget, BadCombinationsGiveOneLine) {
