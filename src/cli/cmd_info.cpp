@@ -56,6 +56,7 @@ void print_text(const ModelSource& src, const nlohmann::json& cfg, const nlohman
                 int64_t params, int64_t bytes, const Tokenizer& tok) {
   std::printf("model      %s (%s)\n", src.path.c_str(), src.format.c_str());
   if (!src.recipe.empty()) std::printf("%-18s %s\n", "recipe", src.recipe.c_str());
+  if (!src.rotation.empty()) std::printf("%-18s %s\n", "rotation", src.rotation.c_str());
   for (const auto& [k, v] : cfg.items()) std::printf("%-18s %s\n", k.c_str(), v.dump().c_str());
   std::printf("%-18s %s, %d tokens (bos %d, eos %d)\n", "tokenizer", tok.kind().c_str(),
               tok.vocab_size(), tok.bos_id(), tok.eos_id());
@@ -82,6 +83,7 @@ void run_info(const InfoArgs& a) {
                       {"tokenizer", {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()},
                                      {"bos_id", tok->bos_id()}, {"eos_id", tok->eos_id()}}},
                       {"parameters", params}, {"bytes", bytes}, {"tensors", tensors}};
+  if (!src.rotation.empty()) j["rotation"] = nlohmann::json::parse(src.rotation, nullptr, false);
   std::printf("%s\n", j.dump().c_str());
 }
 

@@ -33,6 +33,9 @@ TEST(CliBudget, TargetBpwFileWithinTargetAndMeasurementReused) {
   EXPECT_GT(j["file_bits_per_weight"].get<double>(), 3.3);
   EXPECT_GT(j["predicted_kld"].get<double>(), 0.0);
   EXPECT_EQ(j["recipe"], "rtn:int4:g128:rot");
+  const auto info = nlohmann::json::parse(run_command(test::lowbit_bin() + " info --json --model " + q(dir + "/a.lowbit")).out);
+  EXPECT_EQ(info["rotation"]["kind"], "hadamard");
+  EXPECT_EQ(info["rotation"]["residual"], 128);
   ASSERT_TRUE(std::filesystem::exists(dir + "/m.json"));
   const auto m = nlohmann::json::parse(test::read_file(dir + "/m.json"));
   EXPECT_EQ(m["lowbit_measurement"], 1);

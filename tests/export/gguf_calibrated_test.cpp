@@ -256,7 +256,7 @@ TEST(GgufCalibrated, Cli) {
   EXPECT_NE(bad.exit_code, 0);
   const auto stray = test::run_command(base + " --calib-windows 4");
   EXPECT_NE(stray.exit_code, 0);
-  EXPECT_NE(stray.err.find("--calib-windows applies to --method imatrix or gptq only"), std::string::npos)
+  EXPECT_NE(stray.err.find("--calib-windows applies to --method imatrix or gptq (or --target-*) only"), std::string::npos)
       << stray.err;
   const auto hf = test::run_command(test::lowbit_bin() + " export -m " + dir +
                                     "/x.gguf --format gptq --method gptq --out " + dir + "/hf");

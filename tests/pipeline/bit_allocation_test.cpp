@@ -25,7 +25,7 @@ Measurement random_measurement(int tensors, int cands, uint64_t seed) {
   Measurement m;
   for (int t = 0; t < tensors; ++t) {
     TensorMeasurement tm;
-    tm.name = "t" + std::to_string(t);
+    tm.name = std::to_string(t);  // (GCC 12 flags "t" + to_string(t) with a -Wrestrict false positive)
     tm.rows = 10;
     tm.cols = 100;
     tm.params = 1000;
