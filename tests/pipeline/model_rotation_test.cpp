@@ -10,6 +10,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "eval/compare.h"
 #include "io/lowbit_file.h"
 #include "model/loader.h"
 #include "pipeline/quantize.h"
@@ -80,6 +81,33 @@ TEST(ModelRotation, QuantizeF32RotWritesTheRotatedModel) {
   for (const auto& [name, view] : mem.tensors) {
     const std::vector<float> a = to_f32(view), b = to_f32(file.tensor(name));
     ASSERT_EQ(a, b) << name;
+  }
+}
+
+// :rot composes with every algorithm and format: the rotated quantized model stays close to the
+// unrotated one in KLD (ref-s has no outliers for the rotation to remove; measured ratios
+// rot/plain 0.95-1.14 over rtn int4, nf4:dq, imatrix int3, awq int4, gptq int3).
+TEST(ModelRotation, ComposesWithEveryAlgorithm) {
+  const std::string dir = test::temp_dir();
+  const LoadedModel ref = load_model(test::shared_path("models/ref-s"));
+  const std::string text = test::read_file(test::shared_path("data/wikitext-2-raw/wiki.test.raw"));
+  const std::vector<int32_t> ids = ref.tokenizer->encode(text.substr(0, 15000), false);
+  for (const char* recipe : {"rtn:nf4:g64:dq", "awq:int4:g128", "gptq:int3:g128"}) {
+    double kld[2];
+    for (int rot = 0; rot < 2; ++rot) {
+      QuantizeOptions opt;
+      opt.recipe = std::string(recipe) + (rot ? ":rot" : "");
+      opt.calibration.source = test::shared_path("data/calibration/wiki.utf8");
+      opt.calibration.windows = 8;
+      opt.calibration.window_len = 128;
+      const std::string out = dir + "/m" + std::to_string(rot) + ".lowbit";
+      quantize_model(ref.source, *ref.tokenizer, opt, out);
+      const LoadedModel q = load_model(out);
+      kld[rot] = compare_models(*q.model, *ref.model, ids, 128, 128).kld_mean;
+    }
+    std::printf("ref-s %s: KLD %.5f, with :rot %.5f\n", recipe, kld[0], kld[1]);
+    EXPECT_GT(kld[1], 0.6 * kld[0]) << recipe;
+    EXPECT_LT(kld[1], 1.5 * kld[0]) << recipe;
   }
 }
 
