@@ -39,7 +39,7 @@ void add_calibration_options(CLI::App& cmd, CalibrationOptions* opt, const std::
 struct BudgetArgs {
   double target_bpw = 0;
   std::string target_size, measurement, candidates, embed_candidates;
-  int64_t kld_windows = 8;
+  int64_t kld_windows = 4;
   bool given() const { return target_bpw > 0 || !target_size.empty(); }
 };
 // --target-bpw, --target-size, --measurement, --candidates, --embed-candidates, --kld-windows;

@@ -52,7 +52,7 @@ void add_budget_options(CLI::App& cmd, BudgetArgs* a, const std::string& default
                  "with --target-*: comma-separated candidates for the linear layers and lm_head (" + defaults + ")");
   cmd.add_option("--embed-candidates", a->embed_candidates, "with --target-*: comma-separated candidates for embed_tokens");
   cmd.add_option("--kld-windows", a->kld_windows,
-                 "with --target-*: calibration windows for each tensor's KLD probe (default 8)")
+                 "with --target-*: calibration windows for each tensor's KLD probe (default 4)")
       ->check(CLI::Range(1, 1 << 20));
 }
 
