@@ -249,6 +249,9 @@ GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonica
 }
 
 void check_exportable(const ModelSource& src) {
+  if (!src.input_hadamard.empty())
+    throw Error(kComp, src.path + ": its down_proj inputs are rotated at run time (recipe ':had'), which llama.cpp "
+                                  "cannot do; export a model quantized without ':had'");
   if (src.config.attention_bias)
     throw Error(kComp, src.path + ": q/k/v biases (" + src.config.architecture +
                            ") are not supported by the GGUF llama export yet");

@@ -340,6 +340,9 @@ HfQuantExportReport export_hf_quant(const ModelSource& src, const HfQuantExportO
     std::fprintf(stderr, "warning: %s\n", s.c_str());
   };
   if (out_dir.empty()) throw Error("export", "no output directory");
+  if (!src.input_hadamard.empty())
+    throw Error("export", src.path + ": its down_proj inputs are rotated at run time (recipe ':had'), which the HF "
+                                    "loaders cannot do; export a model quantized without ':had'");
   check_out_dir(out_dir);
   const std::vector<LinearPlan> linears = plan_linears(src, opt.format);
   const std::string out = fs::path(out_dir).lexically_normal().string();

@@ -95,10 +95,12 @@ void add_tensor(SafetensorsWriter& w, json& index, const LowbitTensorIn& t) {
     add_quantized(w, t.name, *t.matrix);
     index[t.name] = {{"format", t.matrix->spec.to_string()}, {"shape", {t.matrix->rows, t.matrix->cols}},
                      {"recipe", t.recipe}};
+    if (t.input_hadamard >= 0) index[t.name]["input_hadamard"] = static_cast<uint64_t>(t.input_hadamard);
   } else {
     w.add(t.name, t.plain_dtype, t.shape, plain_bytes(t));
     index[t.name] = {{"format", t.plain_dtype == "F32" ? "f32" : t.plain_dtype == "F16" ? "f16" : "bf16"},
                      {"shape", t.shape}, {"recipe", t.recipe}};
+    if (t.input_hadamard >= 0) index[t.name]["input_hadamard"] = static_cast<uint64_t>(t.input_hadamard);
   }
 }
 
@@ -200,6 +202,12 @@ void load_tensor(ModelSource& src, const SafetensorsFile& f, const std::string& 
   const QuantSpec spec = parse_quant_spec(info["format"].get<std::string>());
   const auto shape = info["shape"].get<std::vector<int64_t>>();
   src.recipes[name] = info.value("recipe", "");
+  if (info.contains("input_hadamard")) {
+    const json& seed = info["input_hadamard"];
+    if (!seed.is_number_unsigned() || shape.size() != 2)
+      throw Error(kComp, f.path() + ": tensor '" + name + "': input_hadamard must be an unsigned seed on a matrix");
+    src.input_hadamard[name] = seed.get<uint64_t>();
+  }
   if (!spec.quantized()) {
     const TensorView& v = f.tensor(name);
     if (v.shape != shape) throw Error(kComp, f.path() + ": tensor '" + name + "' shape disagrees with its index");

@@ -32,6 +32,9 @@ struct LowbitTensorIn {
   std::vector<float> values;                  // when plain: [shape] fp32 values
   std::vector<int64_t> shape;                 // when plain
   std::string plain_dtype = "F32";            // F32, F16 or BF16
+  // >= 0: the stored matrix is W·H with H = Rotation::random_hadamard(cols, seed), and readers
+  // must multiply its input by H first (the index entry's "input_hadamard": seed).
+  int64_t input_hadamard = -1;
 };
 
 struct LowbitModelIn {

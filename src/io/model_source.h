@@ -47,6 +47,9 @@ struct ModelSource {
   std::map<std::string, std::string> recipes;  // canonical name -> recipe that produced it
   std::string recipe;                          // the whole-model recipe (.lowbit files)
   std::string rotation;  // .lowbit files: JSON of the rotation folded into the weights, or empty
+  // .lowbit files: matrices stored as W·H whose input must be rotated by
+  // Rotation::random_hadamard(cols, seed) at run time (canonical name -> seed).
+  std::map<std::string, uint64_t> input_hadamard;
   EmbeddedTokenizer embedded_tokenizer;        // kind empty when none
   std::vector<std::shared_ptr<const void>> owners;  // keep mappings alive
   std::shared_ptr<const GgufFile> gguf;  // set for GGUF sources (its metadata holds the vocab)

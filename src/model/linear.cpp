@@ -1,5 +1,7 @@
 #include "model/linear.h"
 
+#include <vector>
+
 namespace lowbit {
 
 Linear Linear::dense(Matrix m) {
@@ -16,6 +18,12 @@ Linear Linear::packed(PackedMatrix p) {
 }
 
 void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) const {
+  std::vector<float> rotated;
+  if (input_rotation_) {  // y = (x·H)·(W·H)ᵀ = x·Wᵀ
+    rotated.assign(x, x + T * cols());
+    input_rotation_->apply_right_f32(rotated.data(), T);
+    x = rotated.data();
+  }
   if (!is_packed_) {
     lowbit::matmul(x, T, dense_, bias, y);
     return;

@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <string>
 
+#include <memory>
+
 #include "kernels/packed_matrix.h"
+#include "kernels/rotation.h"
 #include "model/matrix.h"
 
 namespace lowbit {
@@ -19,6 +22,10 @@ class Linear {
   int64_t rows() const { return is_packed_ ? packed_.rows() : dense_.rows; }
   int64_t cols() const { return is_packed_ ? packed_.cols() : dense_.cols; }
   bool is_packed() const { return is_packed_; }
+  // The stored weight is W·H: every input row is multiplied by H (an orthogonal rotation, see
+  // kernels/rotation.h) before the product, so matmul computes x·Wᵀ.
+  void set_input_rotation(std::shared_ptr<const Rotation> h) { input_rotation_ = std::move(h); }
+  bool has_input_rotation() const { return input_rotation_ != nullptr; }
   const Matrix& dense_matrix() const { return dense_; }
 
   // Y[T, rows] = X[T, cols] · Wᵀ (+ bias[rows] if non-null).
@@ -31,6 +38,7 @@ class Linear {
   bool is_packed_ = false;
   Matrix dense_;
   PackedMatrix packed_;
+  std::shared_ptr<const Rotation> input_rotation_;
 };
 
 }  // namespace lowbit

@@ -33,8 +33,11 @@ Matrix fp32_matrix(const ModelSource& src, const std::string& name) {
 
 Linear linear_from(const ModelSource& src, const std::string& name, Isa isa) {
   auto q = src.quantized.find(name);
-  if (q != src.quantized.end()) return Linear::packed(PackedMatrix::pack(q->second, isa));
-  return Linear::dense(matrix_from(src.tensor(name)));
+  Linear l = q != src.quantized.end() ? Linear::packed(PackedMatrix::pack(q->second, isa))
+                                      : Linear::dense(matrix_from(src.tensor(name)));
+  if (auto h = src.input_hadamard.find(name); h != src.input_hadamard.end())
+    l.set_input_rotation(std::make_shared<const Rotation>(Rotation::random_hadamard(l.cols(), h->second)));
+  return l;
 }
 
 }  // namespace
@@ -42,6 +45,9 @@ Linear linear_from(const ModelSource& src, const std::string& name, Isa isa) {
 LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), owners_(src.owners) {
   validate_llama_config(config_, src.path);
   check_canonical_tensors(src);
+  for (const auto& [name, seed] : src.input_hadamard)
+    if (name != "lm_head" && !(name.starts_with("layers.") && name.ends_with("_proj")))
+      throw Error("model", src.path + ": '" + name + "' has an input rotation but is not a linear layer");
   auto m = [&](const std::string& name) { return fp32_matrix(src, name); };
   auto lin = [&](const std::string& name) { return linear_from(src, name, isa); };
   weights_.embed_tokens = m("embed_tokens");

@@ -232,6 +232,7 @@ Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, co
   const CandidateCoder coder = opt.coder ? opt.coder : lowbit_coder();
   if (opt.kld_windows < 1) throw Error(kComp, "--kld-windows must be >= 1");
 
+  if (plan.hadamard_down()) throw Error(kComp, "':had' is not supported with --target-* yet (':rot' is)");
   std::optional<ModelRotation> rot;
   if (plan.rotate()) rot = ModelRotation::make(c, opt.calibration.seed);
   m.rotation = rot ? rot->to_json() : "";

@@ -181,6 +181,23 @@ double output_energy(const DenseWeight& w, const float* h) {
 
 }  // namespace
 
+LinearResult quantize_rotated_input(DenseWeight& w, const Recipe& r, const float* h, const Rotation& rot) {
+  DenseWeight wr = w;
+  rot.apply_right(wr.w.data(), wr.rows);  // W·H
+  std::vector<float> hr;
+  if (h != nullptr) {  // Hᵀ·(Σ x xᵀ)·H: the statistics of the rotated inputs x·H
+    hr.assign(h, h + w.cols * w.cols);
+    rot.apply_left_transposed(hr.data(), w.cols);
+    rot.apply_right(hr.data(), w.cols);
+  }
+  LinearResult res = quantize_linear(wr, r, h ? hr.data() : nullptr);
+  if (res.quantized) {
+    w.w = dequantize(res.matrix);
+    rot.apply_right_transposed(w.w.data(), w.rows);  // back to the unrotated basis for the pass
+  }
+  return res;
+}
+
 LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h) {
   const auto t0 = std::chrono::steady_clock::now();
   if (r.calibrated() && h == nullptr) throw Error("quantize", r.to_string() + " needs calibration statistics");
@@ -227,13 +244,14 @@ void measure_linear_error(const DenseWeight& w, const float* back, const float* 
 
 std::map<std::string, LinearResult> quantize_layer_calibrated(
     const LlamaConfig& c, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
-    Activations& act, const StageFn& stage) {
+    Activations& act, const StageFn& stage, const Rotation* down_input) {
   LOWBIT_ASSERT(act.dim == c.dim && act.x.size() == static_cast<size_t>(act.windows * act.len * act.dim));
   if (has_awq(recipes)) {
     if (stage) stage("awq scale search");
     awq_fold_layer(c, layer, recipes, act);
   }
   const LinearQuantizer by_recipe = [&](const std::string& name, DenseWeight& w, const float* h) {
+    if (name == "down_proj" && down_input) return quantize_rotated_input(w, recipes.at(name), h, *down_input);
     LinearResult r = quantize_linear(w, recipes.at(name), h);
     if (r.quantized) w.w = dequantize(r.matrix);
     return r;

@@ -26,6 +26,7 @@
 
 #include "formats/quantized_matrix.h"
 #include "io/llama_config.h"
+#include "kernels/rotation.h"
 #include "pipeline/recipe.h"
 
 namespace lowbit {
@@ -68,9 +69,11 @@ using LinearQuantizer =
 // Quantizes the linears of `layer` (per their recipes, keyed by short name "q_proj" ...) and
 // advances `act` through it. Returns the results by short name; `layer` ends up folded (AWQ) and
 // holding the dequantized weights. `stage` (optional) is called at each step for progress.
+// With `down_input` (":had"), down_proj is quantized as W·H against Hᵀ·Σxxᵀ·H (its inputs
+// rotated by H) and its result is W·H too; the pass continues with (Ŵ·H)·Hᵀ.
 std::map<std::string, LinearResult> quantize_layer_calibrated(
     const LlamaConfig& config, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
-    Activations& act, const StageFn& stage = nullptr);
+    Activations& act, const StageFn& stage = nullptr, const Rotation* down_input = nullptr);
 
 // The same passes (without AWQ's folding) with every linear quantized by `quantize`.
 std::map<std::string, LinearResult> quantize_layer_calibrated(const LlamaConfig& config,
@@ -78,6 +81,10 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(const LlamaConfig&
                                                               const LinearQuantizer& quantize,
                                                               Activations& act,
                                                               const StageFn& stage = nullptr);
+
+// quantize_linear of W·H with the statistics of inputs rotated by H (Hᵀ h H); the result's
+// matrix is W·H quantized, and w is left holding its value in the unrotated basis, (Ŵ·H)·Hᵀ.
+LinearResult quantize_rotated_input(DenseWeight& w, const Recipe& r, const float* h, const Rotation& rot);
 
 // ‖W − Ŵ‖ / ‖W‖ and tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) (h may be null: then -1) into r.
 void measure_linear_error(const DenseWeight& w, const float* back, const float* h, LinearResult& r);

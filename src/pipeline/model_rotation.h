@@ -2,7 +2,7 @@
 // model computes exactly the same function with no runtime cost, while its weight matrices are
 // incoherent (no outlier weights or channels) and quantize better.
 //
-// With Q the residual rotation [D, D] (algo/rotation.h) and the residual stream carried as
+// With Q the residual rotation [D, D] (kernels/rotation.h) and the residual stream carried as
 // x' = x·Q:
 //   1. every RMSNorm gain g is folded into the linears that read the norm (W ← W·diag(g)) and
 //      becomes all ones; RMSNorm commutes with Q because ‖x·Q‖ = ‖x‖;
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "algo/rotation.h"
+#include "kernels/rotation.h"
 #include "io/model_source.h"
 
 namespace lowbit {

@@ -42,7 +42,9 @@ int64_t peak_rss_bytes() {
 // Writes tensors as they are produced and keeps the report.
 class Emitter {
  public:
-  Emitter(LowbitWriter& writer, QuantizeReport& report) : writer_(writer), report_(report) {}
+  // down_seed >= 0: down_proj tensors arrive as W·H (":had") and are marked so in the file.
+  Emitter(LowbitWriter& writer, QuantizeReport& report, int64_t down_seed)
+      : writer_(writer), report_(report), down_seed_(down_seed) {}
 
   // A tensor kept in float storage (plain recipe) or quantized with RTN (no calibration needed).
   void plain_or_rtn(const std::string& name, const std::vector<float>& w, const std::vector<int64_t>& shape,
@@ -84,6 +86,7 @@ class Emitter {
     in.recipe = rep.recipe;
     in.quantized = true;
     in.matrix = &res.matrix;
+    in.input_hadamard = input_hadamard(name);
     writer_.add(in);
     finish(std::move(rep));
   }
@@ -96,6 +99,7 @@ class Emitter {
     in.values = w;
     in.shape = shape;
     in.plain_dtype = plain_dtype(r.spec.kind);
+    in.input_hadamard = input_hadamard(name);
     rep.bytes = rep.params * (r.spec.kind == FormatKind::F32 ? 4 : 2);
     writer_.add(in);
     finish(std::move(rep));
@@ -122,18 +126,25 @@ class Emitter {
     }
     report_.tensors.push_back(std::move(rep));
   }
+  int64_t input_hadamard(const std::string& name) const { return name.ends_with("down_proj") ? down_seed_ : -1; }
   LowbitWriter& writer_;
   QuantizeReport& report_;
+  int64_t down_seed_;
 };
+
+// The seed of the ":had" rotation of down_proj's input (next to the residual rotation's two).
+uint64_t down_hadamard_seed(const QuantizeOptions& opt) { return opt.calibration.seed + 2; }
 
 // Every tensor through RTN / plain storage, in canonical order.
 void quantize_plain(const ModelSource& src, const LlamaConfig& config, const RecipePlan& plan,
-                    const QuantizeOptions& opt, const ModelRotation* rot, Emitter& emit) {
+                    const QuantizeOptions& opt, const ModelRotation* rot, const Rotation* down_input, Emitter& emit) {
   const auto names = canonical_tensor_shapes(config);
   for (size_t i = 0; i < names.size(); ++i) {
     const auto& [name, shape] = names[i];
     if (opt.progress) opt.progress(static_cast<int64_t>(i), static_cast<int64_t>(names.size()), name);
-    emit.plain_or_rtn(name, source_f32(src, name, rot), shape, plan.for_tensor(name, shape.size() == 2));
+    std::vector<float> w = source_f32(src, name, rot);
+    if (down_input && name.ends_with("down_proj")) down_input->apply_right(w.data(), shape[0]);  // W·H
+    emit.plain_or_rtn(name, w, shape, plan.for_tensor(name, shape.size() == 2));
   }
   if (opt.progress) opt.progress(static_cast<int64_t>(names.size()), static_cast<int64_t>(names.size()), "");
 }
@@ -188,7 +199,7 @@ double calibration_nll(const LlamaConfig& c, const std::vector<float>& norm, con
 
 void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, const LlamaConfig& config,
                          const RecipePlan& plan, const QuantizeOptions& opt, const ModelRotation* rot,
-                         Emitter& emit, QuantizeReport& report) {
+                         const Rotation* down_input, Emitter& emit, QuantizeReport& report) {
   const auto t0 = std::chrono::steady_clock::now();
   CalibrationOptions co = opt.calibration;
   if (co.source.empty()) co.source = default_calibration_source();
@@ -216,10 +227,12 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
     std::map<std::string, Recipe> recipes;
     for (const char* n : kLayerLinearNames) recipes[n] = plan.for_tensor(p + n, true);
     auto results = quantize_layer_calibrated(config, layer, recipes, act,
-                                             [&](const std::string& stage) { progress(l, p + stage); });
+                                             [&](const std::string& stage) { progress(l, p + stage); }, down_input);
     std::map<std::string, std::vector<float>> originals;  // values of float-stored linears
     for (const char* n : kLayerLinearNames)
       originals[n] = recipes[n].algorithm == "none" ? layer.linears[n].w : std::vector<float>{};
+    if (down_input && !originals["down_proj"].empty())  // stored as W·H
+      down_input->apply_right(originals["down_proj"].data(), layer.linears["down_proj"].rows);
     emit_layer(config, plan, p, layer, results, originals, emit);
   }
 
@@ -259,6 +272,9 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
     meta.rotation = rot->to_json();
   }
   const ModelRotation* rot_ptr = rot ? &*rot : nullptr;
+  std::optional<Rotation> down_input;  // ":had": down_proj's input rotated at run time
+  if (plan.hadamard_down()) down_input = Rotation::random_hadamard(src.config.hidden_dim, down_hadamard_seed(opt));
+  const Rotation* down_ptr = down_input ? &*down_input : nullptr;
   meta.source = src.path;
   const TokenizerBlob blob = tokenizer.to_blob();
   meta.tokenizer = {blob.kind, blob.bytes};
@@ -268,9 +284,9 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
   QuantizeReport report;
   report.recipe = meta.recipe;
   LowbitWriter writer(out_path, meta);
-  Emitter emit(writer, report);
-  if (plan.needs_calibration(names)) quantize_calibrated(src, tokenizer, meta.config, plan, opt, rot_ptr, emit, report);
-  else quantize_plain(src, meta.config, plan, opt, rot_ptr, emit);
+  Emitter emit(writer, report, down_ptr ? static_cast<int64_t>(down_hadamard_seed(opt)) : -1);
+  if (plan.needs_calibration(names)) quantize_calibrated(src, tokenizer, meta.config, plan, opt, rot_ptr, down_ptr, emit, report);
+  else quantize_plain(src, meta.config, plan, opt, rot_ptr, down_ptr, emit);
   writer.commit();
   report.peak_rss_bytes = peak_rss_bytes();
   report.seconds = seconds_since(t0);

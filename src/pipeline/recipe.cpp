@@ -48,21 +48,28 @@ Recipe parse_recipe(std::string_view s) {
 
 namespace {
 
-constexpr std::string_view kRotSuffix = ":rot";
+constexpr std::string_view kRotSuffix = ":rot", kHadSuffix = ":had";
 
-bool has_rot_suffix(std::string_view s) { return s.size() > kRotSuffix.size() && s.ends_with(kRotSuffix); }
+bool has_suffix(std::string_view s, std::string_view suffix) { return s.size() > suffix.size() && s.ends_with(suffix); }
+bool has_model_suffix(std::string_view s) { return has_suffix(s, kRotSuffix) || has_suffix(s, kHadSuffix); }
 
 }  // namespace
 
 RecipePlan::RecipePlan(const std::string& model_recipe, const std::vector<std::string>& overrides) {
-  rotate_ = has_rot_suffix(model_recipe);
-  model_ = parse_recipe(std::string_view(model_recipe).substr(0, model_recipe.size() - (rotate_ ? kRotSuffix.size() : 0)));
+  std::string_view rest = model_recipe;
+  while (has_model_suffix(rest)) {  // ":rot" and ":had" at the end, in either order, once each
+    bool& flag = has_suffix(rest, kRotSuffix) ? rotate_ : hadamard_down_;
+    if (flag) throw Error("recipe", "'" + model_recipe + "': repeated option");
+    flag = true;
+    rest.remove_suffix(kRotSuffix.size());
+  }
+  model_ = parse_recipe(rest);
   for (const std::string& o : overrides) {
     const size_t eq = o.rfind('=');
     if (eq == std::string::npos || eq == 0)
       throw Error("recipe", "--tensor '" + o + "': expected REGEX=RECIPE");
-    if (has_rot_suffix(o))
-      throw Error("recipe", "--tensor '" + o + "': ':rot' rotates the whole model; put it on the model recipe");
+    if (has_model_suffix(o))
+      throw Error("recipe", "--tensor '" + o + "': ':rot' and ':had' apply to the whole model; put them on the model recipe");
     try {
       std::regex check(o.substr(0, eq));
     } catch (const std::regex_error& e) {

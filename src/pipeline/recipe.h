@@ -13,7 +13,10 @@
 //   f16 | bf16 | f32       keep unquantized, stored in that float type
 // The whole-model recipe may end in ":rot" (e.g. gptq:int2:g64:asym:rot, f32:rot): the model is
 // rotated before quantization (pipeline/model_rotation.h: residual-stream and per-head
-// Hadamard rotations folded into the weights, exact in fp32, no runtime cost).
+// Hadamard rotations folded into the weights, exact in fp32, no runtime cost). ":had" (either
+// order with ":rot") also rotates the input of every down_proj at run time (x·H before the
+// matmul, the weight stored as W·H, kernels/rotation.h): the SwiGLU output, where real LLMs
+// have their outlier channels, cannot be rotated offline.
 // imatrix, gptq and awq need calibration data (pipeline/calibration.h).
 // The format part is any QuantSpec spelling (formats/quant_spec.h).
 #pragma once
@@ -59,8 +62,11 @@ class RecipePlan {
   Recipe for_tensor(const std::string& canonical_name, bool is_matrix) const;
   const Recipe& model_recipe() const { return model_; }
   bool rotate() const { return rotate_; }  // the model recipe ended in ":rot"
-  // The model recipe as written into files and reports (":rot" included).
-  std::string to_string() const { return model_.to_string() + (rotate_ ? ":rot" : ""); }
+  bool hadamard_down() const { return hadamard_down_; }  // ... in ":had"
+  // The model recipe as written into files and reports (":rot", ":had" included).
+  std::string to_string() const {
+    return model_.to_string() + (rotate_ ? ":rot" : "") + (hadamard_down_ ? ":had" : "");
+  }
   // Gives tensor `canonical_name` exactly `r`, above every default and override (the bit
   // allocation's choices, pipeline/bit_allocation.h).
   void assign(const std::string& canonical_name, const Recipe& r) { assigned_[canonical_name] = r; }
@@ -71,7 +77,7 @@ class RecipePlan {
   Recipe edge_recipe(bool embedding) const;  // embed_tokens / lm_head default
 
   Recipe model_;
-  bool rotate_ = false;
+  bool rotate_ = false, hadamard_down_ = false;
   std::map<std::string, Recipe> assigned_;
   std::vector<std::pair<std::string, Recipe>> overrides_;  // regex source, recipe
 };

@@ -1,7 +1,7 @@
 // Rotation (algo/rotation.h): orthogonality for every size class (powers of two, odd sizes,
 // Kronecker products such as 704 = 64·11 and 172 = 4·43), the fast paths against the dense
 // matrix, inverses, determinism, and the incoherence a rotation buys.
-#include "algo/rotation.h"
+#include "kernels/rotation.h"
 
 #include <gtest/gtest.h>
 
@@ -74,6 +74,19 @@ TEST(Rotation, FastPathsMatchDenseProducts) {
         for (int64_t k = 0; k < n; ++k) v += q[k * n + i] * m[k * cols + c];  // (Qᵀ M)[i, c]
         EXPECT_NEAR(left[i * cols + c], v, 1e-7 * (1 + std::abs(v))) << "n=" << n;
       }
+  }
+}
+
+// The fp32 run-time path against the double one, on every size class.
+TEST(Rotation, Fp32PathMatchesDoublePath) {
+  for (int64_t n : kSizes) {
+    const Rotation r = Rotation::random_hadamard(n, 21);
+    const int64_t rows = 5;
+    const std::vector<float> x = random_matrix(rows, n, 4);
+    std::vector<float> a = x, b = x;
+    r.apply_right(a.data(), rows);
+    r.apply_right_f32(b.data(), rows);
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 2e-6 * (1 + std::abs(a[i]))) << "n=" << n;
   }
 }
 

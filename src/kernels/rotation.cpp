@@ -1,5 +1,8 @@
-#include "algo/rotation.h"
+#include "kernels/rotation.h"
 
+#include <cblas.h>
+
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -68,6 +71,8 @@ Rotation Rotation::random_hadamard(int64_t n, uint64_t seed) {
   r.signs_.resize(static_cast<size_t>(n));
   for (double& s : r.signs_) s = (rng() >> 63) ? -1.0 : 1.0;
   r.r_ = r.m_ == 1 ? std::vector<double>{1.0} : haar_orthogonal(r.m_, rng);
+  r.signs_f_.assign(r.signs_.begin(), r.signs_.end());
+  r.r_f_.assign(r.r_.begin(), r.r_.end());
   return r;
 }
 
@@ -110,6 +115,40 @@ void Rotation::rotate_rows(float* rows, int64_t n_rows, bool transposed) const {
 void Rotation::apply_right(float* rows, int64_t n_rows) const { rotate_rows(rows, n_rows, false); }
 
 void Rotation::apply_right_transposed(float* rows, int64_t n_rows) const { rotate_rows(rows, n_rows, true); }
+
+void Rotation::apply_right_f32(float* rows, int64_t n_rows) const {
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p_)));
+  std::vector<float> y;
+  if (m_ > 1) y.resize(static_cast<size_t>(n_rows * n_));
+  parallel_for(n_rows, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      float* x = rows + r * n_;
+      for (int64_t i = 0; i < n_; ++i) x[i] *= signs_f_[i];
+    }
+  });
+  if (m_ > 1) {  // every row's [p, m] blocks times R: one [n_rows·p, m] x [m, m] product
+    const int M = static_cast<int>(n_rows * p_), m = static_cast<int>(m_);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, m, m, 1.0f, rows, m, r_f_.data(), m, 0.0f, y.data(), m);
+    std::copy(y.begin(), y.end(), rows);
+  }
+  parallel_for(n_rows, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      float* x = rows + r * n_;
+      for (int64_t h = 1; h < p_; h *= 2)
+        for (int64_t i = 0; i < p_; i += 2 * h)
+          for (int64_t j = i; j < i + h; ++j) {
+            float* a = x + j * m_;
+            float* b = x + (j + h) * m_;
+            for (int64_t k = 0; k < m_; ++k) {
+              const float u = a[k], v = b[k];
+              a[k] = u + v;
+              b[k] = u - v;
+            }
+          }
+      for (int64_t i = 0; i < n_; ++i) x[i] *= scale;
+    }
+  });
+}
 
 void Rotation::apply_left_transposed(float* mat, int64_t cols) const {
   // (Qᵀ M)ᵀ = Mᵀ Q: rotate the rows of the transpose.
