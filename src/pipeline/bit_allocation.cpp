@@ -2,17 +2,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
-#include <nlohmann/json.hpp>
-
-#include "base/atomic_file.h"
+#include "algo/awq.h"
 #include "algo/rtn.h"
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "eval/compare.h"
 #include "model/llama.h"
@@ -35,15 +36,13 @@ constexpr int64_t kPartEntryBytes = 110;
 constexpr int64_t kPadEntryBytes = 90;
 constexpr int64_t kIndexBytes = 60;
 
-// The relative error of `back` against w: through h for a linear, row-weighted for an
-// embedding (row_weight [rows], how often each row is read).
-double relative_error(const DenseWeight& w, const std::vector<float>& back, const float* h,
+// The relative error of `back` against w: through h for a linear (energy = output_energy(w, h),
+// the same for every candidate), row-weighted for an embedding (row_weight [rows], how often each
+// row is read).
+double relative_error(const DenseWeight& w, const std::vector<float>& back, const float* h, double energy,
                       const std::vector<double>* row_weight) {
-  if (h != nullptr) {
-    LinearResult r;
-    measure_linear_error(w, back.data(), h, r);
-    return std::max(0.0, r.rel_output_error);
-  }
+  if (h != nullptr)
+    return energy > 0 ? std::max(0.0, output_sq_error(w.w.data(), back.data(), w.rows, w.cols, h) / energy) : 0.0;
   double err = 0, total = 0;
   for (int64_t i = 0; i < w.rows; ++i) {
     const double rw = (*row_weight)[i];
@@ -74,10 +73,11 @@ TensorMeasurement measure_tensor(const std::string& name, const DenseWeight& w, 
   tm.cols = w.cols;
   tm.params = w.rows * w.cols;
   tm.probe = -1;
+  const double energy = h ? output_energy(w, h) : 0.0;
   for (const std::string& cand : cands) {
     std::optional<CodedTensor> coded = coder(name, cand, w, h);
     if (!coded) continue;  // not applicable to this shape
-    const double error = relative_error(w, coded->values, h, row_weight);
+    const double error = relative_error(w, coded->values, h, energy, row_weight);
     tm.candidates.push_back({cand, coded->bytes, error});
     const bool lossy = error > 0;
     if (lossy && (tm.probe < 0 || coded->bytes < tm.candidates[tm.probe].bytes)) {
@@ -93,19 +93,29 @@ TensorMeasurement measure_tensor(const std::string& name, const DenseWeight& w, 
   return tm;
 }
 
-std::vector<Recipe> parse_candidates(const std::vector<std::string>& spellings, bool embed) {
-  if (spellings.empty()) throw Error(kComp, "no candidate recipes");
-  std::vector<Recipe> out;
+// Throws lowbit::Error("allocate", ...) unless every spelling is a recipe (calibration-free for
+// the embeddings) and at least one quantizes.
+void check_recipe_candidates(const std::vector<std::string>& spellings, bool embed) {
+  bool any_quantized = false;
   for (const std::string& s : spellings) {
-    Recipe r = parse_recipe(s);
+    const Recipe r = parse_recipe(s);
     if (embed && r.calibrated())
       throw Error(kComp, "embedding candidate '" + s + "': embeddings take rtn or float recipes (no calibration inputs)");
-    out.push_back(r);
+    any_quantized |= r.algorithm != "none";
   }
-  bool any_quantized = false;
-  for (const Recipe& r : out) any_quantized |= r.algorithm != "none";
   if (!any_quantized) throw Error(kComp, std::string(embed ? "embedding" : "linear") + " candidates: none quantizes");
-  return out;
+}
+
+// The candidate lists a measurement with `opt` uses: the given ones, else (.lowbit coder only)
+// the defaults for the recipe's algorithm.
+std::pair<std::vector<std::string>, std::vector<std::string>> resolved_candidates(const MeasureOptions& opt,
+                                                                                  const RecipePlan& plan) {
+  std::vector<std::string> lin = opt.linear_candidates, emb = opt.embed_candidates;
+  if (!opt.coder) {
+    if (lin.empty()) lin = default_linear_candidates(plan.model_recipe().algorithm);
+    if (emb.empty()) emb = default_embed_candidates();
+  }
+  return {lin, emb};
 }
 
 // Mean KL(P_ref ‖ P_model) over every position of the windows; ref_logits [windows][L·V].
@@ -196,7 +206,7 @@ CandidateCoder lowbit_coder() {
   return [](const std::string& name, const std::string& candidate, const DenseWeight& w,
             const float* h) -> std::optional<CodedTensor> {
     const Recipe r = parse_recipe(candidate);
-    LinearResult res = quantize_linear(w, r, r.calibrated() ? h : nullptr);
+    LinearResult res = quantize_linear(w, r, r.calibrated() ? h : nullptr, /*measure=*/false);
     CodedTensor c;
     if (res.quantized) {
       c.bytes = res.matrix.storage_bytes();
@@ -219,15 +229,11 @@ Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, co
   m.model = src.path;
   m.recipe = plan.to_string();
   m.kld_windows = opt.kld_windows;
-  m.linear_candidates = opt.linear_candidates;
-  m.embed_candidates = opt.embed_candidates;
+  std::tie(m.linear_candidates, m.embed_candidates) = resolved_candidates(opt, plan);
+  if (m.linear_candidates.empty() || m.embed_candidates.empty()) throw Error(kComp, "no candidates");
   if (!opt.coder) {
-    if (m.linear_candidates.empty()) m.linear_candidates = default_linear_candidates(plan.model_recipe().algorithm);
-    if (m.embed_candidates.empty()) m.embed_candidates = default_embed_candidates();
-    parse_candidates(m.linear_candidates, false);
-    parse_candidates(m.embed_candidates, true);
-  } else if (m.linear_candidates.empty() || m.embed_candidates.empty()) {
-    throw Error(kComp, "no candidates");
+    check_recipe_candidates(m.linear_candidates, false);
+    check_recipe_candidates(m.embed_candidates, true);
   }
   const CandidateCoder coder = opt.coder ? opt.coder : lowbit_coder();
   if (opt.kld_windows < 1) throw Error(kComp, "--kld-windows must be >= 1");
@@ -356,11 +362,8 @@ void check_measurement_matches(const Measurement& m, const ModelSource& src, con
     throw Error(kComp, "the measurement was made with another " + what + "; measure again (another --measurement path)");
   };
   if (m.recipe != plan.to_string()) mismatch("recipe (" + m.recipe + ")");
-  const bool defaults = !opt.coder;
-  const auto lin = opt.linear_candidates.empty() && defaults ? default_linear_candidates(plan.model_recipe().algorithm)
-                                                             : opt.linear_candidates;
-  const auto emb = opt.embed_candidates.empty() && defaults ? default_embed_candidates() : opt.embed_candidates;
-  if (m.linear_candidates != lin || m.embed_candidates != emb) mismatch("candidate list");
+  if (std::make_pair(m.linear_candidates, m.embed_candidates) != resolved_candidates(opt, plan))
+    mismatch("candidate list");
   CalibrationOptions cal = opt.calibration;
   if (cal.source.empty()) cal.source = default_calibration_source();
   cal.window_len = std::min(cal.window_len, src.config.max_seq_len);
@@ -381,17 +384,11 @@ void check_measurement_matches(const Measurement& m, const ModelSource& src, con
 Allocation allocate_bits(const Measurement& m, int64_t budget) {
   const size_t T = m.tensors.size();
   if (T == 0) throw Error(kComp, "empty measurement");
-  // What each candidate adds to the file.
-  std::vector<std::vector<int64_t>> cost(T);
-  int64_t min_bytes = 0;
-  for (size_t t = 0; t < T; ++t) {
-    int64_t mn = std::numeric_limits<int64_t>::max();
-    for (const CandidateCost& c : m.tensors[t].candidates) {
-      cost[t].push_back(c.bytes);
-      mn = std::min(mn, cost[t].back());
-    }
-    min_bytes += mn;
-  }
+  int64_t min_bytes = 0;  // candidate bytes are what each adds to the file
+  for (const TensorMeasurement& t : m.tensors)
+    min_bytes += std::min_element(t.candidates.begin(), t.candidates.end(),
+                                  [](const CandidateCost& a, const CandidateCost& b) { return a.bytes < b.bytes; })
+                     ->bytes;
   if (budget < min_bytes)
     throw Error(kComp, "a budget of " + std::to_string(budget) + " bytes for the quantized tensors is below the " +
                            std::to_string(min_bytes) + " bytes of the smallest candidates");
@@ -405,7 +402,7 @@ Allocation allocate_bits(const Measurement& m, int64_t budget) {
     const TensorMeasurement& tm = m.tensors[t];
     std::fill(next.begin(), next.end(), kInf);
     for (size_t c = 0; c < tm.candidates.size(); ++c) {
-      const int64_t w = units(cost[t][c]);
+      const int64_t w = units(tm.candidates[c].bytes);
       const double loss = tm.predicted_kld(c);
       for (int64_t b = w; b <= cap; ++b) {
         const double v = dp[b - w] + loss;
@@ -424,8 +421,8 @@ Allocation allocate_bits(const Measurement& m, int64_t budget) {
     const TensorMeasurement& tm = m.tensors[t];
     const int c = choice[t][b];
     LOWBIT_ASSERT(c >= 0);
-    a.rows[t] = {tm.name, tm.candidates[c].recipe, tm.params, cost[t][c], tm.predicted_kld(c)};
-    b -= units(cost[t][c]);
+    a.rows[t] = {tm.name, tm.candidates[c].recipe, tm.params, tm.candidates[c].bytes, tm.predicted_kld(c)};
+    b -= units(tm.candidates[c].bytes);
   }
   for (const AllocationRow& r : a.rows) {
     a.tensor_bytes += r.bytes;

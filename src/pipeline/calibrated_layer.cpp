@@ -169,7 +169,9 @@ void quantize_members(FloatLayer& layer, const LinearQuantizer& quantize,
   }
 }
 
-// tr(W H Wᵀ) = Σ_t ‖W x_t‖², in blocks of rows (bounded scratch).
+}  // namespace
+
+// In blocks of rows (bounded scratch).
 double output_energy(const DenseWeight& w, const float* h) {
   constexpr int64_t kBlock = 256;
   const std::vector<float> zero(static_cast<size_t>(std::min(kBlock, w.rows) * w.cols), 0.0f);
@@ -178,8 +180,6 @@ double output_energy(const DenseWeight& w, const float* h) {
     total += output_sq_error(w.w.data() + r0 * w.cols, zero.data(), std::min(kBlock, w.rows - r0), w.cols, h);
   return total;
 }
-
-}  // namespace
 
 LinearResult quantize_rotated_input(DenseWeight& w, const Recipe& r, const float* h, const Rotation& rot) {
   DenseWeight wr = w;
@@ -198,7 +198,7 @@ LinearResult quantize_rotated_input(DenseWeight& w, const Recipe& r, const float
   return res;
 }
 
-LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h) {
+LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h, bool measure) {
   const auto t0 = std::chrono::steady_clock::now();
   if (r.calibrated() && h == nullptr) throw Error("quantize", r.to_string() + " needs calibration statistics");
   LinearResult res;
@@ -226,9 +226,11 @@ LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float*
   }
   res.quantized = r.algorithm != "none";
   res.seconds = seconds_since(t0);  // the algorithm alone; the error measurements below are extra
-  const std::vector<float> back = dequantize(res.matrix);
-  measure_linear_error(w, back.data(), h, res);
-  if (r.spec.kind == FormatKind::F32) res.rel_rmse = 0.0;
+  if (measure) {
+    const std::vector<float> back = dequantize(res.matrix);
+    measure_linear_error(w, back.data(), h, res);
+    if (r.spec.kind == FormatKind::F32) res.rel_rmse = 0.0;
+  }
   if (!res.quantized) res.matrix = {};
   return res;
 }

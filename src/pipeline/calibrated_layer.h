@@ -95,6 +95,12 @@ void measure_linear_error(const DenseWeight& w, const float* back, const float* 
 // "none" recipes are rounded to their float type but not quantized. `h` = Σ x xᵀ [cols, cols]
 // of the calibration inputs; it may be null only for rtn/none. Sets rel_output_error when h is
 // given. Throws lowbit::Error("quantize", ...) for a calibrated recipe without h.
-LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h);
+// measure = false skips the error measurements (rel_rmse 0, rel_output_error -1), for callers
+// that measure against statistics of their own.
+LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float* h, bool measure = true);
+
+// tr(W H Wᵀ) = Σ_t ‖W x_t‖² for h = Σ_t x_t x_tᵀ [cols, cols]: the output energy that
+// rel_output_error divides by.
+double output_energy(const DenseWeight& w, const float* h);
 
 }  // namespace lowbit
