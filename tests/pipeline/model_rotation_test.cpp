@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/compare.h"
+#include "export/logits_diff.h"
 #include "export/gguf_export.h"
 #include "export/hf_quant_export.h"
 #include "io/lowbit_file.h"
@@ -30,13 +31,6 @@ const Case kCases[] = {{"models/ref-s", "models/ref-s/golden.json"},
                        {"models/ref-m", "models/ref-m/golden.json"},
                        {"models/stories260K/stories260K.bin", "models/stories260K/golden.json"}};
 
-std::vector<float> last_logits(const LlamaModel& m, const std::vector<int32_t>& ids) {
-  KvCache cache = m.new_cache(static_cast<int64_t>(ids.size()));
-  std::vector<float> logits;
-  m.forward(ids, cache, false, logits);
-  return logits;
-}
-
 TEST(ModelRotation, RotatedModelComputesTheSameLogits) {
   for (const Case& c : kCases) {
     const ModelSource src = open_model_source(test::shared_path(c.model));
@@ -47,7 +41,7 @@ TEST(ModelRotation, RotatedModelComputesTheSameLogits) {
     for (const auto& p : golden["prompts"]) {
       const auto ids = p["token_ids"].get<std::vector<int32_t>>();
       const auto ref = p["last_logits"].get<std::vector<double>>();
-      const std::vector<float> a = last_logits(original, ids), b = last_logits(model, ids);
+      const std::vector<float> a = test::last_logits(original, ids), b = test::last_logits(model, ids);
       double max_ref = 0, diff_orig = 0, diff_golden = 0;
       for (size_t i = 0; i < ref.size(); ++i) {
         max_ref = std::max(max_ref, std::abs(ref[i]));
@@ -121,7 +115,6 @@ TEST(ModelRotation, ComposesWithEveryAlgorithm) {
 TEST(ModelRotation, OnlineDownProjRotation) {
   const std::string dir = test::temp_dir();
   const LoadedModel ref = load_model(test::shared_path("models/ref-m"));
-  const auto golden = nlohmann::json::parse(test::read_file(test::shared_path("models/ref-m/golden.json")));
   for (const char* recipe : {"f32:had", "f32:had:rot"}) {
     QuantizeOptions opt;
     opt.recipe = recipe;
@@ -131,16 +124,7 @@ TEST(ModelRotation, OnlineDownProjRotation) {
     const LlamaModel model(f);
     EXPECT_TRUE(model.weights().layers[0].down_proj.has_input_rotation());
     EXPECT_FALSE(model.weights().layers[0].up_proj.has_input_rotation());
-    for (const auto& p : golden["prompts"]) {
-      const auto ids = p["token_ids"].get<std::vector<int32_t>>();
-      const std::vector<float> a = last_logits(*ref.model, ids), b = last_logits(model, ids);
-      double max_ref = 0, diff = 0;
-      for (size_t i = 0; i < a.size(); ++i) {
-        max_ref = std::max(max_ref, std::abs(static_cast<double>(a[i])));
-        diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
-      }
-      EXPECT_LE(diff, 1e-5 * max_ref) << recipe << " " << p["text"];
-    }
+    EXPECT_LE(test::logits_rel_diff(f, ref.source, "models/ref-m/golden.json"), 1e-5) << recipe;
   }
   const std::string text = test::read_file(test::shared_path("data/wikitext-2-raw/wiki.test.raw"));
   const std::vector<int32_t> ids = ref.tokenizer->encode(text.substr(0, 15000), false);
