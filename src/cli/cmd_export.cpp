@@ -21,21 +21,6 @@ struct ExportArgs {
   int threads = 0;
 };
 
-// The type covering most weights of the blocks' linears (general.file_type of an allocation).
-GgmlType dominant_type(const GgufExportOptions& opt, const ModelSource& src) {
-  std::map<GgmlType, int64_t> weights;
-  for (const auto& [name, type] : opt.tensor_types)
-    if (name.starts_with("layers.")) {
-      const auto shape = src.shape(name);
-      weights[type] += shape[0] * shape[1];
-    }
-  GgmlType best = GgmlType::F16;
-  int64_t most = 0;
-  for (const auto& [type, n] : weights)
-    if (n > most) most = n, best = type;
-  return best;
-}
-
 // Measures (or reuses the measurement), allocates llama.cpp types to the target, fills opt.
 void plan_gguf_to_budget(const ExportArgs& a, const ModelSource& src, const Tokenizer& tok, GgufExportOptions& opt) {
   if (opt.type || opt.mix) throw Error("export", "--type cannot be combined with --target-bpw/--target-size");
@@ -44,13 +29,8 @@ void plan_gguf_to_budget(const ExportArgs& a, const ModelSource& src, const Toke
   const int64_t target = budget_target_bytes(a.budget, src.config, "export");
   MeasureOptions mo = gguf_measure_options(opt.method, split_list(a.budget.candidates), split_list(a.budget.embed_candidates));
   mo.calibration = a.calibration;
-  mo.kld_windows = a.budget.kld_windows;
   mo.progress = opt.progress;
-  bool reused = false;
-  const Measurement m = load_or_measure(a.budget.measurement, src, tok, mo, &reused);
-  if (reused) std::fprintf(stderr, "reusing the measurement in %s\n", a.budget.measurement.c_str());
-  print_allocation(allocate_gguf(m, src, tok, target, opt));
-  opt.type = dominant_type(opt, src);
+  print_allocation(allocate_gguf(budget_measurement(a.budget, mo, src, tok), src, tok, target, opt));
 }
 
 void print_summary(const GgufExportReport& r, const std::string& out) {

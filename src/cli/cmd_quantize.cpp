@@ -34,12 +34,9 @@ Allocation plan_to_budget(QuantizeArgs& a, const ModelSource& src, const Tokeniz
   mo.linear_candidates = split_list(a.budget.candidates);
   mo.embed_candidates = split_list(a.budget.embed_candidates);
   mo.calibration = a.opt.calibration;
-  mo.kld_windows = a.budget.kld_windows;
   mo.progress = a.opt.progress;
   a.opt.recipe = mo.recipe;
-  bool reused = false;
-  const Measurement m = load_or_measure(a.budget.measurement, src, tok, mo, &reused);
-  if (reused) std::fprintf(stderr, "reusing the measurement in %s\n", a.budget.measurement.c_str());
+  const Measurement m = budget_measurement(a.budget, mo, src, tok);
   const Allocation al = allocate_for_file(m, tok, target);
   for (const AllocationRow& r : al.rows) a.opt.assigned[r.name] = r.recipe;
   return al;

@@ -12,6 +12,10 @@
 
 namespace lowbit {
 struct Allocation;
+struct Measurement;
+struct MeasureOptions;
+struct ModelSource;
+class Tokenizer;
 }
 
 namespace lowbit::cli {
@@ -48,6 +52,9 @@ void add_budget_options(CLI::App& cmd, BudgetArgs* a, const std::string& default
 // The target file size in bytes for a model with config `c`. Throws lowbit::Error("<command>",
 // ...) unless exactly one of the two targets is given and it parses.
 int64_t budget_target_bytes(const BudgetArgs& a, const LlamaConfig& c, const std::string& command);
+// The measurement for `mo` with --kld-windows and --measurement applied: read back (saying so on
+// stderr) or made and saved (pipeline/bit_allocation.h load_or_measure).
+Measurement budget_measurement(const BudgetArgs& a, MeasureOptions mo, const ModelSource& src, const Tokenizer& tok);
 // The allocation table on stdout.
 void print_allocation(const Allocation& al);
 // "a,b,,c" -> {"a", "b", "c"}

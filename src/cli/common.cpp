@@ -67,6 +67,14 @@ void print_allocation(const Allocation& al) {
   std::printf("\n");
 }
 
+Measurement budget_measurement(const BudgetArgs& a, MeasureOptions mo, const ModelSource& src, const Tokenizer& tok) {
+  mo.kld_windows = a.kld_windows;
+  bool reused = false;
+  Measurement m = load_or_measure(a.measurement, src, tok, mo, &reused);
+  if (reused) std::fprintf(stderr, "reusing the measurement in %s\n", a.measurement.c_str());
+  return m;
+}
+
 int64_t budget_target_bytes(const BudgetArgs& a, const LlamaConfig& c, const std::string& command) {
   if ((a.target_bpw > 0) == !a.target_size.empty()) throw Error(command, "give one of --target-bpw and --target-size");
   return a.target_bpw > 0 ? target_bytes_for_bpw(c, a.target_bpw) : parse_size(a.target_size, command);

@@ -10,6 +10,14 @@ namespace {
 // its alignment padding (32-byte alignment).
 constexpr int64_t kTensorOverhead = 8 + 48 + 4 + 2 * 8 + 4 + 8 + 31;
 
+GgmlType candidate_type(const std::string& candidate) {
+  try {
+    return parse_ggml_type(candidate);
+  } catch (const Error&) {
+    throw Error("export", "unknown GGUF candidate type '" + candidate + "' (expected " + ggml_type_list() + ")");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> default_gguf_linear_candidates() {
@@ -25,12 +33,7 @@ std::vector<std::string> default_gguf_embed_candidates() {
 CandidateCoder gguf_coder(GgufMethod method) {
   return [method](const std::string&, const std::string& candidate, const DenseWeight& w,
                   const float* h) -> std::optional<CodedTensor> {
-    GgmlType t;
-    try {
-      t = parse_ggml_type(candidate);
-    } catch (const Error&) {
-      throw Error("export", "unknown GGUF candidate type '" + candidate + "' (expected " + ggml_type_list() + ")");
-    }
+    const GgmlType t = candidate_type(candidate);
     if (w.cols % ggml_block_elems(t) != 0) return std::nullopt;
     const GgufMethod m = h != nullptr ? method : GgufMethod::Plain;
     const std::vector<uint8_t> bytes = encode_ggml_matrix(t, w.w.data(), w.rows, w.cols, h, m);
@@ -49,13 +52,7 @@ MeasureOptions gguf_measure_options(GgufMethod method, std::vector<std::string> 
   mo.linear_candidates = linear_candidates.empty() ? default_gguf_linear_candidates() : std::move(linear_candidates);
   mo.embed_candidates = embed_candidates.empty() ? default_gguf_embed_candidates() : std::move(embed_candidates);
   for (const auto* list : {&mo.linear_candidates, &mo.embed_candidates})
-    for (const std::string& c : *list) {
-      try {
-        parse_ggml_type(c);
-      } catch (const Error&) {
-        throw Error("export", "unknown GGUF candidate type '" + c + "' (expected " + ggml_type_list() + ")");
-      }
-    }
+    for (const std::string& c : *list) candidate_type(c);  // refuse unknown types before any work
   mo.coder = gguf_coder(method);
   return mo;
 }

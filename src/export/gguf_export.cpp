@@ -338,9 +338,34 @@ std::vector<uint8_t> calibrated_bytes(const ModelSource& src, const Planned& p, 
   return bytes;
 }
 
+// The type covering most weights of the blocks' linears, each typed by type_of(canonical name).
+GgmlType type_of_most_block_weights(const ModelSource& src, const std::function<GgmlType(const std::string&)>& type_of) {
+  std::map<GgmlType, int64_t> weights;
+  for (const auto& [name, shape] : canonical_tensor_shapes(src.config))
+    if (name.starts_with("layers.") && shape.size() == 2 && src.has(name)) weights[type_of(name)] += shape[0] * shape[1];
+  GgmlType best = GgmlType::F16;
+  int64_t most = 0;
+  for (const auto& [type, n] : weights)
+    if (n > most) most = n, best = type;
+  return best;
+}
+
+// general.file_type: the mix's base type, the explicit type, the type most block weights get from
+// tensor_types (a bit allocation), or the automatic one.
+GgmlType report_file_type(const ModelSource& src, const GgufExportOptions& opt) {
+  if (opt.mix) return mix_base_type(*opt.mix);
+  if (opt.type) return *opt.type;
+  if (!opt.tensor_types.empty())
+    return type_of_most_block_weights(src, [&](const std::string& name) {
+      const auto t = opt.tensor_types.find(name);
+      return t != opt.tensor_types.end() ? row_fallback(t->second, src.shape(name)[1]) : auto_type(src, name);
+    });
+  return default_export_type(src);
+}
+
 GgufExportReport report_header(const ModelSource& src, const GgufExportOptions& opt) {
   GgufExportReport r;
-  r.file_type = opt.mix ? mix_base_type(*opt.mix) : opt.type ? *opt.type : default_export_type(src);
+  r.file_type = report_file_type(src, opt);
   r.file_type_name = opt.mix ? mix_name(*opt.mix) : ggml_type_label(r.file_type);
   return r;
 }
@@ -397,15 +422,7 @@ bool q4_k_m_more_bits(int64_t layer, int64_t n_layers) {
 }
 
 GgmlType default_export_type(const ModelSource& src) {
-  std::map<GgmlType, int64_t> weights;  // automatic type -> weights of the blocks' linears
-  for (const auto& [name, shape] : canonical_tensor_shapes(src.config))
-    if (name.starts_with("layers.") && shape.size() == 2 && src.has(name))
-      weights[auto_type(src, name)] += shape[0] * shape[1];
-  GgmlType best = GgmlType::F16;
-  int64_t most = 0;
-  for (const auto& [type, n] : weights)
-    if (n > most) most = n, best = type;
-  return best;
+  return type_of_most_block_weights(src, [&](const std::string& name) { return auto_type(src, name); });
 }
 
 GgufExportReport plan_gguf_export(const ModelSource& src, const GgufExportOptions& opt) {
