@@ -116,10 +116,9 @@ void Rotation::apply_right(float* rows, int64_t n_rows) const { rotate_rows(rows
 
 void Rotation::apply_right_transposed(float* rows, int64_t n_rows) const { rotate_rows(rows, n_rows, true); }
 
-void Rotation::apply_right_f32(float* rows, int64_t n_rows) const {
+void Rotation::apply_right_f32(float* rows, int64_t n_rows, float* scratch) const {
+  LOWBIT_ASSERT(m_ == 1 || scratch != nullptr);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p_)));
-  std::vector<float> y;
-  if (m_ > 1) y.resize(static_cast<size_t>(n_rows * n_));
   parallel_for(n_rows, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       float* x = rows + r * n_;
@@ -128,8 +127,8 @@ void Rotation::apply_right_f32(float* rows, int64_t n_rows) const {
   });
   if (m_ > 1) {  // every row's [p, m] blocks times R: one [n_rows·p, m] x [m, m] product
     const int M = static_cast<int>(n_rows * p_), m = static_cast<int>(m_);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, m, m, 1.0f, rows, m, r_f_.data(), m, 0.0f, y.data(), m);
-    std::copy(y.begin(), y.end(), rows);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, m, m, 1.0f, rows, m, r_f_.data(), m, 0.0f, scratch, m);
+    std::copy(scratch, scratch + n_rows * n_, rows);
   }
   parallel_for(n_rows, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {

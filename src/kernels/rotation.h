@@ -38,8 +38,9 @@ class Rotation {
   void apply_right_transposed(float* rows, int64_t n_rows) const;
   // rows[r, :] ← rows[r, :] · Q in fp32 for activations at run time: signs, one sgemm of all
   // rows' [p, m] blocks by R, then the transform vectorized across the m contiguous lanes.
-  // Agrees with apply_right to ~1e-6 relative (fp32 sums of log2(p) + m terms).
-  void apply_right_f32(float* rows, int64_t n_rows) const;
+  // Agrees with apply_right to ~1e-6 relative (fp32 sums of log2(p) + m terms). scratch
+  // [n_rows, size()] is used when dense_order() > 1 (may be null otherwise); nothing is allocated.
+  void apply_right_f32(float* rows, int64_t n_rows, float* scratch) const;
   // mat [size(), cols] ← Qᵀ · mat (each column c ← Qᵀ c). Uses a [cols, size()] scratch copy.
   void apply_left_transposed(float* mat, int64_t cols) const;
 

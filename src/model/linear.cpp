@@ -1,5 +1,6 @@
 #include "model/linear.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace lowbit {
@@ -20,8 +21,10 @@ Linear Linear::packed(PackedMatrix p) {
 void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) const {
   std::vector<float> rotated;
   if (input_rotation_) {  // y = (x·H)·(W·H)ᵀ = x·Wᵀ
-    rotated.assign(x, x + T * cols());
-    input_rotation_->apply_right_f32(rotated.data(), T);
+    const int64_t n = T * cols();
+    rotated.resize(static_cast<size_t>(2 * n));  // the rotated input, then the transform's scratch
+    std::copy(x, x + n, rotated.begin());
+    input_rotation_->apply_right_f32(rotated.data(), T, rotated.data() + n);
     x = rotated.data();
   }
   if (!is_packed_) {
