@@ -12,6 +12,7 @@ namespace {
 
 struct BenchArgs {
   std::string model;
+  LoraArgs lora;
   int64_t n_prompt = 128, n_gen = 64, reps = 3;
   bool json = false, no_bandwidth = false;
   int threads = 0;
@@ -20,7 +21,8 @@ struct BenchArgs {
 void run_bench(const BenchArgs& a) {
   apply_threads(a.threads);
   const ModelSource src = open_model_source(a.model);
-  const LlamaModel model(src);
+  LlamaModel model(src);
+  apply_lora(model, a.lora);
   BenchResult r = bench(model, a.n_prompt, a.n_gen, a.reps);
   if (!a.no_bandwidth) r.bandwidth_gbs = measure_read_bandwidth_gbs();
   const double gbs = r.decode_tok_s * static_cast<double>(r.weight_bytes) / 1e9;
@@ -56,6 +58,7 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for prefill")->check(CLI::PositiveNumber);
   cmd->add_option("-n,--n-gen", a->n_gen, "tokens to decode")->check(CLI::PositiveNumber);
   cmd->add_option("-r,--reps", a->reps, "repetitions (after one warm-up)")->check(CLI::PositiveNumber);
+  add_lora_options(*cmd, &a->lora);
   cmd->add_flag("--no-bandwidth", a->no_bandwidth, "skip the memory bandwidth probe");
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);

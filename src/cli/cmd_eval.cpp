@@ -14,6 +14,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, reference, file;
+  LoraArgs lora;  // applied to --model, not to the reference
   int64_t ctx = 0, stride = 0, max_tokens = 0;
   bool json = false;
   int threads = 0;
@@ -86,6 +87,7 @@ void run_eval(const EvalArgs& a) {
   apply_threads(a.threads);
   const std::string text = read_text_file(a.file);
   LoadedModel m = load_model(a.model);
+  apply_lora(*m.model, a.lora);
   LoadedModel ref = load_model(a.reference);
   check_same_vocab(*m.model, *ref.model);
   std::vector<int32_t> ids = tokenize_both(m, ref, text, a.file);
@@ -121,6 +123,7 @@ void add_eval(CLI::App& app) {
   add_window_options(*cmd, &a->ctx, "window length in tokens (default: the models' training context, at most 2048)",
                      &a->stride, &a->max_tokens);
   cmd->add_flag("--json", a->json, "print one JSON object");
+  add_lora_options(*cmd, &a->lora);
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_eval(*a); });
 }

@@ -11,6 +11,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model, tokenizer, prompt;
+  LoraArgs lora;
   int64_t n = 128;
   SamplerParams sampler;
   bool ignore_eos = false, json = false;
@@ -20,6 +21,7 @@ struct GenerateArgs {
 void run_generate(const GenerateArgs& a) {
   apply_threads(a.threads);
   LoadedModel m = load_model(a.model, a.tokenizer);
+  apply_lora(*m.model, a.lora);
   const std::vector<int32_t> prompt = m.tokenizer->encode(a.prompt, /*add_bos=*/true);
   GenerateOptions opt;
   opt.max_new_tokens = a.n;
@@ -76,6 +78,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("-s,--seed", a->sampler.seed, "random seed");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "keep going past the end-of-sequence token");
   cmd->add_flag("--json", a->json, "print one JSON object instead of streaming");
+  add_lora_options(*cmd, &a->lora);
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_generate(*a); });
 }

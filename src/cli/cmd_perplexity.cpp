@@ -14,6 +14,7 @@ namespace {
 
 struct PerplexityArgs {
   std::string model, tokenizer, file;
+  LoraArgs lora;
   int64_t ctx = 0, stride = 0, max_tokens = 0;
   bool json = false;
   int threads = 0;
@@ -22,6 +23,7 @@ struct PerplexityArgs {
 void run_perplexity(const PerplexityArgs& a) {
   apply_threads(a.threads);
   LoadedModel m = load_model(a.model, a.tokenizer);
+  apply_lora(*m.model, a.lora);
   const std::string text = read_text_file(a.file);
   std::vector<int32_t> ids = m.tokenizer->encode(text, /*add_bos=*/false);
   const int64_t total_tokens = static_cast<int64_t>(ids.size());
@@ -60,6 +62,7 @@ void add_perplexity(CLI::App& app) {
   cmd->add_option("-f,--file", a->file, "text file (tokenized whole, no BOS)")->required();
   add_window_options(*cmd, &a->ctx, "window length in tokens (default: the model's training context, at most 2048)",
                      &a->stride, &a->max_tokens);
+  add_lora_options(*cmd, &a->lora);
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_perplexity(*a); });

@@ -33,29 +33,6 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  AtomicFile f(path);
-  f.write(text);
-  f.commit();
-}
-
-// Renders the plot with gnuplot into a temp name, then renames it (no half-written PNG).
-bool render_plot(const std::string& script_path, const std::string& png_path) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    std::fprintf(stderr, "lowbit sweep: gnuplot not found, plot skipped (install gnuplot-nox; script: %s)\n",
-                 script_path.c_str());
-    return false;
-  }
-  const std::string cmd = "gnuplot '" + script_path + "' 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0 || !std::filesystem::exists(png_path + ".tmp")) {
-    std::fprintf(stderr, "lowbit sweep: gnuplot failed, plot skipped (script: %s)\n", script_path.c_str());
-    std::filesystem::remove(png_path + ".tmp");
-    return false;
-  }
-  std::filesystem::rename(png_path + ".tmp", png_path);
-  return true;
-}
-
 void run_sweep_command(SweepArgs& a) {
   apply_threads(a.threads);
   a.opt.recipes = split_commas(a.recipes);
@@ -72,7 +49,7 @@ void run_sweep_command(SweepArgs& a) {
   write_text(dir + "/sweep.md", sweep_markdown(rows, title));
   write_text(dir + "/sweep.json", sweep_json(rows));
   write_text(dir + "/sweep.gp", sweep_gnuplot_script(rows, title, dir + "/sweep.png.tmp"));
-  const bool plotted = render_plot(dir + "/sweep.gp", dir + "/sweep.png");
+  const bool plotted = render_plot(dir + "/sweep.gp", dir + "/sweep.png", "sweep");
   if (a.json) {
     std::printf("%s", sweep_json(rows).c_str());
     return;

@@ -16,6 +16,7 @@ struct Measurement;
 struct MeasureOptions;
 struct ModelSource;
 class Tokenizer;
+class LlamaModel;
 }
 
 namespace lowbit::cli {
@@ -29,6 +30,7 @@ void add_bench(CLI::App& app);
 void add_synth(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_export(CLI::App& app);
+void add_finetune(CLI::App& app);
 
 // Shared by perplexity, eval and sweep: -c/--ctx (`ctx_help` says its default), --stride and
 // --max-tokens, with the windowing of eval/perplexity.h.
@@ -63,6 +65,23 @@ std::vector<std::string> split_list(const std::string& s);
 // Shared by commands: --threads (0 = all cores), applied before the command runs.
 void add_threads_option(CLI::App& cmd, int* threads);
 void apply_threads(int threads);
+
+// Shared by generate, perplexity, eval and bench: --lora DIR (repeatable: the updates add up),
+// --lora-scale.
+struct LoraArgs {
+  std::vector<std::string> dirs;
+  double scale = 1.0;
+};
+void add_lora_options(CLI::App& cmd, LoraArgs* a);
+// Loads each --lora PEFT adapter and attaches it to `m` (a note on stderr).
+void apply_lora(LlamaModel& m, const LoraArgs& a);
+
+// Writes `text` to `path` atomically (base/atomic_file.h).
+void write_text(const std::string& path, const std::string& text);
+// Runs gnuplot on `script_path`, which writes `png_path`.tmp, then renames it to `png_path` (no
+// half-written PNG). Without gnuplot, or when it fails, says so on stderr ("lowbit <command>: ...")
+// and returns false.
+bool render_plot(const std::string& script_path, const std::string& png_path, const std::string& command);
 
 // A one-line progress indicator on stderr (only when stderr is a terminal).
 void progress_line(const char* what, int64_t done, int64_t total);

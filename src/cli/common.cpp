@@ -1,13 +1,19 @@
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/parallel.h"
 #include "cli/commands.h"
+#include "model/llama.h"
 #include "pipeline/bit_allocation.h"
+#include "train/peft.h"
 
 namespace lowbit::cli {
 
@@ -123,6 +129,45 @@ void progress_eta(int64_t done, int64_t total, const std::string& what, double e
                what.c_str(), elapsed, eta);
   if (done == total && what.empty()) std::fprintf(stderr, "\n");
   std::fflush(stderr);
+}
+
+void add_lora_options(CLI::App& cmd, LoraArgs* a) {
+  cmd.add_option("--lora", a->dirs, "apply a LoRA adapter (PEFT directory, e.g. from lowbit finetune); repeat for several")
+      ->allow_extra_args(false);  // one directory per --lora
+  cmd.add_option("--lora-scale", a->scale, "multiply the adapters' updates by this (default 1)");
+}
+
+void apply_lora(LlamaModel& m, const LoraArgs& a) {
+  if (!std::isfinite(a.scale)) throw Error("lora", "--lora-scale must be a finite number");
+  for (const std::string& dir : a.dirs) {
+    const LoraAdapter ad = load_peft_adapter(dir, m.config());
+    ad.attach_to(m, a.scale);
+    std::fprintf(stderr, "LoRA adapter %s: r=%lld on %zu projections (scale %g)\n", dir.c_str(),
+                 static_cast<long long>(ad.config().rank), ad.params().size(), ad.config().scale() * a.scale);
+  }
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  AtomicFile f(path);
+  f.write(text);
+  f.commit();
+}
+
+// Renders the plot with gnuplot into a temp name, then renames it (no half-written PNG).
+bool render_plot(const std::string& script_path, const std::string& png_path, const std::string& command) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "lowbit %s: gnuplot not found, plot skipped (install gnuplot-nox; script: %s)\n",
+                 command.c_str(), script_path.c_str());
+    return false;
+  }
+  const std::string cmd = "gnuplot '" + script_path + "' 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0 || !std::filesystem::exists(png_path + ".tmp")) {
+    std::fprintf(stderr, "lowbit %s: gnuplot failed, plot skipped (script: %s)\n", command.c_str(), script_path.c_str());
+    std::filesystem::remove(png_path + ".tmp");
+    return false;
+  }
+  std::filesystem::rename(png_path + ".tmp", png_path);
+  return true;
 }
 
 }  // namespace lowbit::cli

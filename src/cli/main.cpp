@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_quantize(app);
   lowbit::cli::add_synth(app);
   lowbit::cli::add_export(app);
+  lowbit::cli::add_finetune(app);
   auto is_command = [&](const std::string& name) {
     for (const CLI::App* sub : app.get_subcommands({})) {
       if (sub->get_name() == name) return true;

@@ -175,6 +175,11 @@ bool is_int_family(FormatKind kind);
 IntPacked pack_int(const QuantizedMatrix& m, Isa isa, int tile_rows);
 FloatPacked pack_float(const QuantizedMatrix& m, int tile_rows);
 
+// Rows [r0, r0 + n) as fp32 [n, cols]: exactly the weights the kernels multiply by (integer
+// family: scale · m · (u − z); NF4 therefore on its int8 levels). unpack_rows.cpp.
+void unpack_int_rows(const IntPacked& w, int64_t r0, int64_t n, float* out);
+void unpack_float_rows(const FloatPacked& w, int64_t r0, int64_t n, float* out);
+
 // Code q of column c in a row's bit-packed LSB-first code bytes.
 inline uint32_t read_code(const uint8_t* row_codes, int64_t c, int bits) {
   const int64_t bit = c * bits;

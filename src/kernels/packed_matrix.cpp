@@ -127,6 +127,15 @@ void PackedMatrix::matmul(const float* x, int64_t T, float* y) const {
   }
 }
 
+void PackedMatrix::dequantize_rows(int64_t r0, int64_t n, float* out) const {
+  if (!impl_ || n <= 0) return;
+  LOWBIT_ASSERT(r0 >= 0 && r0 + n <= impl_->rows);
+  if (impl_->int_family)
+    unpack_int_rows(impl_->ip, r0, n, out);
+  else
+    unpack_float_rows(impl_->fp, r0, n, out);
+}
+
 // A default-constructed (or moved-from) PackedMatrix is an empty 0 x 0 matrix.
 int64_t PackedMatrix::rows() const {
   return impl_ ? impl_->rows : 0;

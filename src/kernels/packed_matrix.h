@@ -64,6 +64,12 @@ class PackedMatrix {
   // thread's activation scratch (grown once, reused across calls).
   void matmul(const float* x, int64_t T, float* y) const;
 
+  // Rows [r0, r0 + n) decoded to fp32 out[n, cols]: the weights matmul multiplies by (for NF4
+  // its int8 levels), so x·outᵀ equals matmul up to the activation quantization. For training's
+  // input gradient dX = dY·W, a tile at a time (never a full fp32 copy). Requires
+  // 0 <= r0 <= r0 + n <= rows(); never throws.
+  void dequantize_rows(int64_t r0, int64_t n, float* out) const;
+
   int64_t rows() const;
   int64_t cols() const;
   const QuantSpec& spec() const;

@@ -15,22 +15,23 @@ std::vector<double> rope_inv_freq(const LlamaConfig& c) {
   return f;
 }
 
-void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, float* v, int64_t T,
+template <class Real>
+void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, Real* v, int64_t T,
                 int64_t n_heads, int64_t pos0) {
   const int64_t hd = c.head_dim, half = hd / 2;
   const bool interleaved = c.rope_style == RopeStyle::Interleaved;
-  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  std::vector<Real> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
   for (int64_t t = 0; t < T; ++t) {
     const double pos = static_cast<double>(pos0 + t);
     for (int64_t i = 0; i < half; ++i) {
-      cs[i] = static_cast<float>(std::cos(pos * inv_freq[i]));
-      sn[i] = static_cast<float>(std::sin(pos * inv_freq[i]));
+      cs[i] = static_cast<Real>(std::cos(pos * inv_freq[i]));
+      sn[i] = static_cast<Real>(std::sin(pos * inv_freq[i]));
     }
     for (int64_t h = 0; h < n_heads; ++h) {
-      float* x = v + (t * n_heads + h) * hd;
+      Real* x = v + (t * n_heads + h) * hd;
       for (int64_t i = 0; i < half; ++i) {
         const int64_t a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
-        const float x0 = x[a], x1 = x[b];
+        const Real x0 = x[a], x1 = x[b];
         x[a] = x0 * cs[i] - x1 * sn[i];
         x[b] = x0 * sn[i] + x1 * cs[i];
       }
@@ -38,36 +39,42 @@ void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, float
   }
 }
 
-void causal_attention(const LlamaConfig& c, const float* q, int64_t T, const float* k,
-                      const float* v, int64_t pos0, float* out) {
+template <class Real>
+void causal_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
+                      const Real* v, int64_t pos0, Real* out) {
   const int64_t hd = c.head_dim, nh = c.n_heads, dkv = c.n_kv_heads * hd;
   const int64_t group = nh / c.n_kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const Real scale = Real(1) / std::sqrt(static_cast<Real>(hd));
   parallel_for(T * nh, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(pos0 + T));
+    std::vector<Real> scores(static_cast<size_t>(pos0 + T));
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / nh, h = job % nh, kvh = h / group, n_keys = pos0 + t + 1;
-      const float* qv = q + (t * nh + h) * hd;
-      float mx = -INFINITY;
+      const Real* qv = q + (t * nh + h) * hd;
+      Real mx = -INFINITY;
       for (int64_t j = 0; j < n_keys; ++j) {
-        const float* kv = k + j * dkv + kvh * hd;
-        float s = 0.f;
+        const Real* kv = k + j * dkv + kvh * hd;
+        Real s = 0;
         for (int64_t d = 0; d < hd; ++d) s += qv[d] * kv[d];
         scores[j] = s * scale;
         mx = std::max(mx, scores[j]);
       }
       double sum = 0.0;
       for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
-      const float inv = static_cast<float>(1.0 / sum);
-      float* o = out + (t * nh + h) * hd;
-      std::fill(o, o + hd, 0.0f);
+      const Real inv = static_cast<Real>(1.0 / sum);
+      Real* o = out + (t * nh + h) * hd;
+      std::fill(o, o + hd, Real(0));
       for (int64_t j = 0; j < n_keys; ++j) {
-        const float p = scores[j] * inv;
-        const float* vv = v + j * dkv + kvh * hd;
+        const Real p = scores[j] * inv;
+        const Real* vv = v + j * dkv + kvh * hd;
         for (int64_t d = 0; d < hd; ++d) o[d] += p * vv[d];
       }
     }
   });
 }
+
+template void apply_rope<float>(const LlamaConfig&, const std::vector<double>&, float*, int64_t, int64_t, int64_t);
+template void apply_rope<double>(const LlamaConfig&, const std::vector<double>&, double*, int64_t, int64_t, int64_t);
+template void causal_attention<float>(const LlamaConfig&, const float*, int64_t, const float*, const float*, int64_t, float*);
+template void causal_attention<double>(const LlamaConfig&, const double*, int64_t, const double*, const double*, int64_t, double*);
 
 }  // namespace lowbit

@@ -17,15 +17,19 @@ namespace lowbit {
 std::vector<double> rope_inv_freq(const LlamaConfig& c);
 
 // Rotates each head of v[T, n_heads * head_dim] by its position's angles (positions pos0 ...).
-// RotateHalf pairs (i, i + half); Interleaved pairs (2i, 2i + 1).
-void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, float* v, int64_t T,
+// RotateHalf pairs (i, i + half); Interleaved pairs (2i, 2i + 1). With inv_freq negated it
+// applies the transposed rotation (training's backward pass).
+// Real is float (inference) or double (gradient checks); both instantiated in attention.cpp.
+template <class Real>
+void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, Real* v, int64_t T,
                 int64_t n_heads, int64_t pos0);
 
 // out[T, n_heads * head_dim]: for query t (position pos0 + t) and head h, the softmax-weighted sum
 // over keys 0 .. pos0 + t of kv head h / (n_heads / n_kv_heads), scores scaled by
 // 1/sqrt(head_dim). k and v hold at least pos0 + T rows of n_kv_heads * head_dim floats
 // (already rotated keys). Multithreaded over (t, h).
-void causal_attention(const LlamaConfig& c, const float* q, int64_t T, const float* k,
-                      const float* v, int64_t pos0, float* out);
+template <class Real>
+void causal_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
+                      const Real* v, int64_t pos0, Real* out);
 
 }  // namespace lowbit

@@ -1,7 +1,12 @@
 #include "model/linear.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <vector>
+
+#include "base/error.h"
+#include "base/parallel.h"
 
 namespace lowbit {
 
@@ -19,6 +24,7 @@ Linear Linear::packed(PackedMatrix p) {
 }
 
 void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) const {
+  const float* x_in = x;  // deltas read the unrotated input
   std::vector<float> rotated;
   if (input_rotation_) {  // y = (x·H)·(W·H)ᵀ = x·Wᵀ
     const int64_t n = T * cols();
@@ -29,14 +35,78 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) cons
   }
   if (!is_packed_) {
     lowbit::matmul(x, T, dense_, bias, y);
+  } else {
+    packed_.matmul(x, T, y);
+    if (bias) {
+      const int64_t n = packed_.rows();
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < n; ++r) y[t * n + r] += bias[r];
+    }
+  }
+  for (const auto& d : deltas_) add_low_rank(*d, x_in, T, y);
+}
+
+void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y) {
+  std::vector<float> xa(static_cast<size_t>(T * d.rank));
+  const int r = static_cast<int>(d.rank), n = static_cast<int>(T);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r, static_cast<int>(d.cols), 1.0f, x,
+              static_cast<int>(d.cols), d.a.data(), static_cast<int>(d.cols), 0.0f, xa.data(), r);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, static_cast<int>(d.rows), r, d.scale,
+              xa.data(), r, d.b.data(), r, 1.0f, y, static_cast<int>(d.rows));
+}
+
+namespace {
+
+// Calls f(r0, n, tile) for consecutive kRowTile-row tiles of a packed matrix, each decoded to fp32
+// tile[n, cols] (threads split the decoding). One tile buffer per calling thread, reused.
+template <class F>
+void for_each_decoded_tile(const PackedMatrix& p, F&& f) {
+  constexpr int64_t kRowTile = 128;
+  const int64_t R = p.rows(), C = p.cols();
+  thread_local std::vector<float> tile;
+  tile.resize(static_cast<size_t>(std::min(kRowTile, R) * C));
+  float* const buf = tile.data();  // named outside the lambda: in a worker `tile` is that thread's
+  for (int64_t r0 = 0; r0 < R; r0 += kRowTile) {
+    const int64_t n = std::min(kRowTile, R - r0);
+    parallel_for(n, [&](int64_t b, int64_t e) { p.dequantize_rows(r0 + b, e - b, buf + b * C); });
+    f(r0, n, static_cast<const float*>(buf));
+  }
+}
+
+}  // namespace
+
+void Linear::forward_decoded(const float* x, int64_t T, const float* bias, float* y) const {
+  LOWBIT_ASSERT(!input_rotation_);
+  const int64_t R = rows(), C = cols();
+  if (!is_packed_) {
+    lowbit::matmul(x, T, dense_, bias, y);
     return;
   }
-  packed_.matmul(x, T, y);
-  if (bias) {
-    const int64_t n = packed_.rows();
+  for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n),
+                static_cast<int>(C), 1.0f, x, static_cast<int>(C), tile, static_cast<int>(C), 0.0f, y + r0,
+                static_cast<int>(R));
+  });
+  if (bias)
     for (int64_t t = 0; t < T; ++t)
-      for (int64_t r = 0; r < n; ++r) y[t * n + r] += bias[r];
+      for (int64_t r = 0; r < R; ++r) y[t * R + r] += bias[r];
+}
+
+void Linear::backward_input(const float* dy, int64_t T, float* dx) const {
+  LOWBIT_ASSERT(!input_rotation_);
+  const int64_t R = rows(), C = cols();
+  if (!is_packed_) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(C),
+                static_cast<int>(R), 1.0f, dy, static_cast<int>(R), dense_.data, static_cast<int>(C),
+                0.0f, dx, static_cast<int>(C));
+    return;
   }
+  // dX = Σ_tiles dY[:, tile] · W[tile, :]
+  for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(C),
+                static_cast<int>(n), 1.0f, dy + r0, static_cast<int>(R), tile, static_cast<int>(C),
+                r0 == 0 ? 0.0f : 1.0f, dx, static_cast<int>(C));
+  });
 }
 
 int64_t Linear::weight_bytes() const {

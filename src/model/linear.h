@@ -6,12 +6,22 @@
 #include <string>
 
 #include <memory>
+#include <vector>
 
 #include "kernels/packed_matrix.h"
 #include "kernels/rotation.h"
 #include "model/matrix.h"
 
 namespace lowbit {
+
+// A low-rank update of a linear layer (a LoRA adapter): W' = W + scale · B·A, so the layer adds
+// scale · (x·Aᵀ)·Bᵀ to its output.
+struct LowRankDelta {
+  int64_t rank = 0, rows = 0, cols = 0;
+  std::vector<float> a;  // [rank, cols]
+  std::vector<float> b;  // [rows, rank]
+  float scale = 1.0f;
+};
 
 class Linear {
  public:
@@ -27,9 +37,21 @@ class Linear {
   void set_input_rotation(std::shared_ptr<const Rotation> h) { input_rotation_ = std::move(h); }
   bool has_input_rotation() const { return input_rotation_ != nullptr; }
   const Matrix& dense_matrix() const { return dense_; }
+  // Adds a low-rank update to every later matmul (several add up); rows/cols must match.
+  void add_delta(std::shared_ptr<const LowRankDelta> d) { deltas_.push_back(std::move(d)); }
+  size_t delta_count() const { return deltas_.size(); }
 
   // Y[T, rows] = X[T, cols] · Wᵀ (+ bias[rows] if non-null).
   void matmul(const float* x, int64_t T, const float* bias, float* y) const;
+  // Y[T, rows] = X[T, cols] · Wᵀ (+ bias) with the decoded fp32 weights (PackedMatrix::
+  // dequantize_rows) and fp32 activations: no activation quantization and no deltas, so Y is
+  // smooth in X and backward_input is its exact transpose (training's forward; packed weights are
+  // decoded kRowTile rows at a time). The layer must not have an input rotation (asserted).
+  void forward_decoded(const float* x, int64_t T, const float* bias, float* y) const;
+  // The base weight's input gradient dX[T, cols] = dY[T, rows] · W (no deltas, no bias): one
+  // sgemm when dense; packed weights are decoded kRowTile rows at a time (never a full fp32
+  // copy). The layer must not have an input rotation (asserted).
+  void backward_input(const float* dy, int64_t T, float* dx) const;
   // Bytes of weight data one matvec reads.
   int64_t weight_bytes() const;
   std::string format() const;  // "f32" or the packed spec, e.g. "int4:g128"
@@ -39,6 +61,10 @@ class Linear {
   Matrix dense_;
   PackedMatrix packed_;
   std::shared_ptr<const Rotation> input_rotation_;
+  std::vector<std::shared_ptr<const LowRankDelta>> deltas_;
 };
+
+// y[T, d.rows] += d.scale · (x[T, d.cols] · Aᵀ) · Bᵀ
+void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y);
 
 }  // namespace lowbit

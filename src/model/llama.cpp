@@ -10,12 +10,15 @@
 
 namespace lowbit {
 
-void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
+template <class Real>
+void rms_norm(const Real* x, const Real* w, int64_t n, float eps, Real* out) {
   double ss = 0.0;
   for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-  const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  const Real scale = static_cast<Real>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
+template void rms_norm<float>(const float*, const float*, int64_t, float, float*);
+template void rms_norm<double>(const double*, const double*, int64_t, float, double*);
 
 namespace {
 
@@ -150,6 +153,38 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool a
     rms_norm(&x[(first + t) * D], weights_.norm.data, D, config_.norm_eps, &xn[t * D]);
   logits.resize(rows * V);
   weights_.lm_head.matmul(xn.data(), rows, nullptr, logits.data());
+}
+
+const Linear* LlamaModel::find_linear(const std::string& name) const {
+  if (name == "lm_head") return config_.tie_embeddings ? nullptr : &weights_.lm_head;
+  if (!name.starts_with("layers.")) return nullptr;
+  const size_t dot = name.find('.', 7);
+  if (dot == std::string::npos || dot == 7) return nullptr;
+  const std::string idx = name.substr(7, dot - 7), proj = name.substr(dot + 1);
+  if (idx.find_first_not_of("0123456789") != std::string::npos || idx.size() > 6) return nullptr;
+  const int64_t l = std::stoll(idx);
+  if (l >= config_.n_layers) return nullptr;
+  const LayerWeights& lw = weights_.layers[l];
+  const std::pair<const char*, const Linear*> table[] = {
+      {"q_proj", &lw.q_proj},       {"k_proj", &lw.k_proj}, {"v_proj", &lw.v_proj},
+      {"o_proj", &lw.o_proj},       {"gate_proj", &lw.gate_proj}, {"up_proj", &lw.up_proj},
+      {"down_proj", &lw.down_proj}};
+  for (const auto& [n, lin] : table)
+    if (proj == n) return lin;
+  return nullptr;
+}
+
+void LlamaModel::add_delta(const std::string& name, std::shared_ptr<const LowRankDelta> d) {
+  Linear* lin = const_cast<Linear*>(find_linear(name));  // our own weights_, non-const here
+  if (!lin) throw Error("model", "no linear layer named '" + name + "' for an adapter");
+  if (d->rows != lin->rows() || d->cols != lin->cols() || d->rank < 1 ||
+      static_cast<int64_t>(d->a.size()) != d->rank * d->cols ||
+      static_cast<int64_t>(d->b.size()) != d->rows * d->rank)
+    throw Error("model", "adapter for '" + name + "' is [" + std::to_string(d->rows) + ", " +
+                             std::to_string(d->cols) + "] rank " + std::to_string(d->rank) +
+                             ", layer is [" + std::to_string(lin->rows()) + ", " +
+                             std::to_string(lin->cols()) + "]");
+  lin->add_delta(std::move(d));
 }
 
 int64_t LlamaModel::decode_weight_bytes() const {

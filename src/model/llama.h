@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "io/llama_config.h"
@@ -58,6 +59,13 @@ class LlamaModel {
 
   KvCache new_cache(int64_t capacity) const;
 
+  // The linear layer of a canonical tensor name ("layers.3.q_proj", "lm_head"); nullptr if
+  // there is none (norms, embeddings, unknown names, a tied lm_head).
+  const Linear* find_linear(const std::string& name) const;
+  // Adds a low-rank update (LoRA adapter) to that layer's matmuls. Throws lowbit::Error if the
+  // name is not a linear layer or the shapes differ.
+  void add_delta(const std::string& name, std::shared_ptr<const LowRankDelta> d);
+
   // Runs `tokens` at positions cache.n_past ... and appends them to the cache. Writes logits
   // [tokens.size(), V] into `logits` if all_logits, else only the last position's [V].
   // Throws lowbit::Error if a token id is out of range or the cache would overflow.
@@ -75,7 +83,8 @@ class LlamaModel {
   std::vector<double> inv_freq_;  // [head_dim/2]: theta^(-2i/head_dim)
 };
 
-// out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]
-void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out);
+// out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   (Real: float, or double for gradient checks)
+template <class Real>
+void rms_norm(const Real* x, const Real* w, int64_t n, float eps, Real* out);
 
 }  // namespace lowbit

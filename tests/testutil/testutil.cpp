@@ -23,6 +23,8 @@ std::string shared_dir() {
 
 std::string shared_path(const std::string& rel) { return shared_dir() + "/" + rel; }
 
+std::string test_source_path(const std::string& rel) { return std::string(LOWBIT_TESTS_DIR) + "/" + rel; }
+
 namespace {
 struct TempRoot {
   fs::path root;

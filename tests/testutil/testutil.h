@@ -14,6 +14,9 @@ std::string shared_dir();
 // makes the test that needs it fail, never skip.
 std::string shared_path(const std::string& rel);
 
+// A file checked into the repository's tests/ folder (goldens made by scripts beside them).
+std::string test_source_path(const std::string& rel);
+
 // A fresh empty temporary directory, removed when the process exits.
 std::string temp_dir();
 

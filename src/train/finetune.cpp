@@ -1,0 +1,312 @@
+#include "train/finetune.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
+#include "model/loader.h"
+#include "train/lora_model.h"
+#include "train/peft.h"
+
+namespace lowbit {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// The options a checkpoint must agree with to be resumed (everything that changes the math).
+json options_json(const FinetuneOptions& o) {
+  return json{{"model", fs::absolute(o.model_path).lexically_normal().string()},
+              {"data", fs::absolute(o.data_path).lexically_normal().string()},
+              {"tokenizer", o.tokenizer_path},
+              {"lora_r", o.lora.rank},
+              {"lora_alpha", o.lora.alpha},
+              {"lora_dropout", o.lora.dropout},
+              {"rslora", o.lora.rslora},
+              {"targets", o.lora.targets},
+              {"lr", o.adam.lr},
+              {"beta1", o.adam.beta1},
+              {"beta2", o.adam.beta2},
+              {"eps", o.adam.eps},
+              {"weight_decay", o.adam.weight_decay},
+              {"clip", o.adam.clip},
+              {"schedule", lr_schedule_name(o.adam.schedule)},
+              {"warmup", o.adam.warmup_steps},
+              {"total_steps", o.adam.total_steps},
+              {"ctx", o.data.ctx},
+              {"holdout", o.data.holdout},
+              {"batch", o.batch},
+              {"grad_accum", o.grad_accum},
+              {"seed", o.seed}};
+}
+
+void validate(const FinetuneOptions& o) {
+  if (o.out_dir.empty()) throw Error("finetune", "--out is required");
+  if (o.batch < 1 || o.batch > 4096) throw Error("finetune", "--batch must be in [1, 4096]");
+  if (o.grad_accum < 1 || o.grad_accum > 65536) throw Error("finetune", "--grad-accum must be in [1, 65536]");
+  if (o.steps < 0) throw Error("finetune", "--steps must be >= 0");
+  if (!(o.epochs > 0) || o.epochs > 1e6) throw Error("finetune", "--epochs must be positive");
+  if (o.save_every < 0 || o.stop_after < 0) throw Error("finetune", "--save-every and --stop-after must be >= 0");
+  validate_lora_config(o.lora);
+}
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Micro-batch j of step s (0-based) from the endless shuffled stream of training sequences;
+// *tokens gets its fed (unpadded) token count.
+TrainBatch micro_batch(const FinetuneOptions& o, const std::vector<Sequence>& train, int64_t s, int64_t j,
+                       std::vector<int64_t>* order, int64_t* order_epoch, int64_t* tokens) {
+  const int64_t n = static_cast<int64_t>(train.size());
+  std::vector<int64_t> idx;
+  *tokens = 0;
+  for (int64_t i = 0; i < o.batch; ++i) {
+    const int64_t k = (s * o.grad_accum + j) * o.batch + i;
+    if (k / n != *order_epoch) {
+      *order_epoch = k / n;
+      *order = epoch_order(n, o.seed, *order_epoch);
+    }
+    idx.push_back((*order)[static_cast<size_t>(k % n)]);
+    *tokens += static_cast<int64_t>(train[static_cast<size_t>(idx.back())].tokens.size());
+  }
+  return make_batch(train, idx, 0, o.batch);
+}
+
+const char* kMetaKey = "lowbit.finetune";
+
+json log_json(const std::vector<StepLog>& log) {
+  json a = json::array();
+  for (const StepLog& l : log) a.push_back({l.step, l.loss, l.lr, l.grad_norm, l.tokens, l.seconds});
+  return a;
+}
+
+std::vector<StepLog> log_from_json(const json& a) {
+  std::vector<StepLog> log;
+  for (const json& e : a) {
+    StepLog l;
+    l.step = e.at(0).get<int64_t>();
+    l.loss = e.at(1).get<double>();
+    l.lr = e.at(2).get<double>();
+    l.grad_norm = e.at(3).get<double>();
+    l.tokens = e.at(4).get<int64_t>();
+    l.seconds = e.at(5).get<double>();
+    log.push_back(l);
+  }
+  return log;
+}
+
+void add_f32(SafetensorsWriter& w, const std::string& name, const std::vector<float>& v) {
+  w.add(name, "F32", {static_cast<int64_t>(v.size())}, v.data(), v.size() * sizeof(float));
+}
+
+void save_checkpoint(const std::string& path, LoraAdapter& ad, AdamW& opt, const json& options,
+                     const HeldoutLoss& before, const std::vector<StepLog>& log) {
+  SafetensorsWriter w(4);
+  size_t k = 0;
+  for (const LoraParam& p : ad.params()) {
+    add_f32(w, "lora." + p.module + ".A", p.a);
+    add_f32(w, "lora." + p.module + ".B", p.b);
+    add_f32(w, "adam." + p.module + ".mA", opt.first_moments()[k]);
+    add_f32(w, "adam." + p.module + ".vA", opt.second_moments()[k]);
+    add_f32(w, "adam." + p.module + ".mB", opt.first_moments()[k + 1]);
+    add_f32(w, "adam." + p.module + ".vB", opt.second_moments()[k + 1]);
+    k += 2;
+  }
+  const json meta{{"step", opt.steps_done()},
+                  {"options", options},
+                  {"heldout_before", {before.loss, before.ppl, before.targets}},
+                  {"log", log_json(log)}};
+  w.add_metadata(kMetaKey, meta.dump());
+  w.write(path);
+}
+
+void read_f32(const SafetensorsFile& f, const std::string& name, std::vector<float>* out) {
+  const std::vector<float> v = to_f32(f.tensor(name));
+  if (v.size() != out->size()) throw Error("finetune", f.path() + ": " + name + " has the wrong size");
+  *out = v;
+}
+
+// Restores adapters, moments and step; returns the checkpoint's metadata.
+json load_checkpoint(const std::string& path, LoraAdapter& ad, AdamW& opt, const json& options) {
+  if (!fs::exists(path)) throw Error("finetune", "--resume: no checkpoint at " + path);
+  const SafetensorsFile f(path);
+  const auto it = f.metadata().find(kMetaKey);
+  if (it == f.metadata().end()) throw Error("finetune", path + ": not a lowbit finetune checkpoint");
+  json meta;
+  try {
+    meta = json::parse(it->second);
+    for (auto& [key, value] : options.items())
+      if (meta.at("options").at(key) != value)
+        throw Error("finetune", "--resume: the checkpoint was made with " + key + " = " + meta.at("options").at(key).dump() +
+                                    ", this run has " + value.dump());
+    size_t k = 0;
+    for (LoraParam& p : ad.params()) {
+      read_f32(f, "lora." + p.module + ".A", &p.a);
+      read_f32(f, "lora." + p.module + ".B", &p.b);
+      read_f32(f, "adam." + p.module + ".mA", &opt.first_moments()[k]);
+      read_f32(f, "adam." + p.module + ".vA", &opt.second_moments()[k]);
+      read_f32(f, "adam." + p.module + ".mB", &opt.first_moments()[k + 1]);
+      read_f32(f, "adam." + p.module + ".vB", &opt.second_moments()[k + 1]);
+      k += 2;
+    }
+    opt.set_steps_done(meta.at("step").get<int64_t>());
+    log_from_json(meta.at("log"));  // validates
+  } catch (const json::exception&) {
+    throw Error("finetune", path + ": malformed checkpoint metadata");
+  }
+  return meta;
+}
+
+void write_log_csv(const std::string& path, const std::vector<StepLog>& log) {
+  std::string s = "step,loss,lr,grad_norm,tokens,seconds\n";
+  char line[160];
+  for (const StepLog& l : log) {
+    std::snprintf(line, sizeof line, "%lld,%.6f,%.6g,%.6g,%lld,%.3f\n", static_cast<long long>(l.step), l.loss, l.lr,
+                  l.grad_norm, static_cast<long long>(l.tokens), l.seconds);
+    s += line;
+  }
+  AtomicFile f(path);
+  f.write(s);
+  f.commit();
+}
+
+int64_t total_steps_for(const FinetuneOptions& o, int64_t n_train) {
+  if (o.steps > 0) return o.steps;
+  const double per_step = static_cast<double>(o.batch * o.grad_accum);
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(n_train) / per_step)));
+}
+
+}  // namespace
+
+HeldoutLoss heldout_loss(LoraModel& m, const std::vector<Sequence>& seqs, int64_t batch) {
+  HeldoutLoss h;
+  std::vector<int64_t> order(seqs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  double sum = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(seqs.size()); i += batch) {
+    const LossSum s = m.loss(make_batch(seqs, order, i, std::min<int64_t>(batch, static_cast<int64_t>(seqs.size()) - i)));
+    sum += s.loss;
+    h.targets += s.n_targets;
+  }
+  h.loss = h.targets ? sum / static_cast<double>(h.targets) : 0.0;
+  h.ppl = std::exp(h.loss);
+  return h;
+}
+
+FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
+  validate(o);
+  LoadedModel m = load_model(o.model_path, o.tokenizer_path);
+  const Dataset data = load_dataset(o.data_path, *m.tokenizer, o.data);
+  FinetuneResult r;
+  r.train_sequences = static_cast<int64_t>(data.train.size());
+  r.heldout_sequences = static_cast<int64_t>(data.heldout.size());
+  r.train_targets = data.train_targets();
+  r.total_steps = o.adam.total_steps = total_steps_for(o, r.train_sequences);
+  validate_adamw(o.adam);
+  r.base_format = m.model->weights().layers.at(0).q_proj.format();
+
+  LoraAdapter ad = LoraAdapter::init(m.model->config(), o.lora, o.seed);
+  r.trainable_params = ad.parameter_count();
+  AdamW opt(ad, o.adam);
+  LoraModel lm(*m.model, ad);
+  const json options = options_json(o);
+  const std::string ckpt = o.out_dir + "/checkpoint.safetensors";
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (!fs::is_directory(o.out_dir)) throw Error("finetune", "cannot create --out directory " + o.out_dir);
+  if (o.resume) {
+    const json meta = load_checkpoint(ckpt, ad, opt, options);
+    r.log = log_from_json(meta.at("log"));
+    r.before = {meta.at("heldout_before").at(0).get<double>(), meta.at("heldout_before").at(1).get<double>(),
+                meta.at("heldout_before").at(2).get<int64_t>()};
+    r.resumed_from = opt.steps_done();
+  } else if (!data.heldout.empty()) {
+    r.before = heldout_loss(lm, data.heldout, o.batch);
+  }
+
+  const int64_t last = o.stop_after > 0 ? std::min(o.stop_after, r.total_steps) : r.total_steps;
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1, run_tokens = 0;
+  const double prior_seconds = r.log.empty() ? 0.0 : r.log.back().seconds;
+  const int64_t prior_tokens = r.log.empty() ? 0 : r.log.back().tokens;
+  const auto t0 = Clock::now();
+  for (int64_t s = opt.steps_done(); s < last; ++s) {
+    std::vector<TrainBatch> micro;
+    int64_t step_targets = 0;
+    for (int64_t j = 0; j < o.grad_accum; ++j) {
+      int64_t tokens = 0;
+      micro.push_back(micro_batch(o, data.train, s, j, &order, &order_epoch, &tokens));
+      step_targets += micro.back().n_targets();
+      run_tokens += tokens;
+    }
+    ad.zero_grads();
+    double step_loss = 0;
+    for (int64_t j = 0; j < o.grad_accum; ++j) {
+      const uint64_t dseed = mix64(o.seed ^ mix64(static_cast<uint64_t>(s) * 65536 + static_cast<uint64_t>(j)));
+      step_loss += lm.forward_backward(micro[j], 1.0 / static_cast<double>(std::max<int64_t>(1, step_targets)), dseed).loss;
+    }
+    const StepStats st = opt.step(ad);
+    StepLog l;
+    l.step = s + 1;
+    l.loss = step_loss / static_cast<double>(std::max<int64_t>(1, step_targets));
+    l.lr = st.lr;
+    l.grad_norm = st.grad_norm;
+    l.tokens = prior_tokens + run_tokens;
+    l.seconds = prior_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
+    r.log.push_back(l);
+    if (!std::isfinite(l.loss)) throw Error("finetune", "loss is not finite at step " + std::to_string(l.step) + " (lower --lr?)");
+    if (progress) progress(l, r.total_steps);
+    const bool last_step = l.step == last;
+    if (last_step || (o.save_every > 0 && l.step % o.save_every == 0)) save_checkpoint(ckpt, ad, opt, options, r.before, r.log);
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.tokens_per_s = r.seconds > 0 ? static_cast<double>(run_tokens) / r.seconds : 0.0;
+  r.steps_done = opt.steps_done();
+  r.finished = r.steps_done == r.total_steps;
+  if (r.finished) {
+    if (!data.heldout.empty()) r.after = heldout_loss(lm, data.heldout, o.batch);
+    save_peft_adapter(ad, m.model->config(), o.out_dir, o.model_path);
+  }
+  write_log_csv(o.out_dir + "/train_log.csv", r.log);
+  return r;
+}
+
+std::string loss_curve_gnuplot(const FinetuneResult& r, const std::string& title, const std::string& png_path) {
+  std::string s = "set terminal pngcairo size 1000,650 font 'sans,10'\n";
+  s += "set output '" + png_path + "'\nset title '" + title + "'\n";
+  s += "set xlabel 'optimizer step'\nset ylabel 'loss (nats per target token)'\nset grid\nset key top right\n";
+  s += "$train << EOD\n";
+  char line[96];
+  for (const StepLog& l : r.log) {
+    std::snprintf(line, sizeof line, "%lld %.6f\n", static_cast<long long>(l.step), l.loss);
+    s += line;
+  }
+  s += "EOD\n$heldout << EOD\n";
+  if (r.before.targets > 0) {
+    std::snprintf(line, sizeof line, "0 %.6f\n", r.before.loss);
+    s += line;
+  }
+  if (r.finished && r.after.targets > 0) {
+    std::snprintf(line, sizeof line, "%lld %.6f\n", static_cast<long long>(r.total_steps), r.after.loss);
+    s += line;
+  }
+  s += "EOD\n";
+  s += "plot $train using 1:2 with lines lw 1.5 lc rgb '#2c7fb8' title 'train loss (per step)', \\\n"
+       "     $heldout using 1:2 with linespoints pt 7 ps 1.5 lw 2 lc rgb '#d95f02' title 'held-out loss'\n";
+  return s;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,270 @@
+#include "train/lora_model.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "model/attention.h"
+#include "train/grad_ops.h"
+
+namespace lowbit {
+
+int64_t TrainBatch::n_targets() const {
+  return std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t >= 0; });
+}
+
+struct LoraModel::LayerActs {
+  std::vector<float> xn1, q, k, v, att, xmid, xn2, g, u, h;  // [N, width] each
+};
+
+namespace {
+
+using Buf = std::vector<float>;
+
+uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// x ⊙ keep/(1 − p) with keep a pure function of (seed, stream, element index).
+void apply_dropout(double p, uint64_t seed, uint64_t stream, const float* x, int64_t n, float* out) {
+  const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
+  const uint64_t base = mix64(seed ^ mix64(stream));
+  for (int64_t i = 0; i < n; ++i) {
+    const double r = static_cast<double>(mix64(base + static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
+    out[i] = r < p ? 0.0f : x[i] * keep_scale;
+  }
+}
+
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+void rms_rows(const float* x, const Matrix& w, int64_t N, int64_t D, float eps, float* out) {
+  for (int64_t t = 0; t < N; ++t) rms_norm(x + t * D, w.data, D, eps, out + t * D);
+}
+
+// dx += rms_norm_backward(x, w, dy) row by row.
+void rms_rows_backward(const float* x, const Matrix& w, int64_t N, int64_t D, float eps, const float* dy,
+                       float* dx) {
+  Buf tmp(static_cast<size_t>(D));
+  for (int64_t t = 0; t < N; ++t) {
+    rms_norm_backward(x + t * D, w.data, D, eps, dy + t * D, tmp.data(), static_cast<float*>(nullptr));
+    for (int64_t i = 0; i < D; ++i) dx[t * D + i] += tmp[i];
+  }
+}
+
+void check_linear(const Linear& l, const std::string& name) {
+  if (l.has_input_rotation())
+    throw Error("train", "'" + name + "' has a run-time input rotation (:had); such models cannot be fine-tuned yet");
+  if (l.delta_count() > 0)
+    throw Error("train", "'" + name + "' already carries an adapter; train on the plain base model");
+}
+
+}  // namespace
+
+LoraModel::LoraModel(const LlamaModel& base, LoraAdapter& adapter) : base_(base), adapter_(adapter) {
+  const LlamaConfig& c = base.config();
+  for (int64_t l = 0; l < c.n_layers; ++l)
+    for (const std::string& proj : lora_target_names())
+      check_linear(*base.find_linear("layers." + std::to_string(l) + "." + proj),
+                   "layers." + std::to_string(l) + "." + proj);
+  check_linear(base.weights().lm_head, "lm_head");
+  for (const LoraParam& p : adapter.params()) {
+    const Linear* lin = base.find_linear(p.module);
+    if (!lin || lin->rows() != p.rows || lin->cols() != p.cols)
+      throw Error("train", "adapter '" + p.module + "' does not match the model's layer");
+  }
+  inv_freq_ = rope_inv_freq(c);
+}
+
+void LoraModel::lora_forward(const Linear& w, const float* bias, const LoraParam* p, const float* x,
+                             int64_t N, float* y, const Dropout& d) const {
+  w.forward_decoded(x, N, bias, y);
+  if (!p) return;
+  const int64_t r = p->rank, C = p->cols;
+  Buf xd;
+  if (d.p > 0) {
+    xd.resize(static_cast<size_t>(N * C));
+    apply_dropout(d.p, d.seed, static_cast<uint64_t>(p - adapter_.params().data()), x, N * C, xd.data());
+    x = xd.data();
+  }
+  Buf xa(static_cast<size_t>(N * r));
+  sgemm(false, true, N, r, C, 1.0f, x, C, p->a.data(), C, 0.0f, xa.data(), r);
+  sgemm(false, true, N, p->rows, r, adapter_.scale(), xa.data(), r, p->b.data(), r, 1.0f, y, p->rows);
+}
+
+void LoraModel::lora_backward(const Linear& w, LoraParam* p, const float* x, const float* dy, int64_t N,
+                              float* dx, bool accumulate, const Dropout& d) {
+  const int64_t C = w.cols();
+  if (accumulate) {
+    Buf tmp(static_cast<size_t>(N * C));
+    w.backward_input(dy, N, tmp.data());
+    for (int64_t i = 0; i < N * C; ++i) dx[i] += tmp[i];
+  } else {
+    w.backward_input(dy, N, dx);
+  }
+  if (!p) return;
+  const int64_t r = p->rank, R = p->rows;
+  const float s = adapter_.scale();
+  const uint64_t stream = static_cast<uint64_t>(p - adapter_.params().data());
+  Buf xd;
+  if (d.p > 0) {
+    xd.resize(static_cast<size_t>(N * C));
+    apply_dropout(d.p, d.seed, stream, x, N * C, xd.data());
+    x = xd.data();
+  }
+  Buf xa(static_cast<size_t>(N * r)), dyb(static_cast<size_t>(N * r)), dxd(static_cast<size_t>(N * C));
+  sgemm(false, true, N, r, C, 1.0f, x, C, p->a.data(), C, 0.0f, xa.data(), r);
+  sgemm(true, false, R, r, N, s, dy, R, xa.data(), r, 1.0f, p->grad_b.data(), r);   // dB += s·dyᵀ·xa
+  sgemm(false, false, N, r, R, 1.0f, dy, R, p->b.data(), r, 0.0f, dyb.data(), r);   // dy·B
+  sgemm(true, false, r, C, N, s, dyb.data(), r, x, C, 1.0f, p->grad_a.data(), C);   // dA += s·(dy·B)ᵀ·x
+  sgemm(false, false, N, C, r, s, dyb.data(), r, p->a.data(), C, 0.0f, dxd.data(), C);
+  if (d.p > 0) {  // the mask's derivative: the same keep/(1 − p) factors
+    Buf ones(static_cast<size_t>(N * C), 1.0f), mask(static_cast<size_t>(N * C));
+    apply_dropout(d.p, d.seed, stream, ones.data(), N * C, mask.data());
+    for (int64_t i = 0; i < N * C; ++i) dxd[i] *= mask[i];
+  }
+  for (int64_t i = 0; i < N * C; ++i) dx[i] += dxd[i];
+}
+
+void LoraModel::embed(const TrainBatch& b, float* x) const {
+  const LlamaConfig& c = base_.config();
+  const int64_t N = b.n_seq * b.len;
+  for (int64_t t = 0; t < N; ++t) {
+    const int32_t id = b.tokens[t];
+    if (id < 0 || id >= c.vocab_size)
+      throw Error("train", "token id " + std::to_string(id) + " outside vocab of " + std::to_string(c.vocab_size));
+    std::memcpy(x + t * c.dim, base_.weights().embed_tokens.row(id), sizeof(float) * c.dim);
+  }
+}
+
+void LoraModel::layer_forward(int64_t l, const float* x, const TrainBatch& b, LayerActs& a, float* x_out,
+                              const Dropout& d) const {
+  const LlamaConfig& c = base_.config();
+  const LayerWeights& lw = base_.weights().layers[l];
+  const int64_t N = b.n_seq * b.len, D = c.dim, H = c.hidden_dim;
+  const int64_t dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
+  auto lp = [&](const char* proj) { return const_cast<LoraAdapter&>(adapter_).find(l, proj); };
+  for (Buf* v : {&a.xn1, &a.xmid, &a.xn2}) v->resize(static_cast<size_t>(N * D));
+  for (Buf* v : {&a.q, &a.att}) v->resize(static_cast<size_t>(N * dq));
+  for (Buf* v : {&a.k, &a.v}) v->resize(static_cast<size_t>(N * dkv));
+  for (Buf* v : {&a.g, &a.u, &a.h}) v->resize(static_cast<size_t>(N * H));
+  rms_rows(x, lw.attn_norm, N, D, c.norm_eps, a.xn1.data());
+  lora_forward(lw.q_proj, lw.q_bias.data, lp("q_proj"), a.xn1.data(), N, a.q.data(), d);
+  lora_forward(lw.k_proj, lw.k_bias.data, lp("k_proj"), a.xn1.data(), N, a.k.data(), d);
+  lora_forward(lw.v_proj, lw.v_bias.data, lp("v_proj"), a.xn1.data(), N, a.v.data(), d);
+  for (int64_t s = 0; s < b.n_seq; ++s) {
+    float* q = a.q.data() + s * b.len * dq;
+    float* k = a.k.data() + s * b.len * dkv;
+    apply_rope(c, inv_freq_, q, b.len, c.n_heads, 0);
+    apply_rope(c, inv_freq_, k, b.len, c.n_kv_heads, 0);
+    causal_attention(c, static_cast<const float*>(q), b.len, static_cast<const float*>(k),
+                     static_cast<const float*>(a.v.data() + s * b.len * dkv), 0, a.att.data() + s * b.len * dq);
+  }
+  lora_forward(lw.o_proj, nullptr, lp("o_proj"), a.att.data(), N, a.xmid.data(), d);
+  for (int64_t i = 0; i < N * D; ++i) a.xmid[i] += x[i];
+  rms_rows(a.xmid.data(), lw.ffn_norm, N, D, c.norm_eps, a.xn2.data());
+  lora_forward(lw.gate_proj, nullptr, lp("gate_proj"), a.xn2.data(), N, a.g.data(), d);
+  lora_forward(lw.up_proj, nullptr, lp("up_proj"), a.xn2.data(), N, a.u.data(), d);
+  for (int64_t i = 0; i < N * H; ++i) a.h[i] = a.g[i] / (1.0f + std::exp(-a.g[i])) * a.u[i];
+  lora_forward(lw.down_proj, nullptr, lp("down_proj"), a.h.data(), N, x_out, d);
+  for (int64_t i = 0; i < N * D; ++i) x_out[i] += a.xmid[i];
+}
+
+void LoraModel::layer_backward(int64_t l, const float* x, const TrainBatch& b, LayerActs& a, float* dx,
+                               const Dropout& d) {
+  const LlamaConfig& c = base_.config();
+  const LayerWeights& lw = base_.weights().layers[l];
+  const int64_t N = b.n_seq * b.len, D = c.dim, H = c.hidden_dim;
+  const int64_t dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
+  auto lp = [&](const char* proj) { return adapter_.find(l, proj); };
+  // MLP: x_out = xmid + down(h), h = silu(gate(xn2)) · up(xn2), xn2 = rms(xmid).
+  Buf dh(static_cast<size_t>(N * H)), dg(dh.size()), du(dh.size()), dxn(static_cast<size_t>(N * D));
+  lora_backward(lw.down_proj, lp("down_proj"), a.h.data(), dx, N, dh.data(), false, d);
+  swiglu_backward(a.g.data(), a.u.data(), dh.data(), N * H, dg.data(), du.data());
+  lora_backward(lw.gate_proj, lp("gate_proj"), a.xn2.data(), dg.data(), N, dxn.data(), false, d);
+  lora_backward(lw.up_proj, lp("up_proj"), a.xn2.data(), du.data(), N, dxn.data(), true, d);
+  rms_rows_backward(a.xmid.data(), lw.ffn_norm, N, D, c.norm_eps, dxn.data(), dx);  // dx is now d xmid
+  // Attention: xmid = x + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))), xn1 = rms(x).
+  Buf datt(static_cast<size_t>(N * dq)), dqv(datt.size()), dk(static_cast<size_t>(N * dkv)), dv(dk.size());
+  lora_backward(lw.o_proj, lp("o_proj"), a.att.data(), dx, N, datt.data(), false, d);
+  for (int64_t s = 0; s < b.n_seq; ++s) {
+    const int64_t oq = s * b.len * dq, ok = s * b.len * dkv;
+    causal_attention_backward(c, a.q.data() + oq, a.k.data() + ok, a.v.data() + ok, b.len, datt.data() + oq,
+                              dqv.data() + oq, dk.data() + ok, dv.data() + ok);
+    rope_backward(c, inv_freq_, dqv.data() + oq, b.len, c.n_heads, 0);
+    rope_backward(c, inv_freq_, dk.data() + ok, b.len, c.n_kv_heads, 0);
+  }
+  lora_backward(lw.q_proj, lp("q_proj"), a.xn1.data(), dqv.data(), N, dxn.data(), false, d);
+  lora_backward(lw.k_proj, lp("k_proj"), a.xn1.data(), dk.data(), N, dxn.data(), true, d);
+  lora_backward(lw.v_proj, lp("v_proj"), a.xn1.data(), dv.data(), N, dxn.data(), true, d);
+  rms_rows_backward(x, lw.attn_norm, N, D, c.norm_eps, dxn.data(), dx);  // dx is now d x
+}
+
+LossSum LoraModel::head(const float* x, const TrainBatch& b, double grad_scale, float* dx) const {
+  const LlamaConfig& c = base_.config();
+  const LlamaWeights& w = base_.weights();
+  const int64_t N = b.n_seq * b.len, D = c.dim, V = c.vocab_size;
+  constexpr int64_t kChunk = 64;  // rows of logits alive at once
+  Buf xn(static_cast<size_t>(kChunk * D)), logits(static_cast<size_t>(kChunk * V)), dxn(xn.size());
+  LossSum sum;
+  for (int64_t t0 = 0; t0 < N; t0 += kChunk) {
+    const int64_t n = std::min(kChunk, N - t0);
+    const int32_t* tg = b.targets.data() + t0;
+    if (std::none_of(tg, tg + n, [](int32_t t) { return t >= 0; })) {
+      if (dx) std::fill(dx + t0 * D, dx + (t0 + n) * D, 0.0f);
+      continue;
+    }
+    rms_rows(x + t0 * D, w.norm, n, D, c.norm_eps, xn.data());
+    w.lm_head.forward_decoded(xn.data(), n, nullptr, logits.data());
+    for (int64_t t = 0; t < n; ++t) {
+      if (tg[t] >= V) throw Error("train", "target id " + std::to_string(tg[t]) + " outside vocab");
+      sum.n_targets += tg[t] >= 0;
+    }
+    sum.loss += cross_entropy(logits.data(), n, V, tg, grad_scale, dx ? logits.data() : nullptr);
+    if (!dx) continue;
+    w.lm_head.backward_input(logits.data(), n, dxn.data());
+    std::fill(dx + t0 * D, dx + (t0 + n) * D, 0.0f);
+    rms_rows_backward(x + t0 * D, w.norm, n, D, c.norm_eps, dxn.data(), dx + t0 * D);
+  }
+  return sum;
+}
+
+LossSum LoraModel::run(const TrainBatch& b, double grad_scale, const Dropout* d) {
+  const LlamaConfig& c = base_.config();
+  const int64_t N = b.n_seq * b.len, D = c.dim, L = c.n_layers;
+  if (N <= 0 || static_cast<int64_t>(b.tokens.size()) != N || static_cast<int64_t>(b.targets.size()) != N)
+    throw Error("train", "malformed batch");
+  const Dropout none;
+  const Dropout& drop = d ? *d : none;
+  std::vector<Buf> xs(static_cast<size_t>(L + 1), Buf(static_cast<size_t>(N * D)));  // checkpoints
+  embed(b, xs[0].data());
+  LayerActs acts;
+  for (int64_t l = 0; l < L; ++l) layer_forward(l, xs[l].data(), b, acts, xs[l + 1].data(), drop);
+  if (!d) return head(xs[L].data(), b, 0.0, nullptr);
+  Buf dx(static_cast<size_t>(N * D));
+  const LossSum sum = head(xs[L].data(), b, grad_scale, dx.data());
+  for (int64_t l = L - 1; l >= 0; --l) {
+    layer_forward(l, xs[l].data(), b, acts, xs[l + 1].data(), drop);  // recompute the intermediates
+    layer_backward(l, xs[l].data(), b, acts, dx.data(), drop);
+  }
+  return sum;
+}
+
+LossSum LoraModel::forward_backward(const TrainBatch& batch, double grad_scale, uint64_t dropout_seed) {
+  const Dropout d{adapter_.config().dropout, dropout_seed};
+  return run(batch, grad_scale, &d);
+}
+
+LossSum LoraModel::loss(const TrainBatch& batch) { return run(batch, 0.0, nullptr); }
+
+}  // namespace lowbit

@@ -1,0 +1,74 @@
+// A frozen base model (any lowbit format) plus trainable LoRA adapters: the training forward
+// and backward pass. The forward reuses model/'s ops (rms_norm, apply_rope, causal_attention) and
+// Linear::forward_decoded — the packed weights decoded a row tile at a time and multiplied in
+// fp32 (as QLoRA's dequantize-then-matmul), not the inference kernels' int8-activation path, so
+// the loss is smooth in the adapters and the gradient exact; it differs from the inference
+// forward's loss only by that activation rounding. The backward uses train/grad_ops.h and
+// Linear::backward_input (the same decoded tiles).
+//
+// Memory: gradient checkpointing per layer — only each layer's input [N, D] is kept from the
+// forward (N = sequences × positions); a layer's intermediates are recomputed in the backward
+// pass, one layer at a time. Logits are computed in row chunks and never held whole.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/llama.h"
+#include "train/lora.h"
+
+namespace lowbit {
+
+// n_seq sequences of len positions each (shorter ones padded with targets −1).
+struct TrainBatch {
+  int64_t n_seq = 0, len = 0;
+  std::vector<int32_t> tokens;   // [n_seq, len] input ids
+  std::vector<int32_t> targets;  // [n_seq, len] the id to predict at each position; −1 = no loss
+  int64_t n_targets() const;
+};
+
+struct LossSum {
+  double loss = 0.0;  // Σ −log p(target) over the targets
+  int64_t n_targets = 0;
+};
+
+class LoraModel {
+ public:
+  // Throws lowbit::Error if the base has run-time input rotations (:had) or attached adapters,
+  // or an adapter's shape differs from its layer.
+  LoraModel(const LlamaModel& base, LoraAdapter& adapter);
+
+  // The batch's summed loss; accumulates grad_scale · ∂loss/∂(A, B) into the adapter's grads.
+  // Dropout masks are a pure function of (dropout_seed, adapter, element), so a step can be
+  // replayed exactly (checkpoint resume).
+  LossSum forward_backward(const TrainBatch& batch, double grad_scale, uint64_t dropout_seed);
+  // The summed loss without gradients or dropout.
+  LossSum loss(const TrainBatch& batch);
+
+ private:
+  struct Dropout {
+    double p = 0.0;
+    uint64_t seed = 0;
+  };
+  struct LayerActs;
+  void embed(const TrainBatch& b, float* x) const;
+  void layer_forward(int64_t l, const float* x, const TrainBatch& b, LayerActs& a, float* x_out,
+                     const Dropout& d) const;
+  void layer_backward(int64_t l, const float* x, const TrainBatch& b, LayerActs& a, float* dx,
+                      const Dropout& d);
+  LossSum head(const float* x, const TrainBatch& b, double grad_scale, float* dx) const;
+  LossSum run(const TrainBatch& b, double grad_scale, const Dropout* d);
+
+  // y = x·Wᵀ (+ bias) + scale · (drop(x)·Aᵀ)·Bᵀ for the adapter p (may be null).
+  void lora_forward(const Linear& w, const float* bias, const LoraParam* p, const float* x,
+                    int64_t N, float* y, const Dropout& d) const;
+  // dx (+)= dy·W + scale · (dy·B·A ⊙ dropout mask); accumulates p's grads.
+  void lora_backward(const Linear& w, LoraParam* p, const float* x, const float* dy, int64_t N,
+                     float* dx, bool accumulate, const Dropout& d);
+
+  const LlamaModel& base_;
+  LoraAdapter& adapter_;
+  std::vector<double> inv_freq_;
+};
+
+}  // namespace lowbit
