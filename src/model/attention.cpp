@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/gemm.h"
 #include "base/parallel.h"
 
 namespace lowbit {
@@ -40,8 +41,52 @@ void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, Real*
 }
 
 template <class Real>
+void causal_softmax(Real* s, int64_t T, int64_t ld, int64_t n_cols, int64_t pos0, Real scale) {
+  for (int64_t t = 0; t < T; ++t) {
+    Real* row = s + t * ld;
+    const int64_t n = pos0 + t + 1;
+    Real mx = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) mx = std::max(mx, row[j] *= scale);
+    double sum = 0.0;
+    for (int64_t j = 0; j < n; ++j) sum += (row[j] = std::exp(row[j] - mx));
+    const Real inv = static_cast<Real>(1.0 / sum);
+    for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+    std::fill(row + n, row + n_cols, Real(0));
+  }
+}
+
+namespace {
+
+// The prefill path: per head, S = Q_h·K_gᵀ [T, pos0+T], P = causal_softmax(S), O_h = P·V_g.
+template <class Real>
+void gemm_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k, const Real* v, int64_t pos0,
+                    Real* out) {
+  const int64_t hd = c.head_dim, nh = c.n_heads, dq = nh * hd, dkv = c.n_kv_heads * hd;
+  const int64_t group = nh / c.n_kv_heads, n_keys = pos0 + T;
+  const Real scale = Real(1) / std::sqrt(static_cast<Real>(hd));
+  parallel_for(nh, [&](int64_t h0, int64_t h1) {
+    std::vector<Real> s(static_cast<size_t>(T * n_keys));
+    for (int64_t h = h0; h < h1; ++h) {
+      const int64_t off = (h / group) * hd;
+      gemm_serial<Real>(false, true, T, n_keys, hd, Real(1), q + h * hd, dq, k + off, dkv, Real(0), s.data(), n_keys);
+      causal_softmax(s.data(), T, n_keys, n_keys, pos0, scale);
+      gemm_serial<Real>(false, false, T, hd, n_keys, Real(1), s.data(), n_keys, v + off, dkv, Real(0), out + h * hd, dq);
+    }
+  });
+}
+
+}  // namespace
+
+template <class Real>
 void causal_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
                       const Real* v, int64_t pos0, Real* out) {
+  if (T >= kGemmAttentionMinT) gemm_attention(c, q, T, k, v, pos0, out);
+  else causal_attention_by_query(c, q, T, k, v, pos0, out);
+}
+
+template <class Real>
+void causal_attention_by_query(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
+                               const Real* v, int64_t pos0, Real* out) {
   const int64_t hd = c.head_dim, nh = c.n_heads, dkv = c.n_kv_heads * hd;
   const int64_t group = nh / c.n_kv_heads;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(hd));
@@ -74,7 +119,11 @@ void causal_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real
 
 template void apply_rope<float>(const LlamaConfig&, const std::vector<double>&, float*, int64_t, int64_t, int64_t);
 template void apply_rope<double>(const LlamaConfig&, const std::vector<double>&, double*, int64_t, int64_t, int64_t);
+template void causal_softmax<float>(float*, int64_t, int64_t, int64_t, int64_t, float);
+template void causal_softmax<double>(double*, int64_t, int64_t, int64_t, int64_t, double);
 template void causal_attention<float>(const LlamaConfig&, const float*, int64_t, const float*, const float*, int64_t, float*);
+template void causal_attention_by_query<float>(const LlamaConfig&, const float*, int64_t, const float*, const float*, int64_t, float*);
+template void causal_attention_by_query<double>(const LlamaConfig&, const double*, int64_t, const double*, const double*, int64_t, double*);
 template void causal_attention<double>(const LlamaConfig&, const double*, int64_t, const double*, const double*, int64_t, double*);
 
 }  // namespace lowbit

@@ -27,9 +27,23 @@ void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, Real*
 // out[T, n_heads * head_dim]: for query t (position pos0 + t) and head h, the softmax-weighted sum
 // over keys 0 .. pos0 + t of kv head h / (n_heads / n_kv_heads), scores scaled by
 // 1/sqrt(head_dim). k and v hold at least pos0 + T rows of n_kv_heads * head_dim floats
-// (already rotated keys). Multithreaded over (t, h).
+// (already rotated keys). Decode-sized calls (T < kGemmAttentionMinT) loop over (t, h) on the
+// threads; prefill-sized ones compute each head as S = Q·Kᵀ, P = causal_softmax(S), O = P·V
+// with single-threaded GEMMs, threads split over heads (scores summed by the BLAS kernel).
+inline constexpr int64_t kGemmAttentionMinT = 16;
 template <class Real>
 void causal_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
                       const Real* v, int64_t pos0, Real* out);
+
+// The per-(query, head) loop causal_attention uses for decode-sized calls, for any T: the
+// oracle its GEMM path is tested against.
+template <class Real>
+void causal_attention_by_query(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
+                               const Real* v, int64_t pos0, Real* out);
+
+// Row t of s[T, ld] (query position pos0 + t) ← softmax over columns 0 .. pos0 + t of
+// scale · s (max subtracted, exponentials summed in double); later columns up to n_cols become 0.
+template <class Real>
+void causal_softmax(Real* s, int64_t T, int64_t ld, int64_t n_cols, int64_t pos0, Real scale);
 
 }  // namespace lowbit

@@ -1,11 +1,10 @@
 #include "model/linear.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "base/error.h"
+#include "base/gemm.h"
 #include "base/parallel.h"
 
 namespace lowbit {
@@ -48,11 +47,8 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) cons
 
 void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y) {
   std::vector<float> xa(static_cast<size_t>(T * d.rank));
-  const int r = static_cast<int>(d.rank), n = static_cast<int>(T);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r, static_cast<int>(d.cols), 1.0f, x,
-              static_cast<int>(d.cols), d.a.data(), static_cast<int>(d.cols), 0.0f, xa.data(), r);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, static_cast<int>(d.rows), r, d.scale,
-              xa.data(), r, d.b.data(), r, 1.0f, y, static_cast<int>(d.rows));
+  gemm<float>(false, true, T, d.rank, d.cols, 1.0f, x, d.cols, d.a.data(), d.cols, 0.0f, xa.data(), d.rank);
+  gemm<float>(false, true, T, d.rows, d.rank, d.scale, xa.data(), d.rank, d.b.data(), d.rank, 1.0f, y, d.rows);
 }
 
 namespace {
@@ -83,9 +79,7 @@ void Linear::forward_decoded(const float* x, int64_t T, const float* bias, float
     return;
   }
   for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T), static_cast<int>(n),
-                static_cast<int>(C), 1.0f, x, static_cast<int>(C), tile, static_cast<int>(C), 0.0f, y + r0,
-                static_cast<int>(R));
+    gemm<float>(false, true, T, n, C, 1.0f, x, C, tile, C, 0.0f, y + r0, R);
   });
   if (bias)
     for (int64_t t = 0; t < T; ++t)
@@ -96,16 +90,12 @@ void Linear::backward_input(const float* dy, int64_t T, float* dx) const {
   LOWBIT_ASSERT(!input_rotation_);
   const int64_t R = rows(), C = cols();
   if (!is_packed_) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(C),
-                static_cast<int>(R), 1.0f, dy, static_cast<int>(R), dense_.data, static_cast<int>(C),
-                0.0f, dx, static_cast<int>(C));
+    gemm<float>(false, false, T, C, R, 1.0f, dy, R, dense_.data, C, 0.0f, dx, C);
     return;
   }
   // dX = Σ_tiles dY[:, tile] · W[tile, :]
   for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(T), static_cast<int>(C),
-                static_cast<int>(n), 1.0f, dy + r0, static_cast<int>(R), tile, static_cast<int>(C),
-                r0 == 0 ? 0.0f : 1.0f, dx, static_cast<int>(C));
+    gemm<float>(false, false, T, C, n, 1.0f, dy + r0, R, tile, C, r0 == 0 ? 0.0f : 1.0f, dx, C);
   });
 }
 

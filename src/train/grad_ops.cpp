@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/gemm.h"
 #include "base/parallel.h"
 #include "model/attention.h"
 
@@ -35,24 +36,25 @@ void rope_backward(const LlamaConfig& c, const std::vector<double>& inv_freq, Re
 
 namespace {
 
-// One query row's softmax over keys 0..t into p (double), as causal_attention computes it.
+// dS = P ∘ (dP − rowsum(P ∘ dP)) · scale in place of dP (the softmax's backward, times the
+// logits' scale); entries above the diagonal become 0.
 template <class Real>
-void attention_probs(const Real* qv, const Real* k, int64_t dkv, int64_t off, int64_t hd, int64_t n_keys,
-                     Real scale, std::vector<double>& p) {
-  double mx = -INFINITY;
-  for (int64_t j = 0; j < n_keys; ++j) {
-    Real s = 0;
-    for (int64_t d = 0; d < hd; ++d) s += qv[d] * k[j * dkv + off + d];
-    p[j] = static_cast<double>(s * scale);
-    mx = std::max(mx, p[j]);
+void softmax_backward_rows(const Real* p, Real* dp, int64_t T, Real scale) {
+  for (int64_t t = 0; t < T; ++t) {
+    const Real* pr = p + t * T;
+    Real* dr = dp + t * T;
+    double pdp = 0.0;
+    for (int64_t j = 0; j <= t; ++j) pdp += static_cast<double>(pr[j]) * dr[j];
+    for (int64_t j = 0; j <= t; ++j) dr[j] = static_cast<Real>(pr[j] * (dr[j] - pdp)) * scale;
+    std::fill(dr + t + 1, dr + T, Real(0));
   }
-  double sum = 0.0;
-  for (int64_t j = 0; j < n_keys; ++j) sum += (p[j] = std::exp(p[j] - mx));
-  for (int64_t j = 0; j < n_keys; ++j) p[j] /= sum;
 }
 
 }  // namespace
 
+// Per query head h (kv head g): P = softmax(scale·Q_h·K_gᵀ) recomputed, dV_g += Pᵀ·dO_h,
+// dP = dO_h·V_gᵀ, dS = softmax backward, dQ_h = dS·K_g, dK_g += dSᵀ·Q_h — five GEMMs on
+// strided views of the [T, heads·hd] buffers, threads split over kv heads.
 template <class Real>
 void causal_attention_backward(const LlamaConfig& c, const Real* q, const Real* k, const Real* v,
                                int64_t T, const Real* dout, Real* dq, Real* dk, Real* dv) {
@@ -60,40 +62,18 @@ void causal_attention_backward(const LlamaConfig& c, const Real* q, const Real* 
   const int64_t dqw = nh * hd, dkv = nkv * hd, group = nh / nkv;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(hd));
   parallel_for(nkv, [&](int64_t kv0, int64_t kv1) {
-    std::vector<double> p(static_cast<size_t>(T)), dp(static_cast<size_t>(T));
-    for (int64_t kvh = kv0; kvh < kv1; ++kvh) {
-      const int64_t off = kvh * hd;
-      for (int64_t j = 0; j < T; ++j) {
-        std::fill(dk + j * dkv + off, dk + j * dkv + off + hd, Real(0));
-        std::fill(dv + j * dkv + off, dv + j * dkv + off + hd, Real(0));
-      }
-      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        for (int64_t t = 0; t < T; ++t) {
-          const Real* qv = q + t * dqw + h * hd;
-          const Real* go = dout + t * dqw + h * hd;
-          Real* gq = dq + t * dqw + h * hd;
-          attention_probs(qv, k, dkv, off, hd, t + 1, scale, p);
-          double pdp = 0.0;  // Σ_j p_j · dP_j, dP_j = dout · v_j
-          for (int64_t j = 0; j <= t; ++j) {
-            double s = 0.0;
-            for (int64_t d = 0; d < hd; ++d) s += static_cast<double>(go[d]) * v[j * dkv + off + d];
-            dp[j] = s;
-            pdp += p[j] * s;
-          }
-          std::fill(gq, gq + hd, Real(0));
-          for (int64_t j = 0; j <= t; ++j) {
-            const Real ds = static_cast<Real>(p[j] * (dp[j] - pdp)) * scale;  // ∂/∂(q·k_j)
-            const Real pj = static_cast<Real>(p[j]);
-            Real* gk = dk + j * dkv + off;
-            Real* gv = dv + j * dkv + off;
-            const Real* kj = k + j * dkv + off;
-            for (int64_t d = 0; d < hd; ++d) {
-              gq[d] += ds * kj[d];
-              gk[d] += ds * qv[d];
-              gv[d] += pj * go[d];
-            }
-          }
-        }
+    std::vector<Real> p(static_cast<size_t>(T * T)), ds(static_cast<size_t>(T * T));
+    for (int64_t g = kv0; g < kv1; ++g) {
+      const int64_t off = g * hd;
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        const Real beta = h == g * group ? Real(0) : Real(1);  // the group's first head overwrites dK, dV
+        gemm_serial<Real>(false, true, T, T, hd, Real(1), q + h * hd, dqw, k + off, dkv, Real(0), p.data(), T);
+        causal_softmax(p.data(), T, T, T, 0, scale);
+        gemm_serial<Real>(true, false, T, hd, T, Real(1), p.data(), T, dout + h * hd, dqw, beta, dv + off, dkv);
+        gemm_serial<Real>(false, true, T, T, hd, Real(1), dout + h * hd, dqw, v + off, dkv, Real(0), ds.data(), T);
+        softmax_backward_rows(p.data(), ds.data(), T, scale);
+        gemm_serial<Real>(false, false, T, hd, T, Real(1), ds.data(), T, k + off, dkv, Real(0), dq + h * hd, dqw);
+        gemm_serial<Real>(true, false, T, hd, T, Real(1), ds.data(), T, q + h * hd, dqw, beta, dk + off, dkv);
       }
     }
   });

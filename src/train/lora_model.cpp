@@ -1,12 +1,11 @@
 #include "train/lora_model.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "base/error.h"
+#include "base/gemm.h"
 #include "model/attention.h"
 #include "train/grad_ops.h"
 
@@ -41,12 +40,6 @@ void apply_dropout(double p, uint64_t seed, uint64_t stream, const float* x, int
   }
 }
 
-void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
-}
 
 void rms_rows(const float* x, const Matrix& w, int64_t N, int64_t D, float eps, float* out) {
   for (int64_t t = 0; t < N; ++t) rms_norm(x + t * D, w.data, D, eps, out + t * D);
@@ -98,8 +91,8 @@ void LoraModel::lora_forward(const Linear& w, const float* bias, const LoraParam
     x = xd.data();
   }
   Buf xa(static_cast<size_t>(N * r));
-  sgemm(false, true, N, r, C, 1.0f, x, C, p->a.data(), C, 0.0f, xa.data(), r);
-  sgemm(false, true, N, p->rows, r, adapter_.scale(), xa.data(), r, p->b.data(), r, 1.0f, y, p->rows);
+  gemm<float>(false, true, N, r, C, 1.0f, x, C, p->a.data(), C, 0.0f, xa.data(), r);
+  gemm<float>(false, true, N, p->rows, r, adapter_.scale(), xa.data(), r, p->b.data(), r, 1.0f, y, p->rows);
 }
 
 void LoraModel::lora_backward(const Linear& w, LoraParam* p, const float* x, const float* dy, int64_t N,
@@ -123,11 +116,11 @@ void LoraModel::lora_backward(const Linear& w, LoraParam* p, const float* x, con
     x = xd.data();
   }
   Buf xa(static_cast<size_t>(N * r)), dyb(static_cast<size_t>(N * r)), dxd(static_cast<size_t>(N * C));
-  sgemm(false, true, N, r, C, 1.0f, x, C, p->a.data(), C, 0.0f, xa.data(), r);
-  sgemm(true, false, R, r, N, s, dy, R, xa.data(), r, 1.0f, p->grad_b.data(), r);   // dB += s·dyᵀ·xa
-  sgemm(false, false, N, r, R, 1.0f, dy, R, p->b.data(), r, 0.0f, dyb.data(), r);   // dy·B
-  sgemm(true, false, r, C, N, s, dyb.data(), r, x, C, 1.0f, p->grad_a.data(), C);   // dA += s·(dy·B)ᵀ·x
-  sgemm(false, false, N, C, r, s, dyb.data(), r, p->a.data(), C, 0.0f, dxd.data(), C);
+  gemm<float>(false, true, N, r, C, 1.0f, x, C, p->a.data(), C, 0.0f, xa.data(), r);
+  gemm<float>(true, false, R, r, N, s, dy, R, xa.data(), r, 1.0f, p->grad_b.data(), r);   // dB += s·dyᵀ·xa
+  gemm<float>(false, false, N, r, R, 1.0f, dy, R, p->b.data(), r, 0.0f, dyb.data(), r);   // dy·B
+  gemm<float>(true, false, r, C, N, s, dyb.data(), r, x, C, 1.0f, p->grad_a.data(), C);   // dA += s·(dy·B)ᵀ·x
+  gemm<float>(false, false, N, C, r, s, dyb.data(), r, p->a.data(), C, 0.0f, dxd.data(), C);
   if (d.p > 0) {  // the mask's derivative: the same keep/(1 − p) factors
     Buf ones(static_cast<size_t>(N * C), 1.0f), mask(static_cast<size_t>(N * C));
     apply_dropout(d.p, d.seed, stream, ones.data(), N * C, mask.data());
