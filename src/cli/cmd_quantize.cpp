@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -10,6 +11,8 @@
 #include "model/loader.h"
 #include "pipeline/bit_allocation.h"
 #include "pipeline/quantize.h"
+#include "train/merge.h"
+#include "train/peft.h"
 
 namespace lowbit::cli {
 
@@ -22,6 +25,7 @@ struct QuantizeArgs {
   int threads = 0;
   BudgetArgs budget;
   bool recipe_given = false;
+  LoraArgs lora;  // merged into the float weights before quantizing
 };
 
 
@@ -77,9 +81,18 @@ void print_table(const QuantizeReport& r) {
   }
 }
 
+// The source with every --lora adapter merged into its float weights (train/merge.h).
+ModelSource merged_source(ModelSource src, const LoraArgs& l) {
+  if (l.dirs.empty()) return src;
+  if (!std::isfinite(l.scale)) throw Error("lora", "--lora-scale must be a finite number");
+  std::vector<LoraAdapter> adapters;
+  for (const std::string& dir : l.dirs) adapters.push_back(load_peft_adapter(dir, src.config));
+  return merge_lora(src, adapters, l.scale);
+}
+
 void run_quantize(QuantizeArgs& a) {
   apply_threads(a.threads);
-  const ModelSource src = open_model_source(a.model);
+  const ModelSource src = merged_source(open_model_source(a.model), a.lora);
   const auto tok = load_tokenizer_for(src, a.tokenizer);
   const auto t0 = std::chrono::steady_clock::now();
   a.opt.progress = [t0](int64_t done, int64_t total, const std::string& what) {
@@ -125,6 +138,27 @@ void add_quantize(CLI::App& app) {
   add_budget_options(*cmd, &a->budget,
                      "default ALG:int2:g128:asym ... ALG:int8:g128 with the recipe's algorithm, default gptq; embeddings "
                      "rtn:...:clip and f16; :rot on the recipe rotates first");
+  add_calibration_options(*cmd, &a->opt.calibration, "imatrix/gptq/awq");
+  add_lora_options(*cmd, &a->lora);
+  cmd->add_flag("--json", a->json, "print one JSON object with the full per-tensor table");
+  add_threads_option(*cmd, &a->threads);
+  cmd->callback([a] { run_quantize(*a); });
+}
+
+void add_merge(CLI::App& app) {
+  auto a = std::make_shared<QuantizeArgs>();
+  a->opt.recipe = "f16";
+  CLI::App* cmd = app.add_subcommand(
+      "merge", "merge LoRA adapters into a float model's weights and write a .lowbit (f16, or quantized with any recipe)");
+  cmd->add_option("-m,--model", a->model, "the float base: HF directory, .gguf or llama2.c .bin")->required();
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: found with the model)");
+  cmd->add_option("--lora", a->lora.dirs, "PEFT adapter directory (repeatable: the updates add up)")
+      ->allow_extra_args(false)
+      ->required();
+  cmd->add_option("--lora-scale", a->lora.scale, "multiply the adapters' updates by this (default 1)");
+  cmd->add_option("-o,--out", a->out, "output .lowbit file")->required();
+  cmd->add_option("-r,--recipe", a->opt.recipe, "quantize the merged model with this recipe (default f16; e.g. gptq:int4:g128)")
+      ->each([a](const std::string&) { a->recipe_given = true; });
   add_calibration_options(*cmd, &a->opt.calibration, "imatrix/gptq/awq");
   cmd->add_flag("--json", a->json, "print one JSON object with the full per-tensor table");
   add_threads_option(*cmd, &a->threads);

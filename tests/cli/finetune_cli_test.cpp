@@ -65,6 +65,20 @@ TEST(CliFinetune, AdapterFromGgufBaseAppliesToTheHfModel) {
   const double base = ppl_of("-m " + q(hf) + " -f " + q(text) + " -c 32 --max-tokens 1024");
   EXPECT_LT(on_hf, 0.97 * base);
   EXPECT_NEAR(on_hf, on_gguf, 1e-4 * on_gguf);
+  // Merged into the float weights: the same model without the adapter path.
+  auto mg = run_command(test::lowbit_bin() + " merge -m " + q(hf) + " --lora " + q(out) + " -r f32 -o " + q(dir + "/m.lowbit"));
+  ASSERT_EQ(mg.exit_code, 0) << mg.err;
+  EXPECT_NEAR(ppl_of("-m " + q(dir + "/m.lowbit") + " -f " + q(text) + " -c 32 --max-tokens 1024"), on_hf, 1e-4 * on_hf);
+  // Merged, then quantized; a quantized file cannot take a merge.
+  auto mq = run_command(test::lowbit_bin() + " merge -m " + q(hf) + " --lora " + q(out) + " -r rtn:int8:g32 -o " +
+                        q(dir + "/mq.lowbit"));
+  ASSERT_EQ(mq.exit_code, 0) << mq.err;
+  EXPECT_NEAR(ppl_of("-m " + q(dir + "/mq.lowbit") + " -f " + q(text) + " -c 32 --max-tokens 1024"), on_hf, 2e-3 * on_hf);
+  auto bad = run_command(test::lowbit_bin() + " merge -m " + q(dir + "/mq.lowbit") + " --lora " + q(out) + " -o " +
+                         q(dir + "/m2.lowbit"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("merge into the float model"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m2.lowbit"));
 }
 
 TEST(CliFinetune, BadInputGivesOneLineErrors) {
