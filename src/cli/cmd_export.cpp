@@ -7,15 +7,17 @@
 #include "cli/commands.h"
 #include "export/gguf_allocation.h"
 #include "export/gguf_export.h"
+#include "export/gguf_lora.h"
 #include "export/hf_quant_export.h"
 #include "model/loader.h"
+#include "train/peft.h"
 
 namespace lowbit::cli {
 
 namespace {
 
 struct ExportArgs {
-  std::string model, format = "gguf", out, type, tokenizer, name, method = "rtn";
+  std::string model, format = "gguf", out, type, tokenizer, name, method = "rtn", lora;
   CalibrationOptions calibration;
   BudgetArgs budget;
   int threads = 0;
@@ -83,10 +85,22 @@ void run_hf_export(const ExportArgs& a) {
               static_cast<long long>(r.dequantized), static_cast<long long>(r.flipped_groups), files.c_str());
 }
 
+// --format gguf-lora: the --lora adapter as a llama.cpp GGUF adapter for --model's architecture.
+void run_lora_export(const ExportArgs& a) {
+  if (a.lora.empty()) throw Error("export", "--format gguf-lora needs --lora DIR (a PEFT adapter directory)");
+  const ModelSource src = open_model_source(a.model);
+  const LoraAdapter ad = load_peft_adapter(a.lora, src.config);
+  export_gguf_lora(ad, src.config, a.name.empty() ? std::filesystem::path(a.lora).filename().string() : a.name, a.out);
+  std::printf("wrote %s: LoRA r=%lld on %zu projections (GGUF adapter; llama.cpp --lora)\n", a.out.c_str(),
+              static_cast<long long>(ad.config().rank), ad.params().size());
+}
+
 void run_export(const ExportArgs& a) {
   if (a.format == "gptq" || a.format == "awq" || a.format == "compressed-tensors") return run_hf_export(a);
+  if (a.format == "gguf-lora") return run_lora_export(a);
+  if (!a.lora.empty()) throw Error("export", "--lora applies to --format gguf-lora (to merge an adapter, use lowbit merge)");
   if (a.format != "gguf")
-    throw Error("export", "unknown --format '" + a.format + "' (supported: gguf, gptq, awq, compressed-tensors)");
+    throw Error("export", "unknown --format '" + a.format + "' (supported: gguf, gguf-lora, gptq, awq, compressed-tensors)");
   GgufExportOptions opt;
   if (!a.type.empty()) parse_export_type(a.type, opt);
   opt.name = a.name;
@@ -114,7 +128,7 @@ void add_export(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, ".lowbit file, HF directory, .gguf or llama2.c .bin")
       ->required();
   cmd->add_option("--format", a->format,
-                  "gguf (default); gptq (int2/3/4/8, fp16 scales, in/out multiples of 32); awq "
+                  "gguf (default); gguf-lora (the --lora adapter as a llama.cpp GGUF adapter); gptq (int2/3/4/8, fp16 scales, in/out multiples of 32); awq "
                   "(int4, group dividing the input size); compressed-tensors (pack-quantized int4/int8). "
                   "The HF formats need a quantized model (.lowbit) and keep its codes exactly; "
                   "nf4/fp4/fp8/ternary, :dq and other grids are refused")
@@ -140,6 +154,7 @@ void add_export(CLI::App& app) {
                      "gptq recommended");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the model's own)");
   cmd->add_option("--name", a->name, "general.name (default: the model's file name)");
+  cmd->add_option("--lora", a->lora, "with --format gguf-lora: the PEFT adapter directory to convert for --model");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a, cmd] {
     for (const char* flag : {"--calib", "--calib-windows", "--calib-len", "--seed"})

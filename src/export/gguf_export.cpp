@@ -15,13 +15,6 @@
 
 namespace lowbit {
 
-namespace {
-
-constexpr const char* kComp = "export";
-constexpr uint32_t kQuantizationVersion = 2;  // general.quantization_version of quantized files
-
-// ---- names ----------------------------------------------------------------------------------
-
 std::string gguf_tensor_name(const std::string& canonical) {
   static const std::map<std::string, std::string> layer = {
       {"attn_norm", "attn_norm"}, {"q_proj", "attn_q"},      {"k_proj", "attn_k"},
@@ -36,6 +29,14 @@ std::string gguf_tensor_name(const std::string& canonical) {
   return "blk." + canonical.substr(7, dot - 7) + "." + layer.at(canonical.substr(dot + 1)) +
          ".weight";
 }
+
+namespace {
+
+constexpr const char* kComp = "export";
+constexpr uint32_t kQuantizationVersion = 2;  // general.quantization_version of quantized files
+
+// ---- names ----------------------------------------------------------------------------------
+
 
 // "q_proj" for "layers.3.q_proj", the name itself otherwise: the unit of warnings.
 std::string tensor_kind(const std::string& canonical) {
@@ -57,18 +58,6 @@ int64_t rope_heads(const ModelSource& src, const std::string& canonical) {
   if (canonical.ends_with(".q_proj")) return src.config.n_heads;
   if (canonical.ends_with(".k_proj")) return src.config.n_kv_heads;
   return 0;
-}
-
-// order[dst] = source row: within each head, dst 2i <- i and dst 2i+1 <- i + head_dim/2.
-std::vector<int64_t> interleave_order(int64_t n_heads, int64_t head_dim) {
-  std::vector<int64_t> order(static_cast<size_t>(n_heads * head_dim));
-  const int64_t half = head_dim / 2;
-  for (int64_t h = 0; h < n_heads; ++h)
-    for (int64_t i = 0; i < half; ++i) {
-      order[h * head_dim + 2 * i] = h * head_dim + i;
-      order[h * head_dim + 2 * i + 1] = h * head_dim + i + half;
-    }
-  return order;
 }
 
 template <class T>
@@ -292,7 +281,7 @@ std::vector<uint8_t> exact_bytes(const ModelSource& src, const Planned& p) {
   const QuantizedMatrix& m0 = src.quantized.at(p.canonical);
   const int64_t heads = rope_heads(src, p.canonical);
   const QuantizedMatrix m =
-      heads ? permute_rows(m0, interleave_order(heads, src.config.head_dim)) : m0;
+      heads ? permute_rows(m0, rope_interleave_order(heads, src.config.head_dim)) : m0;
   return encode_rows(m.rows, ggml_row_bytes(p.out.type, m.cols),
                      [&](int64_t r, uint8_t* out) { encode_ggml_row_exact(m, r, out); });
 }
@@ -302,7 +291,7 @@ std::vector<uint8_t> float_bytes(const ModelSource& src, const Planned& p) {
   const int64_t cols = p.out.shape.back();
   const int64_t rows = static_cast<int64_t>(v.size()) / cols;
   if (const int64_t heads = rope_heads(src, p.canonical))
-    v = permute_row_blocks(v, cols, interleave_order(heads, src.config.head_dim));
+    v = permute_row_blocks(v, cols, rope_interleave_order(heads, src.config.head_dim));
   if (is_block_type(p.out.type))
     for (float x : v)
       if (!std::isfinite(x))
@@ -334,7 +323,7 @@ std::vector<uint8_t> calibrated_bytes(const ModelSource& src, const Planned& p, 
   std::vector<uint8_t> bytes = enc.bytes(p.canonical);
   if (const int64_t heads = rope_heads(src, p.canonical))
     bytes = permute_row_blocks(bytes, ggml_row_bytes(p.out.type, p.out.shape[1]),
-                               interleave_order(heads, src.config.head_dim));
+                               rope_interleave_order(heads, src.config.head_dim));
   return bytes;
 }
 

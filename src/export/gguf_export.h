@@ -109,6 +109,10 @@ struct GgufExportReport {
 // (case-insensitive). Throws lowbit::Error("export", "unknown --type '...' (expected ...)").
 void parse_export_type(std::string_view s, GgufExportOptions& opt);
 
+// The GGUF tensor name of a canonical one: "layers.3.q_proj" -> "blk.3.attn_q.weight",
+// "embed_tokens" -> "token_embd.weight", "norm" -> "output_norm.weight", "lm_head" -> "output.weight".
+std::string gguf_tensor_name(const std::string& canonical);
+
 // llama.cpp's use_more_bits: the layers whose attn_v / ffn_down Q4_K_M stores as Q6_K.
 bool q4_k_m_more_bits(int64_t layer, int64_t n_layers);
 

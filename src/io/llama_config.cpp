@@ -33,4 +33,15 @@ void validate_llama_config(const LlamaConfig& c, const std::string& where) {
     throw Error("config", where + ": rope theta must be positive");
 }
 
+std::vector<int64_t> rope_interleave_order(int64_t n_heads, int64_t head_dim) {
+  std::vector<int64_t> order(static_cast<size_t>(n_heads * head_dim));
+  const int64_t half = head_dim / 2;
+  for (int64_t h = 0; h < n_heads; ++h)
+    for (int64_t i = 0; i < half; ++i) {
+      order[h * head_dim + 2 * i] = h * head_dim + i;
+      order[h * head_dim + 2 * i + 1] = h * head_dim + i + half;
+    }
+  return order;
+}
+
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lowbit {
 
@@ -39,4 +40,8 @@ namespace lowbit {
 // (dim == n_heads * head_dim is NOT required: some models use a different head_dim; but
 // n_heads % n_kv_heads == 0 is, and head_dim must be even for RoPE).
 void validate_llama_config(const LlamaConfig& c, const std::string& where);
+
+// The row order GGUF and llama2.c store a q/k projection in for interleaved RoPE, relative to HF's
+// rotate-half order: order[dst] = HF row, within each head dst 2i <- i and 2i+1 <- i + head_dim/2.
+std::vector<int64_t> rope_interleave_order(int64_t n_heads, int64_t head_dim);
 }  // namespace lowbit

@@ -95,16 +95,14 @@ void check_shape(const TensorView& t, int64_t rows, int64_t cols, const std::str
                             std::to_string(cols) + "])");
 }
 
-// B [rows, rank] of a q/k projection with rows in heads of head_dim: interleaved (Meta) row 2i+j
-// of a head is rotate-half (HF) row j·head_dim/2 + i.
+// B [rows, rank] of a q/k projection (rows in heads of head_dim) between interleaved-RoPE row
+// order and HF's (io/llama_config.h rope_interleave_order).
 std::vector<float> permute_rope_rows(const std::vector<float>& b, int64_t rows, int64_t rank, int64_t head_dim,
                                      bool to_hf) {
   std::vector<float> out(b.size());
-  const int64_t half = head_dim / 2;
+  const std::vector<int64_t> order = rope_interleave_order(rows / head_dim, head_dim);
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t h = r / head_dim, in = r % head_dim;
-    const int64_t hf = h * head_dim + (in % 2) * half + in / 2;
-    const int64_t src = to_hf ? r : hf, dst = to_hf ? hf : r;
+    const int64_t src = to_hf ? r : order[r], dst = to_hf ? order[r] : r;
     std::copy(b.begin() + src * rank, b.begin() + (src + 1) * rank, out.begin() + dst * rank);
   }
   return out;
