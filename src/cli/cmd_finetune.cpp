@@ -58,7 +58,8 @@ nlohmann::json result_json(const FinetuneArgs& a, const FinetuneResult& r) {
           {"heldout_ppl_after", r.after.ppl},
           {"heldout_targets", r.before.targets},
           {"seconds", r.seconds},
-          {"tok_per_s", r.tokens_per_s}};
+          {"tok_per_s", r.tokens_per_s},
+          {"gradient_checkpointing", r.recompute}};
 }
 
 void run_finetune(FinetuneArgs& a) {
@@ -123,6 +124,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "seed for adapter init, data order and dropout (default 42)");
   cmd->add_option("--save-every", o.save_every, "write the checkpoint every N steps (default: only at the end)");
   cmd->add_option("--stop-after", o.stop_after, "stop with a checkpoint after this step (continue later with --resume)");
+  cmd->add_option("--checkpointing", o.checkpointing,
+                  "recompute each layer's activations in the backward pass: on, off, auto (default: off when keeping "
+                  "them takes <= 1 GiB)");
   cmd->add_flag("--resume", o.resume, "continue from --out's checkpoint.safetensors (same options)");
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);

@@ -65,7 +65,8 @@ void gemm_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* 
   const int64_t group = nh / c.n_kv_heads, n_keys = pos0 + T;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(hd));
   parallel_for(nh, [&](int64_t h0, int64_t h1) {
-    std::vector<Real> s(static_cast<size_t>(T * n_keys));
+    thread_local std::vector<Real> s;  // [T, n_keys], kept per thread across calls
+    s.resize(static_cast<size_t>(T * n_keys));
     for (int64_t h = h0; h < h1; ++h) {
       const int64_t off = (h / group) * hd;
       gemm_serial<Real>(false, true, T, n_keys, hd, Real(1), q + h * hd, dq, k + off, dkv, Real(0), s.data(), n_keys);

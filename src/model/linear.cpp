@@ -86,16 +86,16 @@ void Linear::forward_decoded(const float* x, int64_t T, const float* bias, float
       for (int64_t r = 0; r < R; ++r) y[t * R + r] += bias[r];
 }
 
-void Linear::backward_input(const float* dy, int64_t T, float* dx) const {
+void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumulate) const {
   LOWBIT_ASSERT(!input_rotation_);
   const int64_t R = rows(), C = cols();
   if (!is_packed_) {
-    gemm<float>(false, false, T, C, R, 1.0f, dy, R, dense_.data, C, 0.0f, dx, C);
+    gemm<float>(false, false, T, C, R, 1.0f, dy, R, dense_.data, C, accumulate ? 1.0f : 0.0f, dx, C);
     return;
   }
   // dX = Σ_tiles dY[:, tile] · W[tile, :]
   for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
-    gemm<float>(false, false, T, C, n, 1.0f, dy + r0, R, tile, C, r0 == 0 ? 0.0f : 1.0f, dx, C);
+    gemm<float>(false, false, T, C, n, 1.0f, dy + r0, R, tile, C, r0 == 0 && !accumulate ? 0.0f : 1.0f, dx, C);
   });
 }
 

@@ -51,7 +51,8 @@ class Linear {
   // The base weight's input gradient dX[T, cols] = dY[T, rows] · W (no deltas, no bias): one
   // sgemm when dense; packed weights are decoded kRowTile rows at a time (never a full fp32
   // copy). The layer must not have an input rotation (asserted).
-  void backward_input(const float* dy, int64_t T, float* dx) const;
+  // With accumulate, dX += dY · W instead.
+  void backward_input(const float* dy, int64_t T, float* dx, bool accumulate = false) const;
   // Bytes of weight data one matvec reads.
   int64_t weight_bytes() const;
   std::string format() const;  // "f32" or the packed spec, e.g. "int4:g128"

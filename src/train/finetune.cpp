@@ -56,6 +56,8 @@ void validate(const FinetuneOptions& o) {
   if (o.steps < 0) throw Error("finetune", "--steps must be >= 0");
   if (!(o.epochs > 0) || o.epochs > 1e6) throw Error("finetune", "--epochs must be positive");
   if (o.save_every < 0 || o.stop_after < 0) throw Error("finetune", "--save-every and --stop-after must be >= 0");
+  if (o.checkpointing != "auto" && o.checkpointing != "on" && o.checkpointing != "off")
+    throw Error("finetune", "--checkpointing must be auto, on or off");
   validate_lora_config(o.lora);
 }
 
@@ -222,6 +224,9 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
   r.trainable_params = ad.parameter_count();
   AdamW opt(ad, o.adam);
   LoraModel lm(*m.model, ad);
+  const int64_t keep_bytes = lm.stored_activation_bytes(o.batch * o.data.ctx);
+  r.recompute = o.checkpointing == "on" || (o.checkpointing == "auto" && keep_bytes > kAutoKeepBytes);
+  lm.set_recompute(r.recompute);
   const json options = options_json(o);
   const std::string ckpt = o.out_dir + "/checkpoint.safetensors";
   std::error_code ec;

@@ -42,7 +42,12 @@ struct FinetuneOptions {
   int64_t save_every = 0; // checkpoint every N steps (0 = only at the end)
   int64_t stop_after = 0; // stop (with a checkpoint) after this step, to split a run; 0 = run to the end
   bool resume = false;    // continue from out_dir/checkpoint.safetensors
+  // Gradient checkpointing: "on" recomputes each layer's intermediates in the backward pass,
+  // "off" keeps them, "auto" keeps them when that takes at most kAutoKeepBytes.
+  std::string checkpointing = "auto";
 };
+
+inline constexpr int64_t kAutoKeepBytes = int64_t{1} << 30;
 
 struct StepLog {
   int64_t step = 0;       // 1-based
@@ -67,6 +72,7 @@ struct FinetuneResult {
   double seconds = 0, tokens_per_s = 0;  // this run's training steps
   std::vector<StepLog> log;              // every step, resumed ones included
   std::string base_format;               // e.g. "nf4:g64:dq" or "f32"
+  bool recompute = true;                 // gradient checkpointing was used
 };
 
 using FinetuneProgress = std::function<void(const StepLog&, int64_t total_steps)>;

@@ -62,7 +62,9 @@ void causal_attention_backward(const LlamaConfig& c, const Real* q, const Real* 
   const int64_t dqw = nh * hd, dkv = nkv * hd, group = nh / nkv;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(hd));
   parallel_for(nkv, [&](int64_t kv0, int64_t kv1) {
-    std::vector<Real> p(static_cast<size_t>(T * T)), ds(static_cast<size_t>(T * T));
+    thread_local std::vector<Real> p, ds;  // [T, T] each, kept per thread across calls
+    p.resize(static_cast<size_t>(T * T));
+    ds.resize(static_cast<size_t>(T * T));
     for (int64_t g = kv0; g < kv1; ++g) {
       const int64_t off = g * hd;
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "base/error.h"
 #include "base/gemm.h"
+#include "base/parallel.h"
 #include "model/attention.h"
 #include "train/grad_ops.h"
 
@@ -19,6 +21,17 @@ struct LoraModel::LayerActs {
   std::vector<float> xn1, q, k, v, att, xmid, xn2, g, u, h;  // [N, width] each
 };
 
+// Buffers reused from step to step (resizing to the same size neither allocates nor clears).
+struct LoraModel::Scratch {
+  std::vector<std::vector<float>> layer_inputs;  // [L + 1][N, D]
+  std::vector<LayerActs> acts;                   // one per layer, or one reused
+  std::vector<float> dx, dh, dg, du, dxn, datt, dq, dk, dv;
+  std::vector<float> dropped;                    // an adapter input after dropout
+  std::vector<float> head_xn, head_dxn, logits;  // the head's row chunk
+};
+
+LoraModel::~LoraModel() = default;
+
 namespace {
 
 using Buf = std::vector<float>;
@@ -30,29 +43,67 @@ uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
   return z ^ (z >> 31);
 }
 
+// Element-wise and row-wise loops split over the threads (each element's result does not depend
+// on the split).
+void parallel_elements(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n < (int64_t{1} << 14)) fn(0, n);
+  else parallel_for(n, fn);
+}
+
 // x ⊙ keep/(1 − p) with keep a pure function of (seed, stream, element index).
 void apply_dropout(double p, uint64_t seed, uint64_t stream, const float* x, int64_t n, float* out) {
   const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
   const uint64_t base = mix64(seed ^ mix64(stream));
-  for (int64_t i = 0; i < n; ++i) {
-    const double r = static_cast<double>(mix64(base + static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
-    out[i] = r < p ? 0.0f : x[i] * keep_scale;
-  }
+  parallel_elements(n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const double r = static_cast<double>(mix64(base + static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
+      out[i] = r < p ? 0.0f : x[i] * keep_scale;
+    }
+  });
 }
 
 
+void add_in_place(float* y, const float* x, int64_t n) {
+  parallel_elements(n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] += x[i];
+  });
+}
+
+// x ⊙= keep/(1 − p): the same mask apply_dropout draws for (seed, stream), in place.
+void apply_dropout_mask(double p, uint64_t seed, uint64_t stream, float* x, int64_t n) {
+  apply_dropout(p, seed, stream, x, n, x);
+}
+
 void rms_rows(const float* x, const Matrix& w, int64_t N, int64_t D, float eps, float* out) {
-  for (int64_t t = 0; t < N; ++t) rms_norm(x + t * D, w.data, D, eps, out + t * D);
+  parallel_for(N, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) rms_norm(x + t * D, w.data, D, eps, out + t * D);
+  });
 }
 
 // dx += rms_norm_backward(x, w, dy) row by row.
 void rms_rows_backward(const float* x, const Matrix& w, int64_t N, int64_t D, float eps, const float* dy,
                        float* dx) {
-  Buf tmp(static_cast<size_t>(D));
-  for (int64_t t = 0; t < N; ++t) {
-    rms_norm_backward(x + t * D, w.data, D, eps, dy + t * D, tmp.data(), static_cast<float*>(nullptr));
-    for (int64_t i = 0; i < D; ++i) dx[t * D + i] += tmp[i];
-  }
+  parallel_for(N, [&](int64_t t0, int64_t t1) {
+    Buf tmp(static_cast<size_t>(D));
+    for (int64_t t = t0; t < t1; ++t) {
+      rms_norm_backward(x + t * D, w.data, D, eps, dy + t * D, tmp.data(), static_cast<float*>(nullptr));
+      for (int64_t i = 0; i < D; ++i) dx[t * D + i] += tmp[i];
+    }
+  });
+}
+
+// Σ over rows of cross_entropy (grad_ops.h), rows split over the threads; the per-row losses are
+// summed in row order, so the total does not depend on the thread count.
+double cross_entropy_rows(const float* logits, int64_t n, int64_t V, const int32_t* targets, double grad_scale,
+                          float* dlogits) {
+  std::vector<double> row_loss(static_cast<size_t>(n));
+  parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      row_loss[t] = cross_entropy(logits + t * V, 1, V, targets + t, grad_scale, dlogits ? dlogits + t * V : nullptr);
+  });
+  double sum = 0.0;
+  for (const double l : row_loss) sum += l;
+  return sum;
 }
 
 void check_linear(const Linear& l, const std::string& name) {
@@ -64,7 +115,8 @@ void check_linear(const Linear& l, const std::string& name) {
 
 }  // namespace
 
-LoraModel::LoraModel(const LlamaModel& base, LoraAdapter& adapter) : base_(base), adapter_(adapter) {
+LoraModel::LoraModel(const LlamaModel& base, LoraAdapter& adapter)
+    : base_(base), adapter_(adapter), scratch_(std::make_unique<Scratch>()) {
   const LlamaConfig& c = base.config();
   for (int64_t l = 0; l < c.n_layers; ++l)
     for (const std::string& proj : lora_target_names())
@@ -84,7 +136,7 @@ void LoraModel::lora_forward(const Linear& w, const float* bias, const LoraParam
   w.forward_decoded(x, N, bias, y);
   if (!p) return;
   const int64_t r = p->rank, C = p->cols;
-  Buf xd;
+  Buf& xd = scratch_->dropped;
   if (d.p > 0) {
     xd.resize(static_cast<size_t>(N * C));
     apply_dropout(d.p, d.seed, static_cast<uint64_t>(p - adapter_.params().data()), x, N * C, xd.data());
@@ -98,35 +150,30 @@ void LoraModel::lora_forward(const Linear& w, const float* bias, const LoraParam
 void LoraModel::lora_backward(const Linear& w, LoraParam* p, const float* x, const float* dy, int64_t N,
                               float* dx, bool accumulate, const Dropout& d) {
   const int64_t C = w.cols();
-  if (accumulate) {
-    Buf tmp(static_cast<size_t>(N * C));
-    w.backward_input(dy, N, tmp.data());
-    for (int64_t i = 0; i < N * C; ++i) dx[i] += tmp[i];
-  } else {
-    w.backward_input(dy, N, dx);
-  }
+  w.backward_input(dy, N, dx, accumulate);
   if (!p) return;
   const int64_t r = p->rank, R = p->rows;
   const float s = adapter_.scale();
   const uint64_t stream = static_cast<uint64_t>(p - adapter_.params().data());
-  Buf xd;
+  Buf& xd = scratch_->dropped;
   if (d.p > 0) {
     xd.resize(static_cast<size_t>(N * C));
     apply_dropout(d.p, d.seed, stream, x, N * C, xd.data());
     x = xd.data();
   }
-  Buf xa(static_cast<size_t>(N * r)), dyb(static_cast<size_t>(N * r)), dxd(static_cast<size_t>(N * C));
+  Buf xa(static_cast<size_t>(N * r)), dyb(static_cast<size_t>(N * r));
   gemm<float>(false, true, N, r, C, 1.0f, x, C, p->a.data(), C, 0.0f, xa.data(), r);
   gemm<float>(true, false, R, r, N, s, dy, R, xa.data(), r, 1.0f, p->grad_b.data(), r);   // dB += s·dyᵀ·xa
   gemm<float>(false, false, N, r, R, 1.0f, dy, R, p->b.data(), r, 0.0f, dyb.data(), r);   // dy·B
   gemm<float>(true, false, r, C, N, s, dyb.data(), r, x, C, 1.0f, p->grad_a.data(), C);   // dA += s·(dy·B)ᵀ·x
-  gemm<float>(false, false, N, C, r, s, dyb.data(), r, p->a.data(), C, 0.0f, dxd.data(), C);
-  if (d.p > 0) {  // the mask's derivative: the same keep/(1 − p) factors
-    Buf ones(static_cast<size_t>(N * C), 1.0f), mask(static_cast<size_t>(N * C));
-    apply_dropout(d.p, d.seed, stream, ones.data(), N * C, mask.data());
-    for (int64_t i = 0; i < N * C; ++i) dxd[i] *= mask[i];
+  if (d.p == 0) {  // dx += s·(dy·B)·A
+    gemm<float>(false, false, N, C, r, s, dyb.data(), r, p->a.data(), C, 1.0f, dx, C);
+    return;
   }
-  for (int64_t i = 0; i < N * C; ++i) dx[i] += dxd[i];
+  Buf& dxd = scratch_->dropped;  // x's dropped copy is no longer needed
+  gemm<float>(false, false, N, C, r, s, dyb.data(), r, p->a.data(), C, 0.0f, dxd.data(), C);
+  apply_dropout_mask(d.p, d.seed, stream, dxd.data(), N * C);  // the mask's derivative: the same factors
+  add_in_place(dx, dxd.data(), N * C);
 }
 
 void LoraModel::embed(const TrainBatch& b, float* x) const {
@@ -164,13 +211,15 @@ void LoraModel::layer_forward(int64_t l, const float* x, const TrainBatch& b, La
                      static_cast<const float*>(a.v.data() + s * b.len * dkv), 0, a.att.data() + s * b.len * dq);
   }
   lora_forward(lw.o_proj, nullptr, lp("o_proj"), a.att.data(), N, a.xmid.data(), d);
-  for (int64_t i = 0; i < N * D; ++i) a.xmid[i] += x[i];
+  add_in_place(a.xmid.data(), x, N * D);
   rms_rows(a.xmid.data(), lw.ffn_norm, N, D, c.norm_eps, a.xn2.data());
   lora_forward(lw.gate_proj, nullptr, lp("gate_proj"), a.xn2.data(), N, a.g.data(), d);
   lora_forward(lw.up_proj, nullptr, lp("up_proj"), a.xn2.data(), N, a.u.data(), d);
-  for (int64_t i = 0; i < N * H; ++i) a.h[i] = a.g[i] / (1.0f + std::exp(-a.g[i])) * a.u[i];
+  parallel_elements(N * H, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) a.h[i] = a.g[i] / (1.0f + std::exp(-a.g[i])) * a.u[i];
+  });
   lora_forward(lw.down_proj, nullptr, lp("down_proj"), a.h.data(), N, x_out, d);
-  for (int64_t i = 0; i < N * D; ++i) x_out[i] += a.xmid[i];
+  add_in_place(x_out, a.xmid.data(), N * D);
 }
 
 void LoraModel::layer_backward(int64_t l, const float* x, const TrainBatch& b, LayerActs& a, float* dx,
@@ -181,14 +230,21 @@ void LoraModel::layer_backward(int64_t l, const float* x, const TrainBatch& b, L
   const int64_t dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
   auto lp = [&](const char* proj) { return adapter_.find(l, proj); };
   // MLP: x_out = xmid + down(h), h = silu(gate(xn2)) · up(xn2), xn2 = rms(xmid).
-  Buf dh(static_cast<size_t>(N * H)), dg(dh.size()), du(dh.size()), dxn(static_cast<size_t>(N * D));
+  Scratch& sc = *scratch_;
+  Buf &dh = sc.dh, &dg = sc.dg, &du = sc.du, &dxn = sc.dxn;
+  for (Buf* v : {&dh, &dg, &du}) v->resize(static_cast<size_t>(N * H));
+  dxn.resize(static_cast<size_t>(N * D));
   lora_backward(lw.down_proj, lp("down_proj"), a.h.data(), dx, N, dh.data(), false, d);
-  swiglu_backward(a.g.data(), a.u.data(), dh.data(), N * H, dg.data(), du.data());
+  parallel_elements(N * H, [&](int64_t i0, int64_t i1) {
+    swiglu_backward(a.g.data() + i0, a.u.data() + i0, dh.data() + i0, i1 - i0, dg.data() + i0, du.data() + i0);
+  });
   lora_backward(lw.gate_proj, lp("gate_proj"), a.xn2.data(), dg.data(), N, dxn.data(), false, d);
   lora_backward(lw.up_proj, lp("up_proj"), a.xn2.data(), du.data(), N, dxn.data(), true, d);
   rms_rows_backward(a.xmid.data(), lw.ffn_norm, N, D, c.norm_eps, dxn.data(), dx);  // dx is now d xmid
   // Attention: xmid = x + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))), xn1 = rms(x).
-  Buf datt(static_cast<size_t>(N * dq)), dqv(datt.size()), dk(static_cast<size_t>(N * dkv)), dv(dk.size());
+  Buf &datt = sc.datt, &dqv = sc.dq, &dk = sc.dk, &dv = sc.dv;
+  for (Buf* v : {&datt, &dqv}) v->resize(static_cast<size_t>(N * dq));
+  for (Buf* v : {&dk, &dv}) v->resize(static_cast<size_t>(N * dkv));
   lora_backward(lw.o_proj, lp("o_proj"), a.att.data(), dx, N, datt.data(), false, d);
   for (int64_t s = 0; s < b.n_seq; ++s) {
     const int64_t oq = s * b.len * dq, ok = s * b.len * dkv;
@@ -207,8 +263,13 @@ LossSum LoraModel::head(const float* x, const TrainBatch& b, double grad_scale, 
   const LlamaConfig& c = base_.config();
   const LlamaWeights& w = base_.weights();
   const int64_t N = b.n_seq * b.len, D = c.dim, V = c.vocab_size;
-  constexpr int64_t kChunk = 64;  // rows of logits alive at once
-  Buf xn(static_cast<size_t>(kChunk * D)), logits(static_cast<size_t>(kChunk * V)), dxn(xn.size());
+  // Rows of logits alive at once: ~64 MiB of them (the whole batch for small vocabularies), so
+  // that a packed lm_head is decoded once per chunk, not once per few rows.
+  const int64_t kChunk = std::clamp<int64_t>((int64_t{64} << 20) / (4 * V), 64, std::max<int64_t>(N, 64));
+  Buf &xn = scratch_->head_xn, &logits = scratch_->logits, &dxn = scratch_->head_dxn;
+  xn.resize(static_cast<size_t>(kChunk * D));
+  dxn.resize(xn.size());
+  logits.resize(static_cast<size_t>(kChunk * V));
   LossSum sum;
   for (int64_t t0 = 0; t0 < N; t0 += kChunk) {
     const int64_t n = std::min(kChunk, N - t0);
@@ -223,7 +284,7 @@ LossSum LoraModel::head(const float* x, const TrainBatch& b, double grad_scale, 
       if (tg[t] >= V) throw Error("train", "target id " + std::to_string(tg[t]) + " outside vocab");
       sum.n_targets += tg[t] >= 0;
     }
-    sum.loss += cross_entropy(logits.data(), n, V, tg, grad_scale, dx ? logits.data() : nullptr);
+    sum.loss += cross_entropy_rows(logits.data(), n, V, tg, grad_scale, dx ? logits.data() : nullptr);
     if (!dx) continue;
     w.lm_head.backward_input(logits.data(), n, dxn.data());
     std::fill(dx + t0 * D, dx + (t0 + n) * D, 0.0f);
@@ -239,16 +300,22 @@ LossSum LoraModel::run(const TrainBatch& b, double grad_scale, const Dropout* d)
     throw Error("train", "malformed batch");
   const Dropout none;
   const Dropout& drop = d ? *d : none;
-  std::vector<Buf> xs(static_cast<size_t>(L + 1), Buf(static_cast<size_t>(N * D)));  // checkpoints
+  std::vector<Buf>& xs = scratch_->layer_inputs;
+  xs.resize(static_cast<size_t>(L + 1));
+  for (Buf& x : xs) x.resize(static_cast<size_t>(N * D));
   embed(b, xs[0].data());
-  LayerActs acts;
-  for (int64_t l = 0; l < L; ++l) layer_forward(l, xs[l].data(), b, acts, xs[l + 1].data(), drop);
+  // Intermediates: one reused set (recomputed in the backward pass) or one set per layer.
+  const bool keep = d && !recompute_;
+  std::vector<LayerActs>& acts = scratch_->acts;
+  acts.resize(keep ? static_cast<size_t>(L) : 1);
+  for (int64_t l = 0; l < L; ++l) layer_forward(l, xs[l].data(), b, acts[keep ? l : 0], xs[l + 1].data(), drop);
   if (!d) return head(xs[L].data(), b, 0.0, nullptr);
-  Buf dx(static_cast<size_t>(N * D));
+  Buf& dx = scratch_->dx;
+  dx.resize(static_cast<size_t>(N * D));
   const LossSum sum = head(xs[L].data(), b, grad_scale, dx.data());
   for (int64_t l = L - 1; l >= 0; --l) {
-    layer_forward(l, xs[l].data(), b, acts, xs[l + 1].data(), drop);  // recompute the intermediates
-    layer_backward(l, xs[l].data(), b, acts, dx.data(), drop);
+    if (!keep) layer_forward(l, xs[l].data(), b, acts[0], xs[l + 1].data(), drop);
+    layer_backward(l, xs[l].data(), b, acts[keep ? l : 0], dx.data(), drop);
   }
   return sum;
 }
@@ -259,5 +326,12 @@ LossSum LoraModel::forward_backward(const TrainBatch& batch, double grad_scale, 
 }
 
 LossSum LoraModel::loss(const TrainBatch& batch) { return run(batch, 0.0, nullptr); }
+
+int64_t LoraModel::stored_activation_bytes(int64_t n_tokens) const {
+  const LlamaConfig& c = base_.config();
+  const int64_t dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
+  const int64_t per_token = 3 * c.dim + 2 * dq + 2 * dkv + 3 * c.hidden_dim;  // LayerActs' widths
+  return c.n_layers * n_tokens * per_token * static_cast<int64_t>(sizeof(float));
+}
 
 }  // namespace lowbit

@@ -6,12 +6,15 @@
 // forward's loss only by that activation rounding. The backward uses train/grad_ops.h and
 // Linear::backward_input (the same decoded tiles).
 //
-// Memory: gradient checkpointing per layer — only each layer's input [N, D] is kept from the
-// forward (N = sequences × positions); a layer's intermediates are recomputed in the backward
-// pass, one layer at a time. Logits are computed in row chunks and never held whole.
+// Memory: with recompute on (the default), gradient checkpointing per layer — only each layer's
+// input [N, D] is kept from the forward (N = sequences × positions) and a layer's intermediates
+// are recomputed in the backward pass, one layer at a time. With recompute off every layer's
+// intermediates are kept (stored_activation_bytes more memory, one forward less). Logits are
+// computed in row chunks of ~64 MiB and never held whole.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/llama.h"
@@ -37,6 +40,9 @@ class LoraModel {
   // Throws lowbit::Error if the base has run-time input rotations (:had) or attached adapters,
   // or an adapter's shape differs from its layer.
   LoraModel(const LlamaModel& base, LoraAdapter& adapter);
+  ~LoraModel();
+  LoraModel(const LoraModel&) = delete;
+  LoraModel& operator=(const LoraModel&) = delete;
 
   // The batch's summed loss; accumulates grad_scale · ∂loss/∂(A, B) into the adapter's grads.
   // Dropout masks are a pure function of (dropout_seed, adapter, element), so a step can be
@@ -45,12 +51,18 @@ class LoraModel {
   // The summed loss without gradients or dropout.
   LossSum loss(const TrainBatch& batch);
 
+  // Recompute each layer's intermediates in the backward pass (default) or keep them all.
+  void set_recompute(bool on) { recompute_ = on; }
+  // The memory keeping every layer's intermediates takes for a batch of n_tokens positions.
+  int64_t stored_activation_bytes(int64_t n_tokens) const;
+
  private:
   struct Dropout {
     double p = 0.0;
     uint64_t seed = 0;
   };
   struct LayerActs;
+  struct Scratch;
   void embed(const TrainBatch& b, float* x) const;
   void layer_forward(int64_t l, const float* x, const TrainBatch& b, LayerActs& a, float* x_out,
                      const Dropout& d) const;
@@ -69,6 +81,8 @@ class LoraModel {
   const LlamaModel& base_;
   LoraAdapter& adapter_;
   std::vector<double> inv_freq_;
+  bool recompute_ = true;
+  std::unique_ptr<Scratch> scratch_;
 };
 
 }  // namespace lowbit

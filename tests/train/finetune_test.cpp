@@ -115,5 +115,22 @@ TEST(Finetune, ResumedRunIsBitIdentical) {
   EXPECT_THROW(finetune(o), Error);  // no checkpoint to resume
 }
 
+// Keeping every layer's intermediates instead of recomputing them changes memory and time only.
+TEST(Finetune, CheckpointingDoesNotChangeTheResult) {
+  const std::string dir = test::temp_dir();
+  FinetuneOptions o = small_run(nf4_stories(), dir + "/on");
+  o.steps = 3;
+  o.lora.dropout = 0.1;
+  o.data.holdout = 0;
+  o.checkpointing = "on";
+  EXPECT_TRUE(finetune(o).recompute);
+  o.out_dir = dir + "/off";
+  o.checkpointing = "off";
+  EXPECT_FALSE(finetune(o).recompute);
+  EXPECT_EQ(read_text_file(dir + "/on/adapter_model.safetensors"), read_text_file(dir + "/off/adapter_model.safetensors"));
+  o.checkpointing = "sometimes";
+  EXPECT_THROW(finetune(o), Error);
+}
+
 }  // namespace
 }  // namespace lowbit
