@@ -25,6 +25,12 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Hints that the whole pages inside [p, p + n) of a read-only file mapping need not stay resident
+// (madvise MADV_DONTNEED): for bytes already copied out, so that a loaded model does not hold
+// them twice. Later reads of the range still see the file's bytes (faulted back in). No effect
+// on ranges shorter than a page.
+void release_mapped_range(const void* p, size_t n);
+
 // Reads a whole (small) file into a string; throws lowbit::Error naming the path on failure.
 std::string read_text_file(const std::string& path);
 

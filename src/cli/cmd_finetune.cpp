@@ -26,14 +26,13 @@ std::string fmt_duration(double s) {
   return b;
 }
 
-// One line per step on stderr (every step when stderr is not a terminal too: logs want them).
-void print_step(const StepLog& l, int64_t total, int64_t first_step) {
+// One line per step on stderr (whether or not it is a terminal: training logs want every step).
+void print_step(const StepLog& l, int64_t total) {
   const double per_step = l.seconds / static_cast<double>(std::max<int64_t>(1, l.step));
   std::fprintf(stderr, "step %lld/%lld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %s\n",
                static_cast<long long>(l.step), static_cast<long long>(total), l.loss, l.lr, l.grad_norm,
                l.seconds > 0 ? static_cast<double>(l.tokens) / l.seconds : 0.0,
                fmt_duration(per_step * static_cast<double>(total - l.step)).c_str());
-  (void)first_step;
 }
 
 nlohmann::json result_json(const FinetuneArgs& a, const FinetuneResult& r) {
@@ -66,7 +65,7 @@ void run_finetune(FinetuneArgs& a) {
   apply_threads(a.threads);
   a.opt.lora.targets = split_list(a.targets);
   a.opt.adam.schedule = parse_lr_schedule(a.schedule);
-  const FinetuneResult r = finetune(a.opt, [&](const StepLog& l, int64_t total) { print_step(l, total, 0); });
+  const FinetuneResult r = finetune(a.opt, [&](const StepLog& l, int64_t total) { print_step(l, total); });
   const std::string dir = a.opt.out_dir;
   write_text(dir + "/loss.gp", loss_curve_gnuplot(r, std::filesystem::path(a.opt.model_path).filename().string() +
                                                          " LoRA r" + std::to_string(a.opt.lora.rank) + " on " +

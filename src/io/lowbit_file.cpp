@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/mapped_file.h"
 #include "base/half.h"
 #include "formats/plain.h"
 #include "io/safetensors.h"
@@ -170,7 +171,9 @@ const uint8_t* part(const SafetensorsFile& f, const std::string& name, size_t ex
 template <typename T>
 void read_part(const SafetensorsFile& f, const std::string& name, std::vector<T>& out) {
   const uint8_t* p = part(f, name, out.size() * sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), p, out.size() * sizeof(T));
+  if (out.empty()) return;
+  std::memcpy(out.data(), p, out.size() * sizeof(T));
+  release_mapped_range(p, out.size() * sizeof(T));  // copied: the mapping need not keep it resident
 }
 
 QuantizedMatrix read_quantized(const SafetensorsFile& f, const std::string& name, const QuantSpec& spec,

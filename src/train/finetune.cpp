@@ -117,6 +117,7 @@ void add_f32(SafetensorsWriter& w, const std::string& name, const std::vector<fl
 void save_checkpoint(const std::string& path, LoraAdapter& ad, AdamW& opt, const json& options,
                      const HeldoutLoss& before, const std::vector<StepLog>& log) {
   SafetensorsWriter w(4);
+  w.spill_beside(path);  // stream the tensors to disk instead of holding a second copy in memory
   size_t k = 0;
   for (const LoraParam& p : ad.params()) {
     add_f32(w, "lora." + p.module + ".A", p.a);
@@ -211,6 +212,7 @@ HeldoutLoss heldout_loss(LoraModel& m, const std::vector<Sequence>& seqs, int64_
 FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
   validate(o);
   LoadedModel m = load_model(o.model_path, o.tokenizer_path);
+  m.source = ModelSource{};  // the model keeps what it uses (packed copies, mappings): free the rest
   const Dataset data = load_dataset(o.data_path, *m.tokenizer, o.data);
   FinetuneResult r;
   r.train_sequences = static_cast<int64_t>(data.train.size());

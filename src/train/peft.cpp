@@ -124,6 +124,7 @@ void save_peft_adapter(const LoraAdapter& a, const LlamaConfig& mc, const std::s
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir)) throw Error("lora", "cannot create directory " + dir);
   SafetensorsWriter w(4);  // F32 sizes are multiples of 4: no padding entries, readable by any loader
+  w.spill_beside(dir + "/adapter_model.safetensors");
   for (const LoraParam& p : a.params()) {
     w.add(peft_tensor_name(p, 'A'), "F32", {p.rank, p.cols}, p.a.data(), p.a.size() * sizeof(float));
     const std::vector<float> b = rope_permuted(mc, p.proj) ? permute_rope_rows(p.b, p.rows, p.rank, mc.head_dim, true) : p.b;
