@@ -55,11 +55,9 @@ void causal_softmax(Real* s, int64_t T, int64_t ld, int64_t n_cols, int64_t pos0
   }
 }
 
-namespace {
-
-// The prefill path: per head, S = Q_h·K_gᵀ [T, pos0+T], P = causal_softmax(S), O_h = P·V_g.
+// Per head, S = Q_h·K_gᵀ [T, pos0+T], P = causal_softmax(S), O_h = P·V_g.
 template <class Real>
-void gemm_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k, const Real* v, int64_t pos0,
+void causal_attention_gemm(const LlamaConfig& c, const Real* q, int64_t T, const Real* k, const Real* v, int64_t pos0,
                     Real* out) {
   const int64_t hd = c.head_dim, nh = c.n_heads, dq = nh * hd, dkv = c.n_kv_heads * hd;
   const int64_t group = nh / c.n_kv_heads, n_keys = pos0 + T;
@@ -76,18 +74,9 @@ void gemm_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* 
   });
 }
 
-}  // namespace
-
 template <class Real>
 void causal_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
                       const Real* v, int64_t pos0, Real* out) {
-  if (T >= kGemmAttentionMinT) gemm_attention(c, q, T, k, v, pos0, out);
-  else causal_attention_by_query(c, q, T, k, v, pos0, out);
-}
-
-template <class Real>
-void causal_attention_by_query(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
-                               const Real* v, int64_t pos0, Real* out) {
   const int64_t hd = c.head_dim, nh = c.n_heads, dkv = c.n_kv_heads * hd;
   const int64_t group = nh / c.n_kv_heads;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(hd));
@@ -123,8 +112,8 @@ template void apply_rope<double>(const LlamaConfig&, const std::vector<double>&,
 template void causal_softmax<float>(float*, int64_t, int64_t, int64_t, int64_t, float);
 template void causal_softmax<double>(double*, int64_t, int64_t, int64_t, int64_t, double);
 template void causal_attention<float>(const LlamaConfig&, const float*, int64_t, const float*, const float*, int64_t, float*);
-template void causal_attention_by_query<float>(const LlamaConfig&, const float*, int64_t, const float*, const float*, int64_t, float*);
-template void causal_attention_by_query<double>(const LlamaConfig&, const double*, int64_t, const double*, const double*, int64_t, double*);
+template void causal_attention_gemm<float>(const LlamaConfig&, const float*, int64_t, const float*, const float*, int64_t, float*);
+template void causal_attention_gemm<double>(const LlamaConfig&, const double*, int64_t, const double*, const double*, int64_t, double*);
 template void causal_attention<double>(const LlamaConfig&, const double*, int64_t, const double*, const double*, int64_t, double*);
 
 }  // namespace lowbit

@@ -27,19 +27,21 @@ void apply_rope(const LlamaConfig& c, const std::vector<double>& inv_freq, Real*
 // out[T, n_heads * head_dim]: for query t (position pos0 + t) and head h, the softmax-weighted sum
 // over keys 0 .. pos0 + t of kv head h / (n_heads / n_kv_heads), scores scaled by
 // 1/sqrt(head_dim). k and v hold at least pos0 + T rows of n_kv_heads * head_dim floats
-// (already rotated keys). Decode-sized calls (T < kGemmAttentionMinT) loop over (t, h) on the
-// threads; prefill-sized ones compute each head as S = Q·Kᵀ, P = causal_softmax(S), O = P·V
-// with single-threaded GEMMs, threads split over heads (scores summed by the BLAS kernel).
-inline constexpr int64_t kGemmAttentionMinT = 16;
+// (already rotated keys). Loops over (t, h) on the threads: the inference path, and the oracle
+// of causal_attention_gemm.
 template <class Real>
 void causal_attention(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
                       const Real* v, int64_t pos0, Real* out);
 
-// The per-(query, head) loop causal_attention uses for decode-sized calls, for any T: the
-// oracle its GEMM path is tested against.
+// The same result computed per head as S = Q·Kᵀ, P = causal_softmax(S), O = P·V with
+// single-threaded GEMMs, threads split over heads: training's forward (long T, many
+// sequences). Scores are summed in the BLAS kernel's order, so outputs differ from
+// causal_attention by fp32 rounding (~1e-6 relative). Inference keeps causal_attention: its
+// int8-activation kernels can turn such rounding into visible logit changes between models
+// that are equal in exact arithmetic (a GGUF/llama2.c model and its HF export).
 template <class Real>
-void causal_attention_by_query(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
-                               const Real* v, int64_t pos0, Real* out);
+void causal_attention_gemm(const LlamaConfig& c, const Real* q, int64_t T, const Real* k,
+                           const Real* v, int64_t pos0, Real* out);
 
 // Row t of s[T, ld] (query position pos0 + t) ← softmax over columns 0 .. pos0 + t of
 // scale · s (max subtracted, exponentials summed in double); later columns up to n_cols become 0.

@@ -207,7 +207,7 @@ void LoraModel::layer_forward(int64_t l, const float* x, const TrainBatch& b, La
     float* k = a.k.data() + s * b.len * dkv;
     apply_rope(c, inv_freq_, q, b.len, c.n_heads, 0);
     apply_rope(c, inv_freq_, k, b.len, c.n_kv_heads, 0);
-    causal_attention(c, static_cast<const float*>(q), b.len, static_cast<const float*>(k),
+    causal_attention_gemm(c, static_cast<const float*>(q), b.len, static_cast<const float*>(k),
                      static_cast<const float*>(a.v.data() + s * b.len * dkv), 0, a.att.data() + s * b.len * dq);
   }
   lora_forward(lw.o_proj, nullptr, lp("o_proj"), a.att.data(), N, a.xmid.data(), d);

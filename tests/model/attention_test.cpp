@@ -1,5 +1,6 @@
-// causal_attention's prefill path (per-head GEMMs) against its per-query loop, the oracle, on
-// awkward sizes: T around the switch-over, a KV-cache offset pos0 > 0, grouped-query heads.
+// causal_attention_gemm (per-head GEMMs, training's forward) against causal_attention's
+// per-query loop, the oracle, on awkward sizes: short and long T, a KV-cache offset pos0 > 0,
+// grouped-query heads.
 // Both sum q·k in fp32 in different orders (BLAS blocking vs a plain loop) and normalise in
 // double, so outputs agree to a few fp32 ulps of the largest |v|: a 1e-5 relative bound is
 // 100× that and fails any wrong mask, offset, head mapping or scale.
@@ -13,22 +14,23 @@
 namespace lowbit {
 namespace {
 
-TEST(Attention, GemmPathMatchesPerQueryLoop) {
+TEST(Attention, GemmVersionMatchesPerQueryLoop) {
   LlamaConfig c;
   c.n_heads = 6;
   c.n_kv_heads = 2;
   c.head_dim = 8;
+  c.dim = 48;
   std::mt19937 rng(3);
   std::normal_distribution<float> nd;
-  for (const int64_t T : {16, 17, 33, 70}) {
+  for (const int64_t T : {1, 3, 16, 17, 33, 70}) {
     for (const int64_t pos0 : {0, 5}) {
       const int64_t n_keys = pos0 + T, dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
       std::vector<float> q(T * dq), k(n_keys * dkv), v(n_keys * dkv), got(T * dq), want(T * dq);
       for (float& x : q) x = 2.0f * nd(rng);
       for (float& x : k) x = nd(rng);
       for (float& x : v) x = nd(rng);
-      causal_attention(c, q.data(), T, k.data(), v.data(), pos0, got.data());
-      causal_attention_by_query(c, q.data(), T, k.data(), v.data(), pos0, want.data());
+      causal_attention_gemm(c, q.data(), T, k.data(), v.data(), pos0, got.data());
+      causal_attention(c, q.data(), T, k.data(), v.data(), pos0, want.data());
       for (size_t i = 0; i < got.size(); ++i)
         ASSERT_NEAR(got[i], want[i], 1e-5f * 4.0f) << "T " << T << " pos0 " << pos0 << " at " << i;
     }
@@ -45,7 +47,7 @@ TEST(Attention, FirstQueryAttendsOnlyToEarlierKeys) {
   std::vector<float> q(T * 4, 0.5f), k(T * 4, 0.1f), v(T * 4), out(T * 4);
   for (int64_t j = 0; j < T; ++j)
     for (int d = 0; d < 4; ++d) v[j * 4 + d] = static_cast<float>(j);
-  causal_attention(c, q.data(), T, k.data(), v.data(), 0, out.data());
+  causal_attention_gemm(c, q.data(), T, k.data(), v.data(), 0, out.data());
   EXPECT_EQ(out[0], 0.0f);                     // only key 0
   EXPECT_NEAR(out[4 * 5], 2.5f, 1e-5f);        // uniform over keys 0..5 (equal scores)
   EXPECT_NEAR(out[4 * (T - 1)], 9.5f, 1e-5f);  // uniform over all T keys
