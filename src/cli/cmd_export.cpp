@@ -132,7 +132,7 @@ void add_export(CLI::App& app) {
                   "(int4, group dividing the input size); compressed-tensors (pack-quantized int4/int8). "
                   "The HF formats need a quantized model (.lowbit) and keep its codes exactly; "
                   "nf4/fp4/fp8/ternary, :dq and other grids are refused")
-      ->check(CLI::IsMember({"gguf", "gptq", "awq", "compressed-tensors"}));
+      ->check(CLI::IsMember({"gguf", "gguf-lora", "gptq", "awq", "compressed-tensors"}));
   cmd->add_option("-o,--out", a->out, "output file (gguf) or new/empty directory (gptq, awq, compressed-tensors)")
       ->required();
   cmd->add_option("--type", a->type,

@@ -65,6 +65,16 @@ TEST(CliFinetune, AdapterFromGgufBaseAppliesToTheHfModel) {
   const double base = ppl_of("-m " + q(hf) + " -f " + q(text) + " -c 32 --max-tokens 1024");
   EXPECT_LT(on_hf, 0.97 * base);
   EXPECT_NEAR(on_hf, on_gguf, 1e-4 * on_gguf);
+  // As a llama.cpp GGUF adapter: the same file whichever base layout it is converted for.
+  auto g1 = run_command(test::lowbit_bin() + " export -m " + q(hf) + " --lora " + q(out) + " --format gguf-lora -o " +
+                        q(dir + "/a1.gguf"));
+  auto g2 = run_command(test::lowbit_bin() + " export -m " + q(gguf) + " --lora " + q(out) + " --format gguf-lora -o " +
+                        q(dir + "/a2.gguf"));
+  ASSERT_EQ(g1.exit_code, 0) << g1.err;
+  ASSERT_EQ(g2.exit_code, 0) << g2.err;
+  EXPECT_EQ(test::read_file(dir + "/a1.gguf"), test::read_file(dir + "/a2.gguf"));
+  auto g3 = run_command(test::lowbit_bin() + " export -m " + q(hf) + " --format gguf-lora -o " + q(dir + "/a3.gguf"));
+  EXPECT_NE(g3.err.find("needs --lora"), std::string::npos) << g3.err;
   // Merged into the float weights: the same model without the adapter path.
   auto mg = run_command(test::lowbit_bin() + " merge -m " + q(hf) + " --lora " + q(out) + " -r f32 -o " + q(dir + "/m.lowbit"));
   ASSERT_EQ(mg.exit_code, 0) << mg.err;
