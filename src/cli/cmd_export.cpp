@@ -123,7 +123,7 @@ void add_export(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
   CLI::App* cmd = app.add_subcommand(
       "export",
-      "write a model in another tool's format: GGUF for llama.cpp, or a Hugging Face GPTQ / AWQ / "
+      "write a model in another tool's format: GGUF for llama.cpp (or a LoRA adapter as a GGUF adapter), or a Hugging Face GPTQ / AWQ / "
       "compressed-tensors checkpoint directory for transformers, vLLM, AutoGPTQ, AutoAWQ");
   cmd->add_option("-m,--model", a->model, ".lowbit file, HF directory, .gguf or llama2.c .bin")
       ->required();

@@ -9,7 +9,7 @@
 
 int main(int argc, char** argv) {
   lowbit::configure_runtime(argv);
-  CLI::App app{"lowbit: compress LLaMA-family models to low bit-widths, run and measure them"};
+  CLI::App app{"lowbit: compress LLaMA-family models to low bit-widths, run, measure and fine-tune them (QLoRA)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lowbit 0.1.0");
   lowbit::cli::add_generate(app);
