@@ -54,6 +54,8 @@ int32_t centered(const IntPacked& w, uint32_t stored, int32_t zero) {
 void unpack_int_tile(const IntPacked& w, int64_t tile, int64_t r0, int64_t r1, float* out) {
   const int R = w.tile_rows;
   uint8_t codes[16 * kBlock];  // R <= 16
+  int32_t value[256];          // centered(w, byte, 0) for every stored byte: one lookup per weight
+  for (int c = 0; c < 256; ++c) value[c] = centered(w, static_cast<uint32_t>(c), 0);
   for (int64_t b = 0; b < w.n_blocks; ++b) {
     const int64_t g = b / w.blocks_per_group;
     const int64_t c0 = g * w.group_len + (b - g * w.blocks_per_group) * kBlock;
@@ -68,7 +70,7 @@ void unpack_int_tile(const IntPacked& w, int64_t tile, int64_t r0, int64_t r1, f
       const float s = stored_scale(w.scales, w.scale_store, slot) * w.act_mult;
       const uint8_t* u = R == 1 ? block : codes + lane * kBlock;
       float* o = out + (row - r0) * w.cols + c0;
-      for (int64_t i = 0; i < n; ++i) o[i] = s * static_cast<float>(centered(w, u[i], zero));
+      for (int64_t i = 0; i < n; ++i) o[i] = s * static_cast<float>(value[u[i]] - zero);
     }
   }
 }
