@@ -45,6 +45,8 @@ void causal_attention_gemm(const LlamaConfig& c, const Real* q, int64_t T, const
 
 // Row t of s[T, ld] (query position pos0 + t) ← softmax over columns 0 .. pos0 + t of
 // scale · s (max subtracted, exponentials summed in double); later columns up to n_cols become 0.
+// fp32 rows use exp_nonpositive_f32 (vectorised, ≤ 2.5e-7 relative), double rows std::exp.
+float exp_nonpositive_f32(float x);  // e^x for x <= 0, see causal_softmax
 template <class Real>
 void causal_softmax(Real* s, int64_t T, int64_t ld, int64_t n_cols, int64_t pos0, Real scale);
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <random>
 
 #include "model/attention.h"
@@ -51,6 +52,19 @@ TEST(Attention, FirstQueryAttendsOnlyToEarlierKeys) {
   EXPECT_EQ(out[0], 0.0f);                     // only key 0
   EXPECT_NEAR(out[4 * 5], 2.5f, 1e-5f);        // uniform over keys 0..5 (equal scores)
   EXPECT_NEAR(out[4 * (T - 1)], 9.5f, 1e-5f);  // uniform over all T keys
+}
+
+// The fp32 softmax's exp against std::exp in double over its whole domain (x <= 0).
+TEST(Attention, SoftmaxExpIsWithinItsBound) {
+  double worst = 0;
+  for (float x = 0.0f; x > -87.0f; x -= 0.000731f) {
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(exp_nonpositive_f32(x) - want) / want);
+  }
+  EXPECT_LT(worst, 2.5e-7);
+  EXPECT_GT(worst, 1e-9);  // an approximation, not a libm call
+  EXPECT_EQ(exp_nonpositive_f32(0.0f), 1.0f);
+  EXPECT_LT(exp_nonpositive_f32(-1000.0f), 1e-37f);
 }
 
 }  // namespace
