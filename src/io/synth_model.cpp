@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/half.h"
 #include "base/parallel.h"
+#include "base/splitmix.h"
 #include "io/llama_config.h"
 #include "io/model_source.h"
 #include "io/safetensors_writer.h"
@@ -17,18 +18,9 @@ namespace lowbit {
 
 namespace {
 
-// splitmix64: a counter-based generator, so every element's value depends only on (seed, index)
-// and threads can fill disjoint ranges independently.
-uint64_t splitmix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // Approximately N(0, 1): sum of four uniforms, rescaled (Irwin-Hall; fine for speed tests).
 float gauss(uint64_t seed, uint64_t i) {
-  const uint64_t a = splitmix(seed ^ (i * 2)), b = splitmix(seed ^ (i * 2 + 1));
+  const uint64_t a = splitmix64(seed ^ (i * 2)), b = splitmix64(seed ^ (i * 2 + 1));
   const double u = ((a & 0xffffffff) + (a >> 32) + (b & 0xffffffff) + (b >> 32)) / 4294967296.0;
   return static_cast<float>((u - 2.0) * std::sqrt(3.0));
 }
@@ -94,7 +86,7 @@ void write_synthetic_model(const std::string& dir, const SynthOptions& o) {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     const bool is_norm = shape.size() == 1;
-    w.add(hf_name(name), o.dtype, shape, make_tensor(n, o.dtype, 0.02f, is_norm, splitmix(o.seed + ++k)));
+    w.add(hf_name(name), o.dtype, shape, make_tensor(n, o.dtype, 0.02f, is_norm, splitmix64(o.seed + ++k)));
   }
   w.add_metadata("format", "pt");
   w.write(dir + "/model.safetensors");

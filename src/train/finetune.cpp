@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/splitmix.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "model/loader.h"
@@ -61,30 +62,59 @@ void validate(const FinetuneOptions& o) {
   validate_lora_config(o.lora);
 }
 
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+// The shuffled order of the current epoch of the endless training stream.
+struct SequenceStream {
+  std::vector<int64_t> order;
+  int64_t epoch = -1;
+};
 
 // Micro-batch j of step s (0-based) from the endless shuffled stream of training sequences;
 // *tokens gets its fed (unpadded) token count.
 TrainBatch micro_batch(const FinetuneOptions& o, const std::vector<Sequence>& train, int64_t s, int64_t j,
-                       std::vector<int64_t>* order, int64_t* order_epoch, int64_t* tokens) {
+                       SequenceStream& stream, int64_t* tokens) {
   const int64_t n = static_cast<int64_t>(train.size());
   std::vector<int64_t> idx;
   *tokens = 0;
   for (int64_t i = 0; i < o.batch; ++i) {
     const int64_t k = (s * o.grad_accum + j) * o.batch + i;
-    if (k / n != *order_epoch) {
-      *order_epoch = k / n;
-      *order = epoch_order(n, o.seed, *order_epoch);
+    if (k / n != stream.epoch) {
+      stream.epoch = k / n;
+      stream.order = epoch_order(n, o.seed, stream.epoch);
     }
-    idx.push_back((*order)[static_cast<size_t>(k % n)]);
+    idx.push_back(stream.order[static_cast<size_t>(k % n)]);
     *tokens += static_cast<int64_t>(train[static_cast<size_t>(idx.back())].tokens.size());
   }
   return make_batch(train, idx, 0, o.batch);
+}
+
+struct StepResult {
+  double loss = 0;  // mean nats per target over the step's micro-batches
+  StepStats stats;
+};
+
+// Optimizer step s (0-based): its grad_accum micro-batches' gradients, scaled by 1 / (the step's
+// targets) so the step minimises the mean loss, then AdamW. *tokens gets the tokens fed.
+StepResult train_step(const FinetuneOptions& o, const std::vector<Sequence>& train, LoraModel& lm, LoraAdapter& ad,
+                      AdamW& opt, int64_t s, SequenceStream& stream, int64_t* tokens) {
+  std::vector<TrainBatch> micro;
+  int64_t step_targets = 0;
+  *tokens = 0;
+  for (int64_t j = 0; j < o.grad_accum; ++j) {
+    int64_t t = 0;
+    micro.push_back(micro_batch(o, train, s, j, stream, &t));
+    step_targets += micro.back().n_targets();
+    *tokens += t;
+  }
+  const double inv_targets = 1.0 / static_cast<double>(std::max<int64_t>(1, step_targets));
+  ad.zero_grads();
+  StepResult r;
+  for (int64_t j = 0; j < o.grad_accum; ++j) {
+    const uint64_t dropout_seed = splitmix64(o.seed ^ splitmix64(static_cast<uint64_t>(s) * 65536 + static_cast<uint64_t>(j)));
+    r.loss += lm.forward_backward(micro[static_cast<size_t>(j)], inv_targets, dropout_seed).loss;
+  }
+  r.loss /= static_cast<double>(std::max<int64_t>(1, step_targets));
+  r.stats = opt.step(ad);
+  return r;
 }
 
 const char* kMetaKey = "lowbit.finetune";
@@ -245,32 +275,20 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
   }
 
   const int64_t last = o.stop_after > 0 ? std::min(o.stop_after, r.total_steps) : r.total_steps;
-  std::vector<int64_t> order;
-  int64_t order_epoch = -1, run_tokens = 0;
+  SequenceStream stream;
+  int64_t run_tokens = 0;
   const double prior_seconds = r.log.empty() ? 0.0 : r.log.back().seconds;
   const int64_t prior_tokens = r.log.empty() ? 0 : r.log.back().tokens;
   const auto t0 = Clock::now();
   for (int64_t s = opt.steps_done(); s < last; ++s) {
-    std::vector<TrainBatch> micro;
-    int64_t step_targets = 0;
-    for (int64_t j = 0; j < o.grad_accum; ++j) {
-      int64_t tokens = 0;
-      micro.push_back(micro_batch(o, data.train, s, j, &order, &order_epoch, &tokens));
-      step_targets += micro.back().n_targets();
-      run_tokens += tokens;
-    }
-    ad.zero_grads();
-    double step_loss = 0;
-    for (int64_t j = 0; j < o.grad_accum; ++j) {
-      const uint64_t dseed = mix64(o.seed ^ mix64(static_cast<uint64_t>(s) * 65536 + static_cast<uint64_t>(j)));
-      step_loss += lm.forward_backward(micro[j], 1.0 / static_cast<double>(std::max<int64_t>(1, step_targets)), dseed).loss;
-    }
-    const StepStats st = opt.step(ad);
+    int64_t tokens = 0;
+    const StepResult sr = train_step(o, data.train, lm, ad, opt, s, stream, &tokens);
+    run_tokens += tokens;
     StepLog l;
     l.step = s + 1;
-    l.loss = step_loss / static_cast<double>(std::max<int64_t>(1, step_targets));
-    l.lr = st.lr;
-    l.grad_norm = st.grad_norm;
+    l.loss = sr.loss;
+    l.lr = sr.stats.lr;
+    l.grad_norm = sr.stats.grad_norm;
     l.tokens = prior_tokens + run_tokens;
     l.seconds = prior_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
     r.log.push_back(l);

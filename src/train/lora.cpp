@@ -79,6 +79,10 @@ LoraParam* LoraAdapter::find(int64_t layer, const std::string& proj) {
   return nullptr;
 }
 
+const LoraParam* LoraAdapter::find(int64_t layer, const std::string& proj) const {
+  return const_cast<LoraAdapter*>(this)->find(layer, proj);
+}
+
 const LoraParam* LoraAdapter::find(const std::string& module) const {
   for (const LoraParam& p : params_)
     if (p.module == module) return &p;

@@ -64,6 +64,7 @@ class LoraAdapter {
   const std::vector<LoraParam>& params() const { return params_; }
   // The adapter of layer `layer`'s projection `proj`, or nullptr when it is not targeted.
   LoraParam* find(int64_t layer, const std::string& proj);
+  const LoraParam* find(int64_t layer, const std::string& proj) const;
   const LoraParam* find(const std::string& module) const;
 
   void zero_grads();

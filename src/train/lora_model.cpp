@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/gemm.h"
 #include "base/parallel.h"
+#include "base/splitmix.h"
 #include "model/attention.h"
 #include "train/grad_ops.h"
 
@@ -36,13 +37,6 @@ namespace {
 
 using Buf = std::vector<float>;
 
-uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 // Element-wise and row-wise loops split over the threads (each element's result does not depend
 // on the split).
 void parallel_elements(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -53,15 +47,14 @@ void parallel_elements(int64_t n, const std::function<void(int64_t, int64_t)>& f
 // x ⊙ keep/(1 − p) with keep a pure function of (seed, stream, element index).
 void apply_dropout(double p, uint64_t seed, uint64_t stream, const float* x, int64_t n, float* out) {
   const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
-  const uint64_t base = mix64(seed ^ mix64(stream));
+  const uint64_t base = splitmix64(seed ^ splitmix64(stream));
   parallel_elements(n, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const double r = static_cast<double>(mix64(base + static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
+      const double r = static_cast<double>(splitmix64(base + static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
       out[i] = r < p ? 0.0f : x[i] * keep_scale;
     }
   });
 }
-
 
 void add_in_place(float* y, const float* x, int64_t n) {
   parallel_elements(n, [&](int64_t i0, int64_t i1) {
@@ -193,7 +186,7 @@ void LoraModel::layer_forward(int64_t l, const float* x, const TrainBatch& b, La
   const LayerWeights& lw = base_.weights().layers[l];
   const int64_t N = b.n_seq * b.len, D = c.dim, H = c.hidden_dim;
   const int64_t dq = c.n_heads * c.head_dim, dkv = c.n_kv_heads * c.head_dim;
-  auto lp = [&](const char* proj) { return const_cast<LoraAdapter&>(adapter_).find(l, proj); };
+  auto lp = [&](const char* proj) { return adapter_.find(l, proj); };
   for (Buf* v : {&a.xn1, &a.xmid, &a.xn2}) v->resize(static_cast<size_t>(N * D));
   for (Buf* v : {&a.q, &a.att}) v->resize(static_cast<size_t>(N * dq));
   for (Buf* v : {&a.k, &a.v}) v->resize(static_cast<size_t>(N * dkv));
