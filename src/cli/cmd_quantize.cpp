@@ -1,5 +1,4 @@
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -12,7 +11,6 @@
 #include "pipeline/bit_allocation.h"
 #include "pipeline/quantize.h"
 #include "train/merge.h"
-#include "train/peft.h"
 
 namespace lowbit::cli {
 
@@ -84,10 +82,7 @@ void print_table(const QuantizeReport& r) {
 // The source with every --lora adapter merged into its float weights (train/merge.h).
 ModelSource merged_source(ModelSource src, const LoraArgs& l) {
   if (l.dirs.empty()) return src;
-  if (!std::isfinite(l.scale)) throw Error("lora", "--lora-scale must be a finite number");
-  std::vector<LoraAdapter> adapters;
-  for (const std::string& dir : l.dirs) adapters.push_back(load_peft_adapter(dir, src.config));
-  return merge_lora(src, adapters, l.scale);
+  return merge_lora(src, load_lora_adapters(l, src.config), l.scale);
 }
 
 void run_quantize(QuantizeArgs& a) {
@@ -139,7 +134,7 @@ void add_quantize(CLI::App& app) {
                      "default ALG:int2:g128:asym ... ALG:int8:g128 with the recipe's algorithm, default gptq; embeddings "
                      "rtn:...:clip and f16; :rot on the recipe rotates first");
   add_calibration_options(*cmd, &a->opt.calibration, "imatrix/gptq/awq");
-  add_lora_options(*cmd, &a->lora);
+  add_lora_options(*cmd, &a->lora, "merge a LoRA adapter into the float weights before quantizing");
   cmd->add_flag("--json", a->json, "print one JSON object with the full per-tensor table");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_quantize(*a); });
@@ -152,10 +147,7 @@ void add_merge(CLI::App& app) {
       "merge", "merge LoRA adapters into a float model's weights and write a .lowbit (f16, or quantized with any recipe)");
   cmd->add_option("-m,--model", a->model, "the float base: HF directory, .gguf or llama2.c .bin")->required();
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: found with the model)");
-  cmd->add_option("--lora", a->lora.dirs, "PEFT adapter directory (repeatable: the updates add up)")
-      ->allow_extra_args(false)
-      ->required();
-  cmd->add_option("--lora-scale", a->lora.scale, "multiply the adapters' updates by this (default 1)");
+  add_lora_options(*cmd, &a->lora, "the adapter to merge; several add up")->required();
   cmd->add_option("-o,--out", a->out, "output .lowbit file")->required();
   cmd->add_option("-r,--recipe", a->opt.recipe, "quantize the merged model with this recipe (default f16; e.g. gptq:int4:g128)")
       ->each([a](const std::string&) { a->recipe_given = true; });

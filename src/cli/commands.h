@@ -17,6 +17,7 @@ struct MeasureOptions;
 struct ModelSource;
 class Tokenizer;
 class LlamaModel;
+class LoraAdapter;
 }
 
 namespace lowbit::cli {
@@ -73,7 +74,12 @@ struct LoraArgs {
   std::vector<std::string> dirs;
   double scale = 1.0;
 };
-void add_lora_options(CLI::App& cmd, LoraArgs* a);
+// `what` describes --lora in the help; returns the --lora option (e.g. to make it required).
+CLI::Option* add_lora_options(CLI::App& cmd, LoraArgs* a,
+                              const std::string& what = "apply a LoRA adapter at run time");
+// Each --lora adapter loaded for a model with config `c` (a note per adapter on stderr); throws
+// lowbit::Error for a non-finite --lora-scale or a bad adapter.
+std::vector<LoraAdapter> load_lora_adapters(const LoraArgs& a, const LlamaConfig& c);
 // Loads each --lora PEFT adapter and attaches it to `m` (a note on stderr).
 void apply_lora(LlamaModel& m, const LoraArgs& a);
 

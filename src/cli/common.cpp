@@ -131,20 +131,27 @@ void progress_eta(int64_t done, int64_t total, const std::string& what, double e
   std::fflush(stderr);
 }
 
-void add_lora_options(CLI::App& cmd, LoraArgs* a) {
-  cmd.add_option("--lora", a->dirs, "apply a LoRA adapter (PEFT directory, e.g. from lowbit finetune); repeat for several")
-      ->allow_extra_args(false);  // one directory per --lora
+CLI::Option* add_lora_options(CLI::App& cmd, LoraArgs* a, const std::string& what) {
+  CLI::Option* dirs = cmd.add_option("--lora", a->dirs, what + " (PEFT directory, e.g. from lowbit finetune); repeatable")
+                          ->allow_extra_args(false);  // one directory per --lora
   cmd.add_option("--lora-scale", a->scale, "multiply the adapters' updates by this (default 1)");
+  return dirs;
 }
 
-void apply_lora(LlamaModel& m, const LoraArgs& a) {
+std::vector<LoraAdapter> load_lora_adapters(const LoraArgs& a, const LlamaConfig& c) {
   if (!std::isfinite(a.scale)) throw Error("lora", "--lora-scale must be a finite number");
+  std::vector<LoraAdapter> out;
   for (const std::string& dir : a.dirs) {
-    const LoraAdapter ad = load_peft_adapter(dir, m.config());
-    ad.attach_to(m, a.scale);
+    out.push_back(load_peft_adapter(dir, c));
+    const LoraAdapter& ad = out.back();
     std::fprintf(stderr, "LoRA adapter %s: r=%lld on %zu projections (scale %g)\n", dir.c_str(),
                  static_cast<long long>(ad.config().rank), ad.params().size(), ad.config().scale() * a.scale);
   }
+  return out;
+}
+
+void apply_lora(LlamaModel& m, const LoraArgs& a) {
+  for (const LoraAdapter& ad : load_lora_adapters(a, m.config())) ad.attach_to(m, a.scale);
 }
 
 void write_text(const std::string& path, const std::string& text) {
