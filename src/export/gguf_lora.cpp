@@ -16,16 +16,6 @@ std::vector<uint8_t> f32_bytes(const std::vector<float>& v) {
   return out;
 }
 
-// B with q/k rows in interleaved order when the adapter's rows are in HF order.
-std::vector<float> gguf_row_order(const LoraParam& p, const LlamaConfig& mc) {
-  if (mc.rope_style == RopeStyle::Interleaved || (p.proj != "q_proj" && p.proj != "k_proj")) return p.b;
-  const std::vector<int64_t> order = rope_interleave_order(p.rows / mc.head_dim, mc.head_dim);
-  std::vector<float> out(p.b.size());
-  for (int64_t r = 0; r < p.rows; ++r)
-    std::copy_n(p.b.begin() + order[r] * p.rank, p.rank, out.begin() + r * p.rank);
-  return out;
-}
-
 }  // namespace
 
 void export_gguf_lora(const LoraAdapter& a, const LlamaConfig& mc, const std::string& name, const std::string& path) {
@@ -40,7 +30,7 @@ void export_gguf_lora(const LoraAdapter& a, const LlamaConfig& mc, const std::st
   for (const LoraParam& p : a.params()) {
     const std::string base = gguf_tensor_name(p.module);
     w.add_tensor(base + ".lora_a", GgmlType::F32, {p.rank, p.cols}, f32_bytes(p.a));
-    w.add_tensor(base + ".lora_b", GgmlType::F32, {p.rows, p.rank}, f32_bytes(gguf_row_order(p, mc)));
+    w.add_tensor(base + ".lora_b", GgmlType::F32, {p.rows, p.rank}, f32_bytes(reorder_lora_b(p, p.b, mc.head_dim, mc.rope_style, RopeStyle::Interleaved)));
   }
   w.write(path);
 }

@@ -37,6 +37,19 @@ std::pair<int64_t, int64_t> lora_target_shape(const LlamaConfig& c, const std::s
   return {D, H};  // down_proj
 }
 
+std::vector<float> reorder_lora_b(const LoraParam& p, const std::vector<float>& b, int64_t head_dim, RopeStyle from,
+                                  RopeStyle to) {
+  if (from == to || (p.proj != "q_proj" && p.proj != "k_proj")) return b;
+  const std::vector<int64_t> order = rope_interleave_order(p.rows / head_dim, head_dim);  // interleaved row -> HF row
+  const bool to_hf = to == RopeStyle::RotateHalf;
+  std::vector<float> out(b.size());
+  for (int64_t r = 0; r < p.rows; ++r) {
+    const int64_t src = to_hf ? r : order[r], dst = to_hf ? order[r] : r;
+    std::copy_n(b.begin() + src * p.rank, p.rank, out.begin() + dst * p.rank);
+  }
+  return out;
+}
+
 LoraAdapter LoraAdapter::init(const LlamaConfig& mc, const LoraConfig& lc, uint64_t seed) {
   validate_lora_config(lc);
   LoraAdapter ad;

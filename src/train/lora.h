@@ -29,6 +29,15 @@ inline const std::vector<std::string>& lora_target_names() {
 // [rows, cols] of projection `proj` (one of lora_target_names()) in a model with config c.
 std::pair<int64_t, int64_t> lora_target_shape(const LlamaConfig& c, const std::string& proj);
 
+struct LoraParam;
+
+// p's B [rows, rank] with its rows moved from one q/k row layout to another: q_proj / k_proj rows
+// are permuted per head between HF's rotate-half order and the interleaved-RoPE order GGUF and
+// llama2.c store (io/llama_config.h rope_interleave_order); other projections, or from == to,
+// are returned unchanged.
+std::vector<float> reorder_lora_b(const LoraParam& p, const std::vector<float>& b, int64_t head_dim, RopeStyle from,
+                                  RopeStyle to);
+
 struct LoraConfig {
   int64_t rank = 16;
   double alpha = 32.0;

@@ -95,23 +95,6 @@ void check_shape(const TensorView& t, int64_t rows, int64_t cols, const std::str
                             std::to_string(cols) + "])");
 }
 
-// B [rows, rank] of a q/k projection (rows in heads of head_dim) between interleaved-RoPE row
-// order and HF's (io/llama_config.h rope_interleave_order).
-std::vector<float> permute_rope_rows(const std::vector<float>& b, int64_t rows, int64_t rank, int64_t head_dim,
-                                     bool to_hf) {
-  std::vector<float> out(b.size());
-  const std::vector<int64_t> order = rope_interleave_order(rows / head_dim, head_dim);
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t src = to_hf ? r : order[r], dst = to_hf ? order[r] : r;
-    std::copy(b.begin() + src * rank, b.begin() + (src + 1) * rank, out.begin() + dst * rank);
-  }
-  return out;
-}
-
-bool rope_permuted(const LlamaConfig& mc, const std::string& proj) {
-  return mc.rope_style == RopeStyle::Interleaved && (proj == "q_proj" || proj == "k_proj");
-}
-
 }  // namespace
 
 std::string peft_tensor_name(const LoraParam& p, char which) {
@@ -127,7 +110,7 @@ void save_peft_adapter(const LoraAdapter& a, const LlamaConfig& mc, const std::s
   w.spill_beside(dir + "/adapter_model.safetensors");
   for (const LoraParam& p : a.params()) {
     w.add(peft_tensor_name(p, 'A'), "F32", {p.rank, p.cols}, p.a.data(), p.a.size() * sizeof(float));
-    const std::vector<float> b = rope_permuted(mc, p.proj) ? permute_rope_rows(p.b, p.rows, p.rank, mc.head_dim, true) : p.b;
+    const std::vector<float> b = reorder_lora_b(p, p.b, mc.head_dim, mc.rope_style, RopeStyle::RotateHalf);
     w.add(peft_tensor_name(p, 'B'), "F32", {p.rows, p.rank}, b.data(), b.size() * sizeof(float));
   }
   w.add_metadata("format", "pt");
@@ -184,8 +167,7 @@ LoraAdapter load_peft_adapter(const std::string& dir, const LlamaConfig& mc) {
       if (it->second.a.empty() || it->second.b.empty())
         throw Error("lora", st_path + ": " + it->second.module + " has lora_A without lora_B or the reverse");
       targets.insert(proj);
-      if (rope_permuted(mc, proj))
-        it->second.b = permute_rope_rows(it->second.b, it->second.rows, it->second.rank, mc.head_dim, false);
+      it->second.b = reorder_lora_b(it->second, it->second.b, mc.head_dim, RopeStyle::RotateHalf, mc.rope_style);
       params.push_back(std::move(it->second));
     }
   lc.targets.clear();
