@@ -1,4 +1,4 @@
-#include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>

@@ -22,6 +22,16 @@ Linear Linear::packed(PackedMatrix p) {
   return l;
 }
 
+namespace {
+
+// y[t, r] += bias[r] for the T rows of y [T, n].
+void add_bias(const float* bias, int64_t T, int64_t n, float* y) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < n; ++r) y[t * n + r] += bias[r];
+}
+
+}  // namespace
+
 void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) const {
   const float* x_in = x;  // deltas read the unrotated input
   std::vector<float> rotated;
@@ -36,11 +46,7 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) cons
     lowbit::matmul(x, T, dense_, bias, y);
   } else {
     packed_.matmul(x, T, y);
-    if (bias) {
-      const int64_t n = packed_.rows();
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t r = 0; r < n; ++r) y[t * n + r] += bias[r];
-    }
+    if (bias) add_bias(bias, T, packed_.rows(), y);
   }
   for (const auto& d : deltas_) add_low_rank(*d, x_in, T, y);
 }
@@ -81,9 +87,7 @@ void Linear::forward_decoded(const float* x, int64_t T, const float* bias, float
   for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
     gemm<float>(false, true, T, n, C, 1.0f, x, C, tile, C, 0.0f, y + r0, R);
   });
-  if (bias)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t r = 0; r < R; ++r) y[t * R + r] += bias[r];
+  if (bias) add_bias(bias, T, R, y);
 }
 
 void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumulate) const {
