@@ -115,6 +115,28 @@ TEST(Finetune, ResumedRunIsBitIdentical) {
   EXPECT_THROW(finetune(o), Error);  // no checkpoint to resume
 }
 
+// A checkpoint that is not one (truncated, another safetensors file, bad metadata) is refused with
+// a lowbit::Error, never a crash.
+TEST(Finetune, ResumeRefusesMalformedCheckpoints) {
+  const std::string dir = test::temp_dir() + "/bad";
+  FinetuneOptions o = small_run(stories_path(), dir);
+  o.steps = 2;
+  o.data.holdout = 0;
+  finetune(o);
+  const std::string ckpt = dir + "/checkpoint.safetensors", good = read_text_file(ckpt);
+  o.resume = true;
+  test::write_file(ckpt, good.substr(0, good.size() / 2));
+  EXPECT_THROW(finetune(o), Error);
+  test::write_file(ckpt, std::string("\x02\x00\x00\x00\x00\x00\x00\x00{}", 10));
+  test::expect_error([&] { finetune(o); }, "not a lowbit finetune checkpoint");
+  std::string bad_meta = good;
+  const size_t at = bad_meta.find("\\\"step\\\"");  // the key, escaped inside the header's JSON string
+  ASSERT_NE(at, std::string::npos);
+  bad_meta.replace(at, 8, "\\\"stap\\\"");
+  test::write_file(ckpt, bad_meta);
+  test::expect_error([&] { finetune(o); }, "malformed checkpoint metadata");
+}
+
 // Keeping every layer's intermediates instead of recomputing them changes memory and time only.
 TEST(Finetune, CheckpointingDoesNotChangeTheResult) {
   const std::string dir = test::temp_dir();
