@@ -109,6 +109,9 @@ void add_finetune(CLI::App& app) {
   cmd->add_option("--lora-dropout", o.lora.dropout, "dropout on the adapters' input (default 0)");
   cmd->add_flag("--rslora", o.lora.rslora, "scale by alpha/sqrt(r) (rank-stabilized LoRA)");
   cmd->add_option("--targets", a->targets, "comma-separated projections to adapt (default: all seven)");
+  cmd->add_option("--init-adapter", o.init_adapter,
+                  "start from this PEFT adapter (e.g. lowbit quantize --loftq's) instead of A random, B = 0; its rank, "
+                  "alpha and targets must match");
   cmd->add_option("--lr", o.adam.lr, "peak learning rate (default 2e-4)");
   cmd->add_option("--schedule", a->schedule, "learning-rate schedule after warmup: constant, linear, cosine (default constant)");
   cmd->add_option("--warmup", o.adam.warmup_steps, "linear warmup steps (default 0)");

@@ -4,13 +4,19 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "io/lowbit_file.h"
 #include "model/loader.h"
 #include "pipeline/bit_allocation.h"
+#include "pipeline/calibration.h"
 #include "pipeline/quantize.h"
+#include "train/loftq.h"
 #include "train/merge.h"
+#include "train/peft.h"
+#include "train/kd_tune.h"
 
 namespace lowbit::cli {
 
@@ -24,6 +30,12 @@ struct QuantizeArgs {
   BudgetArgs budget;
   bool recipe_given = false;
   LoraArgs lora;  // merged into the float weights before quantizing
+  std::string tune;  // "", "kd" or "kd-scales"
+  KdTuneOptions tune_opt;
+  int64_t tune_windows = 512;
+  std::string loftq_dir;  // LoftQ: the adapter's directory
+  LoraConfig loftq_lora;
+  int64_t loftq_iters = 5;
 };
 
 
@@ -85,6 +97,67 @@ ModelSource merged_source(ModelSource src, const LoraArgs& l) {
   return merge_lora(src, load_lora_adapters(l, src.config), l.scale);
 }
 
+nlohmann::json tune_json(const KdTuneReport& t, const std::string& method) {
+  return {{"method", method}, {"tensors", t.tensors}, {"scales", t.scales}, {"trained_codes", t.trained_codes},
+          {"codes_changed", t.codes_changed}, {"steps", t.steps},
+          {"train_windows", t.train_windows}, {"holdout_windows", t.holdout_windows}, {"window_len", t.window_len},
+          {"kl_before", t.kl_before}, {"kl_after", t.kl_after}, {"improved", t.improved}, {"seconds", t.seconds},
+          {"tokens_per_second", t.tokens_per_second}};
+}
+
+// Removes a file when it goes out of scope (the untuned intermediate of --tune).
+struct RemoveOnExit {
+  std::string path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
+
+// --tune kd: trains the scales of the quantized file `ptq` against the float source and writes
+// the result to `out` (train/kd_tune.h).
+KdTuneReport tune_quantized(QuantizeArgs& a, const ModelSource& src, const Tokenizer& tok, const std::string& ptq) {
+  ModelSource student_src = load_lowbit_model(ptq);
+  LlamaModel student(student_src);
+  const LlamaModel teacher(src);
+  CalibrationOptions co = a.opt.calibration;
+  co.windows = a.tune_windows;
+  co.seed = a.opt.calibration.seed + 1;  // other windows than the quantizer's calibration
+  co.window_len = std::min<int64_t>(co.window_len, src.config.max_seq_len);
+  if (co.source.empty()) co.source = default_calibration_source();
+  const CalibrationSet cs = load_calibration(tok, co);
+  const auto t0 = std::chrono::steady_clock::now();
+  a.tune_opt.progress = [t0](int64_t done, int64_t total, double kl, double lr) {
+    char what[96];
+    std::snprintf(what, sizeof what, "tune kd: KL %.5f, lr %.2e", kl, lr);
+    progress_eta(done, total, done == total ? "" : what,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  const int64_t n_layers = src.config.n_layers, block_steps = a.tune_opt.block_steps;
+  a.tune_opt.block_progress = [t0, n_layers, block_steps](int64_t layer, int64_t done, int64_t, double err, double) {
+    char what[96];
+    std::snprintf(what, sizeof what, "tune kd: block %lld, relative error %.4f", static_cast<long long>(layer), err);
+    progress_eta(layer * block_steps + done, n_layers * block_steps, what,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  a.tune_opt.seed = co.seed;
+  a.tune_opt.train_codes = a.tune == "kd";
+  const KdTuneReport t = tune_kd(teacher, student, student_src.quantized, cs.windows, a.tune_opt);
+  rewrite_lowbit_quantized(ptq, student_src.quantized, a.out);
+  return t;
+}
+
+// --loftq DIR: re-quantizes the targets of the round-to-nearest file `ptq` jointly with a LoRA
+// initialisation (train/loftq.h), writes the base to `out` and the adapter to DIR.
+LoftqReport loftq_quantized(const QuantizeArgs& a, const ModelSource& src, const std::string& ptq) {
+  ModelSource q = load_lowbit_model(ptq);
+  LoftqReport rep;
+  const LoraAdapter ad = loftq_model(src, q.quantized, q.recipes, q.rotation, a.loftq_lora, a.loftq_iters, &rep);
+  rewrite_lowbit_quantized(ptq, q.quantized, a.out);
+  save_peft_adapter(ad, src.config, a.loftq_dir, std::filesystem::absolute(a.out).lexically_normal().string());
+  return rep;
+}
+
 void run_quantize(QuantizeArgs& a) {
   apply_threads(a.threads);
   const ModelSource src = merged_source(open_model_source(a.model), a.lora);
@@ -95,13 +168,29 @@ void run_quantize(QuantizeArgs& a) {
   };
   std::optional<Allocation> al;
   if (a.budget.given() || !a.budget.measurement.empty()) al = plan_to_budget(a, src, *tok);
-  const QuantizeReport r = quantize_model(src, *tok, a.opt, a.out);
+  if (!a.tune.empty() && !a.loftq_dir.empty()) throw Error("quantize", "--tune and --loftq cannot be combined");
+  std::optional<KdTuneReport> tuned;
+  std::optional<LoftqReport> loftq;
+  QuantizeReport r;
+  if (a.tune.empty() && a.loftq_dir.empty()) {
+    r = quantize_model(src, *tok, a.opt, a.out);
+  } else {
+    const RemoveOnExit ptq{a.out + ".ptq." + std::to_string(::getpid())};
+    r = quantize_model(src, *tok, a.opt, ptq.path);
+    if (!a.tune.empty()) tuned = tune_quantized(a, src, *tok, ptq.path);
+    else loftq = loftq_quantized(a, src, ptq.path);
+  }
   const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(a.out));
   if (a.json) {
     nlohmann::json j = report_json(r, a.out);
     j["file_bytes"] = file_bytes;
     j["file_bits_per_weight"] = 8.0 * static_cast<double>(file_bytes) / static_cast<double>(r.total_params);
     if (al) j["predicted_kld"] = al->predicted_kld;
+    if (tuned) j["tune"] = tune_json(*tuned, a.tune);
+    if (loftq)
+      j["loftq"] = {{"adapter", a.loftq_dir}, {"matrices", loftq->matrices}, {"rank", a.loftq_lora.rank},
+                    {"iters", a.loftq_iters}, {"rel_error_plain", loftq->rel_error_plain},
+                    {"rel_error", loftq->rel_error}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
@@ -114,6 +203,20 @@ void run_quantize(QuantizeArgs& a) {
   if (r.calib_windows > 0)
     std::printf("calibration: %lld windows x %lld tokens; peak memory %.1f MiB\n", static_cast<long long>(r.calib_windows),
                 static_cast<long long>(r.calib_window_len), r.peak_rss_bytes / 1048576.0);
+  if (tuned)
+    std::printf("tune %s: %lld scales and %lld codes (%lld changed) of %lld tensors, %lld steps on %lld windows x %lld tokens (%.0f tok/s, %.1f s); "
+                "held-out KL vs the float model %.5f -> %.5f (%+.1f%%)%s\n",
+                a.tune.c_str(), static_cast<long long>(tuned->scales), static_cast<long long>(tuned->trained_codes),
+                static_cast<long long>(tuned->codes_changed), static_cast<long long>(tuned->tensors),
+                static_cast<long long>(tuned->steps), static_cast<long long>(tuned->train_windows),
+                static_cast<long long>(tuned->window_len), tuned->tokens_per_second, tuned->seconds, tuned->kl_before,
+                tuned->kl_after, 100.0 * (tuned->kl_after / tuned->kl_before - 1.0),
+                tuned->improved ? "" : "; not lower, so the untuned scales were kept");
+  if (loftq)
+    std::printf("loftq: %lld matrices, rank %lld, %lld iterations; mean ||W - Q - sBA|| / ||W|| %.4f (plain quantization "
+                "%.4f); adapter in %s (lowbit finetune --init-adapter)\n",
+                static_cast<long long>(loftq->matrices), static_cast<long long>(a.loftq_lora.rank),
+                static_cast<long long>(a.loftq_iters), loftq->rel_error, loftq->rel_error_plain, a.loftq_dir.c_str());
 }
 
 }  // namespace
@@ -135,6 +238,37 @@ void add_quantize(CLI::App& app) {
                      "rtn:...:clip and f16; :rot on the recipe rotates first");
   add_calibration_options(*cmd, &a->opt.calibration, "imatrix/gptq/awq");
   add_lora_options(*cmd, &a->lora, "merge a LoRA adapter into the float weights before quantizing");
+  cmd->add_option("--tune", a->tune,
+                  "after quantizing, recover quality by distillation from the float model (KL on the calibration "
+                  "windows): kd = train the group scales and the integer codes of the quantized linear layers; "
+                  "kd-scales = the scales only (less memory); formats and file size unchanged")
+      ->check(CLI::IsMember({"kd", "kd-scales"}));
+  cmd->add_option("--tune-steps", a->tune_opt.steps, "end-to-end optimizer steps of --tune (default 200)")->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--tune-batch", a->tune_opt.batch, "calibration windows per --tune step (default 4)")
+      ->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--tune-lr", a->tune_opt.adam.lr,
+                  "peak learning rate of --tune's end-to-end stage, a relative scale step (default 1e-2)")
+      ->check(CLI::Range(1e-7, 1.0));
+  cmd->add_option("--tune-windows", a->tune_windows,
+                  "calibration windows --tune trains on (default 512; from the --calib text, --calib-len tokens each)")
+      ->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--tune-block-steps", a->tune_opt.block_steps,
+                  "--tune kd: block-wise reconstruction steps per block before the end-to-end stage (default 200; 0 = none)")
+      ->check(CLI::Range(0, 1 << 24));
+  cmd->add_option("--tune-code-lr", a->tune_opt.code_lr_mult,
+                  "--tune kd: the codes' learning rate in the block-wise stage, relative to its scales' (default 5)")
+      ->check(CLI::Range(0.0, 1e4));
+  cmd->add_option("--tune-holdout", a->tune_opt.holdout,
+                  "calibration windows held out of --tune to measure KL before/after (default 16)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--loftq", a->loftq_dir,
+                  "LoftQ: quantize (rtn recipes) jointly with a LoRA initialisation so that Q + s*B*A ~ W, and write that "
+                  "adapter (PEFT) here for lowbit finetune --init-adapter");
+  cmd->add_option("--loftq-rank", a->loftq_lora.rank, "LoftQ adapter rank (default 16)")->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--loftq-alpha", a->loftq_lora.alpha, "LoftQ adapter alpha, scale alpha/rank (default 32)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--loftq-iters", a->loftq_iters, "LoftQ alternations of quantize and SVD (default 5)")
+      ->check(CLI::Range(1, 100));
   cmd->add_flag("--json", a->json, "print one JSON object with the full per-tensor table");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_quantize(*a); });

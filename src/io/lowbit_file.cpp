@@ -1,8 +1,10 @@
 #include "io/lowbit_file.h"
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/mapped_file.h"
 #include "base/half.h"
@@ -267,6 +269,39 @@ ModelSource load_lowbit_model(const std::string& path) {
   src.owners.push_back(file);
   check_canonical_tensors(src);
   return src;
+}
+
+void rewrite_lowbit_quantized(const std::string& in_path, const std::map<std::string, QuantizedMatrix>& matrices,
+                           const std::string& out_path) {
+  const SafetensorsFile f(in_path);
+  std::vector<std::pair<size_t, std::vector<uint8_t>>> patches;  // (file offset, new bytes)
+  {
+    auto replace = [&](const std::string& name, std::vector<uint8_t> bytes) {
+      const uint8_t* at = part(f, name, bytes.size());
+      patches.emplace_back(static_cast<size_t>(at - f.file_data()), std::move(bytes));
+    };
+    for (const auto& [name, m] : matrices) {
+      replace(name + ".codes", m.codes);
+      if (m.spec.asym) replace(name + ".zeros", m.zeros);
+      if (!m.spec.double_quant) {
+        replace(name + ".scales", as_bytes(m.scales));
+        continue;
+      }
+      replace(name + ".scale_codes", m.scale_codes);
+      replace(name + ".dq_scale", as_bytes(m.dq_scale));
+      replace(name + ".dq_offset", as_bytes(m.dq_offset));
+    }
+  }
+  std::sort(patches.begin(), patches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  AtomicFile out(out_path);
+  size_t pos = 0;
+  for (const auto& [offset, bytes] : patches) {
+    out.write(f.file_data() + pos, offset - pos);
+    out.write(bytes.data(), bytes.size());
+    pos = offset + bytes.size();
+  }
+  out.write(f.file_data() + pos, f.file_size() - pos);
+  out.commit();
 }
 
 }  // namespace lowbit

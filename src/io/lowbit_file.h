@@ -13,6 +13,7 @@
 // written atomically and deterministically: the same inputs give identical bytes.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,6 +73,15 @@ class LowbitWriter {
 // mapping; quantized ones are copied into QuantizedMatrix and validated. Malformed files
 // (missing parts, sizes that disagree with shape and spec, unknown version) throw lowbit::Error.
 ModelSource load_lowbit_model(const std::string& path);
+
+// Writes `out_path` (atomically; it may equal in_path) as a copy of the .lowbit file `in_path`
+// with the parts of the given quantized matrices (NAME.codes, NAME.zeros when asymmetric, and
+// NAME.scales or for double-quantized specs NAME.scale_codes, NAME.dq_scale and NAME.dq_offset)
+// replaced by theirs; every other byte is copied unchanged, so metadata and the file's size stay
+// as they were (for matrices re-derived in the same spec: train/kd_tune.h, train/loftq.h).
+// Throws lowbit::Error if a name has no such parts of exactly the matrix's sizes.
+void rewrite_lowbit_quantized(const std::string& in_path, const std::map<std::string, QuantizedMatrix>& matrices,
+                              const std::string& out_path);
 
 // True if the file is a safetensors file whose metadata says lowbit.version.
 bool is_lowbit_file(const std::string& path);

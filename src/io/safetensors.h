@@ -26,6 +26,9 @@ class SafetensorsFile {
   explicit SafetensorsFile(const std::string& path);
 
   const std::string& path() const { return file_.path(); }
+  // The whole file's bytes (every entry's view points inside them).
+  const uint8_t* file_data() const { return file_.data(); }
+  size_t file_size() const { return file_.size(); }
   const std::map<std::string, SafetensorsEntry>& entries() const { return entries_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // View of a supported tensor; throws lowbit::Error if missing or of an unsupported dtype.

@@ -103,6 +103,45 @@ void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumula
   });
 }
 
+int64_t Linear::groups_per_row() const {
+  LOWBIT_ASSERT(is_packed_);
+  const int64_t C = cols(), len = packed_.spec().group_len(C);
+  return (C + len - 1) / len;
+}
+
+void Linear::weight_gradient_tiles(const float* x, const float* dy, int64_t T,
+                                   const std::function<void(int64_t, int64_t, const float*, const float*)>& f) const {
+  LOWBIT_ASSERT(is_packed_ && !input_rotation_);
+  const int64_t R = rows(), C = cols();
+  thread_local std::vector<float> dw;
+  for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
+    dw.resize(static_cast<size_t>(n * C));
+    gemm<float>(true, false, n, C, T, 1.0f, dy + r0, R, x, C, 0.0f, dw.data(), C);  // dW = dYᵀ·X
+    f(r0, n, dw.data(), tile);
+  });
+}
+
+void Linear::scale_gradient(const float* x, const float* dy, int64_t T, float* g) const {
+  const int64_t C = cols(), len = packed_.spec().group_len(C), G = groups_per_row();
+  weight_gradient_tiles(x, dy, T, [&](int64_t r0, int64_t n, const float* dw, const float* w) {
+    parallel_for(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        for (int64_t grp = 0; grp < G; ++grp) {
+          double acc = 0.0;
+          for (int64_t j = grp * len; j < std::min(C, (grp + 1) * len); ++j)
+            acc += static_cast<double>(dw[i * C + j]) * w[i * C + j];
+          g[(r0 + i) * G + grp] += static_cast<float>(acc);
+        }
+    });
+  });
+}
+
+void Linear::replace_packed(PackedMatrix p) {
+  if (!is_packed_ || p.rows() != rows() || p.cols() != cols())
+    throw Error("model", "replace_packed: the layer is not packed or the shape differs");
+  packed_ = std::move(p);
+}
+
 int64_t Linear::weight_bytes() const {
   return is_packed_ ? packed_.weight_bytes() : dense_.rows * dense_.cols * static_cast<int64_t>(sizeof(float));
 }

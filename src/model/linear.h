@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <memory>
@@ -53,6 +54,23 @@ class Linear {
   // copy). The layer must not have an input rotation (asserted).
   // With accumulate, dX += dY · W instead.
   void backward_input(const float* dy, int64_t T, float* dx, bool accumulate = false) const;
+  // Packed layers only: g[rows, groups_per_row] += ∂L/∂(log|scale|) of every group's scale,
+  // i.e. Σ over the group's columns j of (dYᵀ·X)[r, j] · Ŵ[r, j] (Ŵ is linear in its group's
+  // scale, so this is exact for the decoded forward), for dY[T, rows] the output gradient of
+  // y = x·Ŵᵀ and X[T, cols] its input. Row tiles of Ŵ and of dYᵀ·X are formed one at a time
+  // (never a full fp32 copy). The layer must not have an input rotation (asserted).
+  void scale_gradient(const float* x, const float* dy, int64_t T, float* g) const;
+  // Packed layers only: the weight gradient dW = dYᵀ·X [rows, cols] of y = x·Ŵᵀ, handed out one
+  // row tile at a time with the decoded weights of the same rows: f(r0, n, dw[n, cols],
+  // w[n, cols]) for consecutive tiles (the buffers are reused after f returns). Never a full
+  // fp32 copy of either. The layer must not have an input rotation (asserted).
+  void weight_gradient_tiles(const float* x, const float* dy, int64_t T,
+                             const std::function<void(int64_t, int64_t, const float*, const float*)>& f) const;
+  // Packed layers only: groups per row of the stored matrix.
+  int64_t groups_per_row() const;
+  // Replaces a packed layer's matrix by one of the same shape (scale tuning writes back its
+  // scales this way). Throws lowbit::Error if the layer is not packed or the shape differs.
+  void replace_packed(PackedMatrix p);
   // Bytes of weight data one matvec reads.
   int64_t weight_bytes() const;
   std::string format() const;  // "f32" or the packed spec, e.g. "int4:g128"

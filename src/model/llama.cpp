@@ -187,6 +187,12 @@ void LlamaModel::add_delta(const std::string& name, std::shared_ptr<const LowRan
   lin->add_delta(std::move(d));
 }
 
+void LlamaModel::replace_packed(const std::string& name, PackedMatrix p) {
+  Linear* lin = const_cast<Linear*>(find_linear(name));  // our own weights_, non-const here
+  if (!lin) throw Error("model", "no linear layer named '" + name + "'");
+  lin->replace_packed(std::move(p));
+}
+
 int64_t LlamaModel::decode_weight_bytes() const {
   auto norm_bytes = [](const Matrix& m) { return m.rows * m.cols * static_cast<int64_t>(sizeof(float)); };
   int64_t total = weights_.lm_head.weight_bytes() + norm_bytes(weights_.norm);

@@ -65,6 +65,10 @@ class LlamaModel {
   // Adds a low-rank update (LoRA adapter) to that layer's matmuls. Throws lowbit::Error if the
   // name is not a linear layer or the shapes differ.
   void add_delta(const std::string& name, std::shared_ptr<const LowRankDelta> d);
+  // Replaces a packed linear layer's matrix by one of the same shape and spec family (scale
+  // tuning writes its scales back this way). Throws lowbit::Error if there is no such packed
+  // layer or the shape differs.
+  void replace_packed(const std::string& name, PackedMatrix p);
 
   // Runs `tokens` at positions cache.n_past ... and appends them to the cache. Writes logits
   // [tokens.size(), V] into `logits` if all_logits, else only the last position's [V].

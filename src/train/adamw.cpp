@@ -51,12 +51,27 @@ double lr_at(const AdamWOptions& o, int64_t step) {
   }
 }
 
+std::vector<ParamRef> adapter_param_refs(LoraAdapter& adapter) {
+  std::vector<ParamRef> refs;
+  for (LoraParam& p : adapter.params()) {
+    refs.push_back({&p.a, &p.grad_a});
+    refs.push_back({&p.b, &p.grad_b});
+  }
+  return refs;
+}
+
 AdamW::AdamW(const LoraAdapter& adapter, AdamWOptions o) : opt_(o) {
   validate_adamw(opt_);
   for (const LoraParam& p : adapter.params()) {
     m_.emplace_back(p.a.size(), 0.0f);
     m_.emplace_back(p.b.size(), 0.0f);
   }
+  v_ = m_;
+}
+
+AdamW::AdamW(const std::vector<ParamRef>& params, AdamWOptions o) : opt_(o) {
+  validate_adamw(opt_);
+  for (const ParamRef& p : params) m_.emplace_back(p.value->size(), 0.0f);
   v_ = m_;
 }
 
@@ -74,41 +89,41 @@ void scale_in_place(std::vector<float>& g, float f) {
 
 }  // namespace
 
-StepStats AdamW::step(LoraAdapter& adapter) {
+StepStats AdamW::step(LoraAdapter& adapter) { return step(adapter_param_refs(adapter)); }
+
+StepStats AdamW::step(const std::vector<ParamRef>& params) {
+  if (params.size() != m_.size()) throw Error("finetune", "optimizer step over a different set of tensors");
   StepStats st;
   double sq = 0;
-  for (const LoraParam& p : adapter.params()) sq += squared_norm(p.grad_a) + squared_norm(p.grad_b);
+  for (const ParamRef& p : params) sq += squared_norm(*p.grad);
   st.grad_norm = std::sqrt(sq);
   if (opt_.clip > 0 && st.grad_norm > opt_.clip) {
     const float f = static_cast<float>(opt_.clip / (st.grad_norm + 1e-6));
-    for (LoraParam& p : adapter.params()) {
-      scale_in_place(p.grad_a, f);
-      scale_in_place(p.grad_b, f);
-    }
+    for (const ParamRef& p : params) scale_in_place(*p.grad, f);
   }
   st.lr = lr_at(opt_, t_);
   ++t_;
   const double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(opt_.beta2, static_cast<double>(t_));
-  const float decay = static_cast<float>(1.0 - st.lr * opt_.weight_decay);
   const float b1 = static_cast<float>(opt_.beta1), b2 = static_cast<float>(opt_.beta2);
-  const float step_size = static_cast<float>(st.lr / bc1), sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
+  const float sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
   const float eps = static_cast<float>(opt_.eps);
-  size_t k = 0;
-  auto update = [&](std::vector<float>& w, const std::vector<float>& g) {
+  for (size_t k = 0; k < params.size(); ++k) {
+    const double lr = st.lr * params[k].lr_mult;
+    const float decay = static_cast<float>(1.0 - lr * opt_.weight_decay);
+    const float step_size = static_cast<float>(lr / bc1);
+    std::vector<float>& w = *params[k].value;
+    const std::vector<float>& g = *params[k].grad;
     std::vector<float>& m = m_[k];
     std::vector<float>& v = v_[k];
-    ++k;
+    if (w.size() != m.size() || g.size() != m.size())
+      throw Error("finetune", "optimizer step over a tensor of another size");
     for (size_t i = 0; i < w.size(); ++i) {
       w[i] *= decay;
       m[i] = b1 * m[i] + (1.0f - b1) * g[i];
       v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
       w[i] -= step_size * m[i] / (std::sqrt(v[i]) / sqrt_bc2 + eps);
     }
-  };
-  for (LoraParam& p : adapter.params()) {
-    update(p.a, p.grad_a);
-    update(p.b, p.grad_b);
   }
   return st;
 }

@@ -47,16 +47,31 @@ struct StepStats {
   double grad_norm = 0;  // before clipping
 };
 
+// One trainable tensor and its accumulated gradient (same size); its learning rate (and so its
+// weight decay) is lr_mult times the schedule's.
+struct ParamRef {
+  std::vector<float>* value;
+  std::vector<float>* grad;
+  double lr_mult = 1.0;
+};
+
+// The adapter's tensors in optimizer order: for each LoraParam its A then its B.
+std::vector<ParamRef> adapter_param_refs(LoraAdapter& adapter);
+
 class AdamW {
  public:
   AdamW(const LoraAdapter& adapter, AdamWOptions o);
+  // Over any tensors: `params` fixes their order and sizes for every later step.
+  AdamW(const std::vector<ParamRef>& params, AdamWOptions o);
 
   // One step on the adapter's accumulated gradients (clipped in place first).
   StepStats step(LoraAdapter& adapter);
+  // One step on `params` (the same tensors, in the same order, as at construction).
+  StepStats step(const std::vector<ParamRef>& params);
 
   int64_t steps_done() const { return t_; }
   const AdamWOptions& options() const { return opt_; }
-  // Moments in tensor order: for each LoraParam its A then its B (checkpointing).
+  // Moments in tensor order (for an adapter: each LoraParam's A then its B; checkpointing).
   std::vector<std::vector<float>>& first_moments() { return m_; }
   std::vector<std::vector<float>>& second_moments() { return v_; }
   void set_steps_done(int64_t t) { t_ = t; }

@@ -34,6 +34,7 @@ json options_json(const FinetuneOptions& o) {
               {"lora_dropout", o.lora.dropout},
               {"rslora", o.lora.rslora},
               {"targets", o.lora.targets},
+              {"init_adapter", o.init_adapter},
               {"lr", o.adam.lr},
               {"beta1", o.adam.beta1},
               {"beta2", o.adam.beta2},
@@ -239,6 +240,18 @@ HeldoutLoss heldout_loss(LoraModel& m, const std::vector<Sequence>& seqs, int64_
   return h;
 }
 
+// The adapter of --init-adapter, trained with o.lora's dropout; its rank, alpha, rsLoRA and
+// targets must be o.lora's (so that what is trained is what the options say).
+LoraAdapter initial_adapter(const FinetuneOptions& o, const LlamaConfig& mc) {
+  LoraAdapter loaded = load_peft_adapter(o.init_adapter, mc);
+  const LoraConfig& c = loaded.config();
+  if (c.rank != o.lora.rank || c.scale() != o.lora.scale() || c.targets != o.lora.targets)
+    throw Error("finetune", o.init_adapter + ": the initial adapter has rank " + std::to_string(c.rank) + ", scale " +
+                                std::to_string(c.scale()) + " and " + std::to_string(c.targets.size()) +
+                                " targets; pass the same --lora-r/--lora-alpha/--targets");
+  return LoraAdapter::from_params(o.lora, std::move(loaded.params()));
+}
+
 FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
   validate(o);
   LoadedModel m = load_model(o.model_path, o.tokenizer_path);
@@ -252,7 +265,8 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
   validate_adamw(o.adam);
   r.base_format = m.model->weights().layers.at(0).q_proj.format();
 
-  LoraAdapter ad = LoraAdapter::init(m.model->config(), o.lora, o.seed);
+  LoraAdapter ad = o.init_adapter.empty() ? LoraAdapter::init(m.model->config(), o.lora, o.seed)
+                                          : initial_adapter(o, m.model->config());
   r.trainable_params = ad.parameter_count();
   AdamW opt(ad, o.adam);
   LoraModel lm(*m.model, ad);

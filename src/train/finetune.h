@@ -32,6 +32,7 @@ namespace lowbit {
 struct FinetuneOptions {
   std::string model_path, tokenizer_path, data_path, out_dir;
   LoraConfig lora;
+  std::string init_adapter;  // PEFT directory to start from (e.g. LoftQ's), else the PEFT init
   AdamWOptions adam;      // total_steps is filled in from steps / epochs
   DatasetOptions data;
   int64_t batch = 4;      // sequences per micro-batch

@@ -90,6 +90,19 @@ void swiglu_backward(const Real* g, const Real* u, const Real* dh, int64_t n, Re
   }
 }
 
+namespace {
+
+// log Σ exp(z[i]) in double.
+template <class Real>
+double log_sum_exp(const Real* z, int64_t V) {
+  const double mx = static_cast<double>(*std::max_element(z, z + V));
+  double sum = 0.0;
+  for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(z[i]) - mx);
+  return mx + std::log(sum);
+}
+
+}  // namespace
+
 template <class Real>
 double cross_entropy(const Real* logits, int64_t T, int64_t V, const int32_t* targets,
                      double grad_scale, Real* dlogits) {
@@ -101,15 +114,35 @@ double cross_entropy(const Real* logits, int64_t T, int64_t V, const int32_t* ta
       if (dz) std::fill(dz, dz + V, Real(0));
       continue;
     }
-    const double mx = static_cast<double>(*std::max_element(z, z + V));
-    double sum = 0.0;
-    for (int64_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(z[i]) - mx);
-    const double lse = mx + std::log(sum);
+    const double lse = log_sum_exp(z, V);
     loss += lse - static_cast<double>(z[targets[t]]);
     if (!dz) continue;
     for (int64_t i = 0; i < V; ++i)
       dz[i] = static_cast<Real>(grad_scale * std::exp(static_cast<double>(z[i]) - lse));
     dz[targets[t]] -= static_cast<Real>(grad_scale);
+  }
+  return loss;
+}
+
+template <class Real>
+double kl_divergence(const float* teacher, const Real* student, int64_t T, int64_t V, const int32_t* mask,
+                     double grad_scale, Real* dstudent) {
+  double loss = 0.0;
+  for (int64_t t = 0; t < T; ++t) {
+    const float* p = teacher + t * V;
+    const Real* z = student + t * V;
+    Real* dz = dstudent ? dstudent + t * V : nullptr;
+    if (mask[t] < 0) {
+      if (dz) std::fill(dz, dz + V, Real(0));
+      continue;
+    }
+    const double lse_p = log_sum_exp(p, V), lse_q = log_sum_exp(z, V);
+    for (int64_t i = 0; i < V; ++i) {
+      const double log_p = static_cast<double>(p[i]) - lse_p, log_q = static_cast<double>(z[i]) - lse_q;
+      const double pi = std::exp(log_p);
+      if (pi > 0) loss += pi * (log_p - log_q);
+      if (dz) dz[i] = static_cast<Real>(grad_scale * (std::exp(log_q) - pi));
+    }
   }
   return loss;
 }
@@ -123,7 +156,8 @@ double cross_entropy(const Real* logits, int64_t T, int64_t V, const int32_t* ta
                                                 const Real*, int64_t, const Real*, Real*, Real*,  \
                                                 Real*);                                           \
   template void swiglu_backward<Real>(const Real*, const Real*, const Real*, int64_t, Real*, Real*); \
-  template double cross_entropy<Real>(const Real*, int64_t, int64_t, const int32_t*, double, Real*);
+  template double cross_entropy<Real>(const Real*, int64_t, int64_t, const int32_t*, double, Real*); \
+  template double kl_divergence<Real>(const float*, const Real*, int64_t, int64_t, const int32_t*, double, Real*);
 LOWBIT_INSTANTIATE(float)
 LOWBIT_INSTANTIATE(double)
 #undef LOWBIT_INSTANTIATE

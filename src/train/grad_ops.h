@@ -43,4 +43,12 @@ template <class Real>
 double cross_entropy(const Real* logits, int64_t T, int64_t V, const int32_t* targets,
                      double grad_scale, Real* dlogits);
 
+// Distillation loss: Σ over rows t with mask[t] >= 0 of KL(P_t ‖ Q_t) = Σ_v P(v)·(log P(v) −
+// log Q(v)), P = softmax(teacher[t]), Q = softmax(student[t]); masked rows carry no loss. If
+// dstudent is non-null it receives grad_scale · (Q − P) (the exact gradient; zero rows where
+// masked). teacher and student [T, V]. 0·log 0 counts as 0.
+template <class Real>
+double kl_divergence(const float* teacher, const Real* student, int64_t T, int64_t V, const int32_t* mask,
+                     double grad_scale, Real* dstudent);
+
 }  // namespace lowbit

@@ -85,17 +85,15 @@ void rms_rows_backward(const float* x, const Matrix& w, int64_t N, int64_t D, fl
   });
 }
 
-// Σ over rows of cross_entropy (grad_ops.h), rows split over the threads; the per-row losses are
-// summed in row order, so the total does not depend on the thread count.
-double cross_entropy_rows(const float* logits, int64_t n, int64_t V, const int32_t* targets, double grad_scale,
-                          float* dlogits) {
-  std::vector<double> row_loss(static_cast<size_t>(n));
+// Σ over rows t of row_loss(t), rows split over the threads; the per-row losses are summed in
+// row order, so the total does not depend on the thread count.
+double sum_rows(int64_t n, const std::function<double(int64_t)>& row_loss) {
+  std::vector<double> loss(static_cast<size_t>(n));
   parallel_for(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      row_loss[t] = cross_entropy(logits + t * V, 1, V, targets + t, grad_scale, dlogits ? dlogits + t * V : nullptr);
+    for (int64_t t = t0; t < t1; ++t) loss[t] = row_loss(t);
   });
   double sum = 0.0;
-  for (const double l : row_loss) sum += l;
+  for (const double l : loss) sum += l;
   return sum;
 }
 
@@ -144,6 +142,7 @@ void LoraModel::lora_backward(const Linear& w, LoraParam* p, const float* x, con
                               float* dx, bool accumulate, const Dropout& d) {
   const int64_t C = w.cols();
   w.backward_input(dy, N, dx, accumulate);
+  if (hook_) hook_->on_backward(w, x, dy, N);
   if (!p) return;
   const int64_t r = p->rank, R = p->rows;
   const float s = adapter_.scale();
@@ -277,9 +276,17 @@ LossSum LoraModel::head(const float* x, const TrainBatch& b, double grad_scale, 
       if (tg[t] >= V) throw Error("train", "target id " + std::to_string(tg[t]) + " outside vocab");
       sum.n_targets += tg[t] >= 0;
     }
-    sum.loss += cross_entropy_rows(logits.data(), n, V, tg, grad_scale, dx ? logits.data() : nullptr);
+    float* dlogits = dx ? logits.data() : nullptr;  // in place: each row reads only itself
+    const float* teacher = teacher_ ? teacher_ + t0 * V : nullptr;
+    sum.loss += sum_rows(n, [&](int64_t t) {
+      return teacher ? kl_divergence(teacher + t * V, logits.data() + t * V, 1, V, tg + t, grad_scale,
+                                     dlogits ? dlogits + t * V : nullptr)
+                     : cross_entropy(logits.data() + t * V, 1, V, tg + t, grad_scale,
+                                     dlogits ? dlogits + t * V : nullptr);
+    });
     if (!dx) continue;
     w.lm_head.backward_input(logits.data(), n, dxn.data());
+    if (hook_) hook_->on_backward(w.lm_head, xn.data(), logits.data(), n);
     std::fill(dx + t0 * D, dx + (t0 + n) * D, 0.0f);
     rms_rows_backward(x + t0 * D, w.norm, n, D, c.norm_eps, dxn.data(), dx + t0 * D);
   }
@@ -319,6 +326,48 @@ LossSum LoraModel::forward_backward(const TrainBatch& batch, double grad_scale, 
 }
 
 LossSum LoraModel::loss(const TrainBatch& batch) { return run(batch, 0.0, nullptr); }
+
+LossSum LoraModel::run_distill(const TrainBatch& batch, const float* teacher_logits, double grad_scale,
+                               bool backward) {
+  struct Reset {
+    const float*& teacher;
+    ~Reset() { teacher = nullptr; }
+  } reset{teacher_};
+  teacher_ = teacher_logits;
+  const Dropout none;
+  return run(batch, grad_scale, backward ? &none : nullptr);
+}
+
+LossSum LoraModel::forward_backward_distill(const TrainBatch& batch, const float* teacher_logits,
+                                            double grad_scale) {
+  return run_distill(batch, teacher_logits, grad_scale, true);
+}
+
+LossSum LoraModel::distill_loss(const TrainBatch& batch, const float* teacher_logits) {
+  return run_distill(batch, teacher_logits, 0.0, false);
+}
+
+void LoraModel::block_forward(int64_t layer, const TrainBatch& batch, const float* x, float* y) {
+  LOWBIT_ASSERT(layer >= 0 && layer < base_.config().n_layers);
+  scratch_->acts.resize(std::max<size_t>(scratch_->acts.size(), 1));
+  layer_forward(layer, x, batch, scratch_->acts[0], y, Dropout{});
+}
+
+double LoraModel::block_mse_backward(int64_t layer, const TrainBatch& batch, const float* x, const float* target,
+                                     double grad_scale) {
+  const int64_t n = batch.n_seq * batch.len * base_.config().dim;
+  Buf& y = scratch_->dx;  // the output, then its gradient, then the input's gradient
+  y.resize(static_cast<size_t>(n));
+  block_forward(layer, batch, x, y.data());
+  double loss = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(y[i]) - target[i];
+    loss += d * d;
+    y[i] = static_cast<float>(2.0 * grad_scale * d);
+  }
+  layer_backward(layer, x, batch, scratch_->acts[0], y.data(), Dropout{});
+  return loss;
+}
 
 int64_t LoraModel::stored_activation_bytes(int64_t n_tokens) const {
   const LlamaConfig& c = base_.config();

@@ -35,6 +35,15 @@ struct LossSum {
   int64_t n_targets = 0;
 };
 
+// Receives each base linear layer's input and output gradient during the backward pass (scale
+// tuning turns them into gradients of the quantization scales: Linear::scale_gradient).
+class LinearGradHook {
+ public:
+  virtual ~LinearGradHook() = default;
+  // y = x·Wᵀ (+ ...) with x [N, w.cols()] and ∂loss/∂y = dy [N, w.rows()] (already scaled).
+  virtual void on_backward(const Linear& w, const float* x, const float* dy, int64_t N) = 0;
+};
+
 class LoraModel {
  public:
   // Throws lowbit::Error if the base has run-time input rotations (:had) or attached adapters,
@@ -50,6 +59,20 @@ class LoraModel {
   LossSum forward_backward(const TrainBatch& batch, double grad_scale, uint64_t dropout_seed);
   // The summed loss without gradients or dropout.
   LossSum loss(const TrainBatch& batch);
+  // Distillation: as forward_backward/loss with the loss Σ KL(softmax(teacher) ‖ softmax(model))
+  // (grad_ops.h kl_divergence) over the positions whose target is >= 0, teacher_logits
+  // [n_seq·len, vocab] row-major (no dropout).
+  LossSum forward_backward_distill(const TrainBatch& batch, const float* teacher_logits, double grad_scale);
+  LossSum distill_loss(const TrainBatch& batch, const float* teacher_logits);
+  // One block on its own (block-wise reconstruction). x [N, dim] is layer `layer`'s input for the
+  // batch's n_seq sequences of len positions (the tokens are not read); its output goes to y.
+  void block_forward(int64_t layer, const TrainBatch& batch, const float* x, float* y);
+  // Σ (block(x) − target)² over all N·dim outputs; accumulates grad_scale · its gradient into
+  // the adapters' grads and through the hook (no dropout).
+  double block_mse_backward(int64_t layer, const TrainBatch& batch, const float* x, const float* target,
+                            double grad_scale);
+  // Called for every base linear layer (lm_head included) in each backward pass; may be null.
+  void set_linear_grad_hook(LinearGradHook* hook) { hook_ = hook; }
 
   // Recompute each layer's intermediates in the backward pass (default) or keep them all.
   void set_recompute(bool on) { recompute_ = on; }
@@ -70,6 +93,7 @@ class LoraModel {
                       const Dropout& d);
   LossSum head(const float* x, const TrainBatch& b, double grad_scale, float* dx) const;
   LossSum run(const TrainBatch& b, double grad_scale, const Dropout* d);
+  LossSum run_distill(const TrainBatch& b, const float* teacher_logits, double grad_scale, bool backward);
 
   // y = x·Wᵀ (+ bias) + scale · (drop(x)·Aᵀ)·Bᵀ for the adapter p (may be null).
   void lora_forward(const Linear& w, const float* bias, const LoraParam* p, const float* x,
@@ -82,6 +106,8 @@ class LoraModel {
   LoraAdapter& adapter_;
   std::vector<double> inv_freq_;
   bool recompute_ = true;
+  LinearGradHook* hook_ = nullptr;
+  const float* teacher_ = nullptr;  // [N, V] during a distillation pass, else null
   std::unique_ptr<Scratch> scratch_;
 };
 

@@ -1,6 +1,7 @@
-// `lowbit finetune` and `--lora` end to end through the binary: a QLoRA run on a quantized
-// stories260K writes a PEFT adapter, perplexity with --lora drops on the trained text, and bad
-// flags or data give one-line errors without output files.
+// `lowbit finetune`, `--lora` and `quantize --tune kd` end to end through the binary: a QLoRA
+// run on a quantized stories260K writes a PEFT adapter, perplexity with --lora drops on the
+// trained text; tuning the scales of a 2-bit file keeps its size and lowers its KL; bad flags or
+// data give one-line errors without output files.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -114,6 +115,70 @@ TEST(CliFinetune, BadInputGivesOneLineErrors) {
   expect_error("finetune -m " + model + " -d " + q(dir + "/bad.jsonl") + " -o " + q(dir + "/o3"), "bad.jsonl:2");
   EXPECT_FALSE(std::filesystem::exists(dir + "/o/adapter_model.safetensors"));
   expect_error("perplexity -m " + model + " -f " + q(text) + " -c 8 --lora " + q(dir), "no adapter_config.json");
+}
+
+TEST(CliFinetune, QuantizeTuneKdKeepsTheSizeAndLowersKl) {
+  const std::string dir = test::temp_dir();
+  const std::string model = q(test::shared_path("models/stories260K/stories260K.bin"));
+  const std::string calib = " --calib " + q(test::shared_path("data/calibration/tiny.utf8")) +
+                            " --calib-windows 24 --calib-len 64";
+  auto plain = run_command(test::lowbit_bin() + " quantize -m " + model + " -r rtn:int2:g32:asym" + calib + " -o " +
+                           q(dir + "/ptq.lowbit"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  auto r = run_command(test::lowbit_bin() + " quantize --json -m " + model + " -r rtn:int2:g32:asym" + calib +
+                       " --tune kd --tune-windows 24 --tune-block-steps 20 --tune-steps 12 --tune-holdout 4 -o " + q(dir + "/kd.lowbit"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["file_bytes"].get<int64_t>(), static_cast<int64_t>(std::filesystem::file_size(dir + "/ptq.lowbit")));
+  EXPECT_TRUE(j["tune"]["improved"].get<bool>());
+  EXPECT_LT(j["tune"]["kl_after"].get<double>(), j["tune"]["kl_before"].get<double>());
+  for (const auto& e : std::filesystem::directory_iterator(dir))  // no intermediate left behind
+    EXPECT_EQ(e.path().filename().string().find(".ptq."), std::string::npos) << e.path();
+  auto gen = run_command(test::lowbit_bin() + " generate -m " + q(dir + "/kd.lowbit") + " -p 'Once' -n 8");
+  EXPECT_EQ(gen.exit_code, 0) << gen.err;
+  auto bad = run_command(test::lowbit_bin() + " quantize -m " + model + " -r f16 --tune kd" + calib + " -o " +
+                         q(dir + "/f16.lowbit"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("no quantized linear layer"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/f16.lowbit"));
+  auto bad2 = run_command(test::lowbit_bin() + " quantize -m " + model + " --tune dk -o " + q(dir + "/x.lowbit"));
+  EXPECT_NE(bad2.exit_code, 0);
+}
+
+TEST(CliFinetune, LoftqBaseAndAdapterStartCloserThanPlainQuantization) {
+  const std::string dir = test::temp_dir();
+  const std::string model = q(test::shared_path("models/stories260K/stories260K.bin"));
+  const std::string text = dir + "/train.txt";
+  test::write_file(text, read_text_file(test::shared_path("data/tinyshakespeare/input.txt")).substr(0, 20000));
+  auto lq = run_command(test::lowbit_bin() + " quantize --json -m " + model + " -r rtn:int3:g32:asym --loftq " +
+                        q(dir + "/lq") + " --loftq-rank 8 --loftq-alpha 16 -o " + q(dir + "/lq.lowbit"));
+  ASSERT_EQ(lq.exit_code, 0) << lq.err;
+  const auto j = nlohmann::json::parse(lq.out);
+  EXPECT_LT(j["loftq"]["rel_error"].get<double>(), j["loftq"]["rel_error_plain"].get<double>());
+  auto plain = run_command(test::lowbit_bin() + " quantize -m " + model + " -r rtn:int3:g32:asym -o " + q(dir + "/p.lowbit"));
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string ft = " -d " + q(text) + " -c 64 --steps 2 -r 8 --lora-alpha 16 --json -o ";
+  auto a = run_command(test::lowbit_bin() + " finetune -m " + q(dir + "/lq.lowbit") + " --init-adapter " + q(dir + "/lq") +
+                       ft + q(dir + "/ft-lq"));
+  auto b = run_command(test::lowbit_bin() + " finetune -m " + q(dir + "/p.lowbit") + ft + q(dir + "/ft-p"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_LT(nlohmann::json::parse(a.out)["heldout_ppl_before"].get<double>(),
+            nlohmann::json::parse(b.out)["heldout_ppl_before"].get<double>());
+  auto mismatch = run_command(test::lowbit_bin() + " finetune -m " + q(dir + "/lq.lowbit") + " --init-adapter " +
+                              q(dir + "/lq") + " -d " + q(text) + " -c 64 --steps 1 -r 4 -o " + q(dir + "/ft-x"));
+  EXPECT_NE(mismatch.exit_code, 0);
+  EXPECT_NE(mismatch.err.find("same --lora-r"), std::string::npos) << mismatch.err;
+  auto gptq = run_command(test::lowbit_bin() + " quantize -m " + model + " -r gptq:int3:g32 --calib " +
+                          q(test::shared_path("data/calibration/tiny.utf8")) + " --calib-windows 4 --calib-len 32 --loftq " +
+                          q(dir + "/lq2") + " -o " + q(dir + "/g.lowbit"));
+  EXPECT_NE(gptq.exit_code, 0);
+  EXPECT_NE(gptq.err.find("rtn recipe"), std::string::npos) << gptq.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/g.lowbit"));
+  auto both = run_command(test::lowbit_bin() + " quantize -m " + model + " -r rtn:int3:g32 --tune kd --loftq " +
+                          q(dir + "/lq3") + " -o " + q(dir + "/h.lowbit"));
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("cannot be combined"), std::string::npos) << both.err;
 }
 
 }  // namespace

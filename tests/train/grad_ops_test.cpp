@@ -137,5 +137,31 @@ TEST(GradOps, CrossEntropyMatchesFiniteDifferencesAndMasks) {
               std::log(lse) - z[3], 1e-12);
 }
 
+// The teacher's logits are fp32 (what the inference forward gives); the student's are double.
+TEST(GradOps, KlDivergenceMatchesFiniteDifferencesAndMasks) {
+  const int64_t T = 3, V = 7;
+  Vec z = random_vec(T * V, 14, 2.0), dz(z.size());
+  const Vec t64 = random_vec(T * V, 15, 2.0);
+  std::vector<float> teacher(t64.begin(), t64.end());
+  teacher[2 * V + 4] = -1e30f;  // a token the teacher rules out: 0·log 0 counts as 0
+  const std::vector<int32_t> mask = {0, -1, 5};
+  const double loss = kl_divergence(teacher.data(), z.data(), T, V, mask.data(), 0.25, dz.data());
+  auto f = [&] { return 0.25 * kl_divergence(teacher.data(), z.data(), T, V, mask.data(), 0.0, static_cast<double*>(nullptr)); };
+  EXPECT_NEAR(0.25 * loss, f(), 1e-12);
+  expect_gradient(f, z, dz, "dstudent");
+  for (int64_t i = V; i < 2 * V; ++i) EXPECT_EQ(dz[i], 0.0);  // the masked row
+  // By hand for row 0, and zero when the student equals the teacher.
+  double zp = 0, zq = 0, kl = 0;
+  for (int64_t i = 0; i < V; ++i) zp += std::exp(double(teacher[i])), zq += std::exp(z[i]);
+  for (int64_t i = 0; i < V; ++i) {
+    const double p = std::exp(double(teacher[i])) / zp;
+    kl += p * (std::log(p) - (z[i] - std::log(zq)));
+  }
+  EXPECT_NEAR(kl_divergence(teacher.data(), z.data(), 1, V, mask.data(), 0.0, static_cast<double*>(nullptr)), kl, 1e-12);
+  const Vec same(teacher.begin(), teacher.begin() + V);
+  EXPECT_NEAR(kl_divergence(teacher.data(), same.data(), 1, V, mask.data(), 0.0, static_cast<double*>(nullptr)), 0.0, 1e-12);
+  EXPECT_GT(kl, 0.0);
+}
+
 }  // namespace
 }  // namespace lowbit
