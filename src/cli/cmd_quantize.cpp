@@ -223,7 +223,8 @@ void run_quantize(QuantizeArgs& a) {
 
 void add_quantize(CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
-  CLI::App* cmd = app.add_subcommand("quantize", "quantize a model into a .lowbit file");
+  CLI::App* cmd = app.add_subcommand(
+      "quantize", "quantize a model into a .lowbit file (recipes, bit budgets; --tune kd recovery, --loftq adapter init)");
   cmd->add_option("-m,--model", a->model, "HF directory, .gguf or llama2.c .bin")->required();
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: found with the model)");
   cmd->add_option("-o,--out", a->out, "output .lowbit file")->required();
