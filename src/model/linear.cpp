@@ -121,18 +121,23 @@ void Linear::weight_gradient_tiles(const float* x, const float* dy, int64_t T,
   });
 }
 
+void add_group_products(const float* dw, const float* w, int64_t n, int64_t cols, int64_t group_len, float* g) {
+  const int64_t G = (cols + group_len - 1) / group_len;
+  parallel_for(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      for (int64_t grp = 0; grp < G; ++grp) {
+        double acc = 0.0;
+        for (int64_t j = grp * group_len; j < std::min(cols, (grp + 1) * group_len); ++j)
+          acc += static_cast<double>(dw[i * cols + j]) * w[i * cols + j];
+        g[i * G + grp] += static_cast<float>(acc);
+      }
+  });
+}
+
 void Linear::scale_gradient(const float* x, const float* dy, int64_t T, float* g) const {
   const int64_t C = cols(), len = packed_.spec().group_len(C), G = groups_per_row();
   weight_gradient_tiles(x, dy, T, [&](int64_t r0, int64_t n, const float* dw, const float* w) {
-    parallel_for(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        for (int64_t grp = 0; grp < G; ++grp) {
-          double acc = 0.0;
-          for (int64_t j = grp * len; j < std::min(C, (grp + 1) * len); ++j)
-            acc += static_cast<double>(dw[i * C + j]) * w[i * C + j];
-          g[(r0 + i) * G + grp] += static_cast<float>(acc);
-        }
-    });
+    add_group_products(dw, w, n, C, len, g + r0 * G);
   });
 }
 

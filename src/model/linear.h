@@ -83,6 +83,11 @@ class Linear {
   std::vector<std::shared_ptr<const LowRankDelta>> deltas_;
 };
 
+// g[n, groups] += Σ over each group of group_len columns of dw ⊙ w, for n rows of `cols`
+// (dw, w [n, cols]; the last group may be short): the reduction scale_gradient applies to each row
+// tile. Rows are split over the threads; sums in double.
+void add_group_products(const float* dw, const float* w, int64_t n, int64_t cols, int64_t group_len, float* g);
+
 // y[T, d.rows] += d.scale · (x[T, d.cols] · Aᵀ) · Bᵀ
 void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y);
 

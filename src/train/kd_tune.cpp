@@ -34,7 +34,9 @@ struct TunedMatrix {
   std::vector<float> s0;           // [rows · groups] the scales as first stored
   std::vector<float> stored;       // [rows · groups] the scales as stored now
   std::vector<float> theta, grad_theta;  // [rows · groups] log-scale offsets and their gradient
-  bool codes = false;              // the codes are trained (Int / Ternary)
+  bool codes = false;              // the codes are trainable (Int / Ternary)
+  bool training_codes = false;     // ... and trained now (its block's stage-1 steps): v gets
+                                   // gradients and round(v) is written back
   int max_code = 0;
   std::vector<float> v, grad_v;    // [rows · cols] latent code coordinates and their gradient
   StoredParts original;
@@ -70,19 +72,11 @@ TunedMatrix make_tuned(const std::string& name, QuantizedMatrix& m, bool train_c
 void accumulate_gradients(TunedMatrix& t, const Linear& w, const float* x, const float* dy, int64_t N) {
   const int64_t C = w.cols(), G = t.groups, len = t.group_len;
   w.weight_gradient_tiles(x, dy, N, [&](int64_t r0, int64_t n, const float* dw, const float* wt) {
+    add_group_products(dw, wt, n, C, len, t.grad_theta.data() + r0 * G);
+    if (!t.training_codes) return;
     parallel_for(n, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t r = r0 + i;
-        for (int64_t g = 0; g < G; ++g) {
-          const int64_t j0 = g * len, j1 = std::min(C, j0 + len);
-          double acc = 0.0;
-          for (int64_t j = j0; j < j1; ++j) acc += static_cast<double>(dw[i * C + j]) * wt[i * C + j];
-          t.grad_theta[r * G + g] += static_cast<float>(acc);
-          if (!t.codes) continue;
-          const float s = t.stored[r * G + g];
-          for (int64_t j = j0; j < j1; ++j) t.grad_v[r * C + j] += s * dw[i * C + j];
-        }
-      }
+      for (int64_t i = b; i < e; ++i)
+        for (int64_t j = 0; j < C; ++j) t.grad_v[(r0 + i) * C + j] += t.stored[(r0 + i) * G + j / len] * dw[i * C + j];
     });
   });
 }
@@ -116,7 +110,7 @@ void write_back(TunedMatrix& t, LlamaModel& student) {
   }
   for (int64_t r = 0; r < m.rows; ++r)
     for (int64_t g = 0; g < G; ++g) t.stored[r * G + g] = group_params(m, r, g).scale;
-  if (t.codes) {
+  if (t.training_codes) {
     parallel_for(m.rows, [&](int64_t r0, int64_t r1) {
       std::vector<uint8_t> row(static_cast<size_t>(m.cols));
       for (int64_t r = r0; r < r1; ++r) {
@@ -139,9 +133,11 @@ void restore(TunedMatrix& t, LlamaModel& student) {
   student.replace_packed(t.name, PackedMatrix::pack(m));
 }
 
-// After an optimizer step: θ within ±kMaxLogScale, v within half a step of the code range.
+// After an optimizer step: θ within ±kMaxLogScale, v (while trained) within half a step of the
+// code range.
 void clamp_parameters(TunedMatrix& t) {
   for (float& th : t.theta) th = std::clamp(th, -kMaxLogScale, kMaxLogScale);
+  if (!t.training_codes) return;
   const float hi = static_cast<float>(t.max_code) + 0.5f;
   for (float& x : t.v) x = std::clamp(x, -0.5f, hi);
 }
@@ -154,6 +150,14 @@ TrainBatch make_batch(const std::vector<std::vector<int32_t>>& windows, std::spa
   for (const int64_t i : idx) b.tokens.insert(b.tokens.end(), windows[i].begin(), windows[i].end());
   b.targets.assign(b.tokens.size(), 0);
   return b;
+}
+
+// The windows [first, min(last, first + batch)) as one batch.
+TrainBatch window_range_batch(const std::vector<std::vector<int32_t>>& windows, int64_t first, int64_t last,
+                              int64_t batch) {
+  std::vector<int64_t> idx;
+  for (int64_t w = first; w < std::min(last, first + batch); ++w) idx.push_back(w);
+  return make_batch(windows, idx);
 }
 
 // The teacher's logits [n_seq · len, V] for the batch's sequences (the inference forward, fp32).
@@ -172,13 +176,11 @@ void teacher_logits(const LlamaModel& teacher, const TrainBatch& b, std::vector<
 // Mean KL(teacher ‖ student) per position over the windows [first, last), `batch` at a time.
 double mean_kl(const LlamaModel& teacher, LoraModel& student, const std::vector<std::vector<int32_t>>& windows,
                int64_t first, int64_t last, int64_t batch) {
-  std::vector<int64_t> idx(static_cast<size_t>(last - first));
-  for (int64_t i = first; i < last; ++i) idx[i - first] = i;
   std::vector<float> t;
   double loss = 0;
   int64_t n = 0;
-  for (size_t i = 0; i < idx.size(); i += static_cast<size_t>(batch)) {
-    const TrainBatch b = make_batch(windows, std::span<const int64_t>(idx).subspan(i, std::min(idx.size() - i, static_cast<size_t>(batch))));
+  for (int64_t w0 = first; w0 < last; w0 += batch) {
+    const TrainBatch b = window_range_batch(windows, w0, last, batch);
     teacher_logits(teacher, b, t);
     const LossSum s = student.distill_loss(b, t.data());
     loss += s.loss;
@@ -238,9 +240,7 @@ void block_over_windows(LoraModel& m, int64_t l, const std::vector<std::vector<i
   const int64_t len = static_cast<int64_t>(windows[0].size());
   out.resize(in.size());
   for (int64_t w0 = 0; w0 < n; w0 += batch) {
-    std::vector<int64_t> idx;
-    for (int64_t w = w0; w < std::min(n, w0 + batch); ++w) idx.push_back(w);
-    const TrainBatch b = make_batch(windows, idx);
+    const TrainBatch b = window_range_batch(windows, w0, n, batch);
     m.block_forward(l, b, in.data() + w0 * len * D, out.data() + w0 * len * D);
   }
 }
@@ -267,6 +267,7 @@ void block_reconstruction(const LlamaModel& teacher, LlamaModel& student, LoraMo
       block.push_back(&t);
       params.push_back({&t.theta, &t.grad_theta});
       if (t.codes) params.push_back({&t.v, &t.grad_v, opt.code_lr_mult});
+      t.training_codes = t.codes;
     }
     if (!block.empty()) {
       AdamWOptions ao = opt.adam;
@@ -295,6 +296,7 @@ void block_reconstruction(const LlamaModel& teacher, LlamaModel& student, LoraMo
         if (opt.block_progress) opt.block_progress(l, step + 1, opt.block_steps, err / energy, st.lr);
       }
     }
+    for (TunedMatrix* t : block) t->training_codes = false;
     block_over_windows(model, l, windows, n_train, opt.batch, xs, x, D);
     xs.swap(x);
     xt.swap(yt);
@@ -365,10 +367,7 @@ KdTuneReport tune_kd(const LlamaModel& teacher, LlamaModel& student,
     const std::vector<int64_t> idx = order.at(step);
     const TrainBatch b = make_batch(windows, idx);
     teacher_logits(teacher, b, t_logits);
-    for (TunedMatrix& t : tuned) {
-      std::fill(t.grad_theta.begin(), t.grad_theta.end(), 0.0f);
-      std::fill(t.grad_v.begin(), t.grad_v.end(), 0.0f);
-    }
+    for (TunedMatrix& t : tuned) std::fill(t.grad_theta.begin(), t.grad_theta.end(), 0.0f);
     const int64_t targets = b.n_seq * b.len;
     const LossSum s = model.forward_backward_distill(b, t_logits.data(), 1.0 / static_cast<double>(targets));
     const StepStats st = adam.step(params);

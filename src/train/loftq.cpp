@@ -14,9 +14,9 @@ namespace {
 
 constexpr const char* kComp = "loftq";
 
-double squared_norm(const std::vector<float>& v) {
+double squared_norm(const float* v, size_t n) {
   double s = 0;
-  for (const float x : v) s += static_cast<double>(x) * x;
+  for (size_t i = 0; i < n; ++i) s += static_cast<double>(v[i]) * v[i];
   return s;
 }
 
@@ -26,7 +26,7 @@ LoftqMatrix loftq_matrix(const float* w, int64_t rows, int64_t cols, const Quant
                          float scale, int64_t iters) {
   if (iters < 1) throw Error(kComp, "LoftQ needs at least one iteration");
   const size_t n = static_cast<size_t>(rows * cols);
-  const double w_norm = std::sqrt(std::max(squared_norm(std::vector<float>(w, w + n)), 1e-300));
+  const double w_norm = std::sqrt(std::max(squared_norm(w, n), 1e-300));
   RtnOptions ro;
   ro.clip_search = clip;
   LoftqMatrix out;
@@ -36,7 +36,7 @@ LoftqMatrix loftq_matrix(const float* w, int64_t rows, int64_t cols, const Quant
     QuantizedMatrix q = quantize_rtn(target.data(), rows, cols, spec, ro);  // quant(W − s·B·A)
     const std::vector<float> qv = dequantize(q);
     for (size_t i = 0; i < n; ++i) residual[i] = w[i] - qv[i];
-    if (it == 0) out.rel_error_plain = std::sqrt(squared_norm(residual)) / w_norm;
+    if (it == 0) out.rel_error_plain = std::sqrt(squared_norm(residual.data(), n)) / w_norm;
     const LowRankFactors f = truncated_svd(residual.data(), rows, cols, rank);  // s·B·A ≈ W − Q
     std::vector<float> ba(n), left(n);
     gemm<float>(false, false, rows, cols, rank, 1.0f, f.b.data(), rank, f.a.data(), cols, 0.0f, ba.data(), cols);
@@ -44,7 +44,7 @@ LoftqMatrix loftq_matrix(const float* w, int64_t rows, int64_t cols, const Quant
       left[i] = residual[i] - ba[i];
       target[i] = w[i] - ba[i];
     }
-    const double err = std::sqrt(squared_norm(left)) / w_norm;
+    const double err = std::sqrt(squared_norm(left.data(), n)) / w_norm;
     if (err < best) {  // keep the best pair (the alternation need not be monotone after rounding)
       best = err;
       out.q = std::move(q);
