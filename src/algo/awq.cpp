@@ -9,6 +9,7 @@
 #include "algo/rtn.h"
 #include "base/error.h"
 #include "base/parallel.h"
+#include "formats/registry.h"
 
 namespace lowbit {
 
@@ -212,7 +213,7 @@ void check_quantize_stats(int64_t cols, const float* h, const float* scales) {
 // ratio, and costs O(1) per candidate. Returns the length; the values are in buf or w.
 int64_t fit_summary(const QuantSpec& spec, const float* w, int64_t n, float (&buf)[2],
                     const float*& out) {
-  if (spec.kind == FormatKind::Ternary) {
+  if (spec.kind == FormatKind::Ternary || spec.kind == FormatKind::E8P) {  // mean |w|, rms
     out = w;
     return n;
   }
@@ -398,6 +399,7 @@ AwqSearchResult awq_search_scales(std::span<const AwqLinearRef> linears, int64_t
   check_linears(linears, cols);
   check_stats(cols, x_mean_abs, h);
   check_quant_spec(spec);
+  check_vector_shape(spec, cols, "algo");
   const std::vector<SampledRow> rows = sample_rows(linears, cols, opt.max_rows);
   const std::vector<float> w_mean =
       opt.duo_scaling ? column_w_mean(linears, cols, spec) : std::vector<float>{};
@@ -426,6 +428,7 @@ QuantizedMatrix awq_quantize(const float* w_scaled, int64_t rows, int64_t cols, 
     throw Error("algo", "awq: empty matrix [" + idx(rows) + ", " + idx(cols) + "]");
   check_quantize_stats(cols, h, scales);
   check_quant_spec(spec);
+  check_vector_shape(spec, cols, "algo");
   if (!opt.clip_search || !spec.quantized() || opt.clip_metric == AwqClipMetric::Diagonal) {
     std::vector<float> importance(static_cast<size_t>(cols));
     for (int64_t c = 0; c < cols; ++c) {

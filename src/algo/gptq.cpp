@@ -13,6 +13,7 @@
 #include "algo/rtn.h"
 #include "base/error.h"
 #include "base/parallel.h"
+#include "formats/e8p.h"
 #include "formats/registry.h"
 
 namespace lowbit {
@@ -135,9 +136,45 @@ std::vector<float> feedback_matrix(std::vector<double>& a, int64_t n64, bool u_f
   return f;
 }
 
-// Groups fitted in the loop (gptq.h): natural order and a spec without double quant.
+// Groups fitted in the loop (gptq.h): natural order and a spec without double quant (and not a
+// vector code book, whose groups are always static).
 bool dynamic_groups(const QuantSpec& spec, const GptqOptions& opt) {
-  return !opt.act_order && !spec.double_quant;
+  return !opt.act_order && !spec.double_quant && vector_dim(spec) == 1;
+}
+
+// Vector code books (d weights per code) are coded d consecutive columns at once, so the loop
+// runs in natural order (act_order off) over chunks [b, b + d) and feedback works chunk by chunk
+// (QuIP#'s block LDLQ). With H = V Vᵀ the chunk's share of the proxy loss is
+// ‖(W̃_B - Q_B)·V_BB‖² where W̃_B = W_B + Σ_{i<b} (w_i - ŵ_i)·V_iB·V_BB⁻¹; the chunk is coded
+// to the nearest code-book point of W̃_B (the V_BB metric inside the chunk is ignored). In terms
+// of the V-form F (F_kj = V_kj / V_jj, unit diagonal): V_iB·V_BB⁻¹ = F_iB·F_BB⁻¹. This rewrites
+// F's columns of every chunk to F_iB·F_BB⁻¹ for the rows i < b (in double) and zeroes the
+// entries inside the chunk, so the column loop and the block gemm stay as they are.
+void chunk_feedback(std::vector<float>& f, int64_t n, int d) {
+  std::vector<double> inv(static_cast<size_t>(d * d)), row(static_cast<size_t>(d));
+  for (int64_t b = 0; b + d <= n; b += d) {
+    // inv = F_BB⁻¹ (unit upper triangular), by back substitution column by column.
+    std::fill(inv.begin(), inv.end(), 0.0);
+    for (int j = 0; j < d; ++j) {
+      inv[j * d + j] = 1.0;
+      for (int i = j - 1; i >= 0; --i) {
+        double acc = 0.0;
+        for (int k = i + 1; k <= j; ++k) acc += static_cast<double>(f[(b + i) * n + b + k]) * inv[k * d + j];
+        inv[i * d + j] = -acc;
+      }
+    }
+    for (int64_t i = 0; i < b; ++i) {
+      float* fi = &f[i * n + b];
+      for (int j = 0; j < d; ++j) {
+        double acc = 0.0;
+        for (int k = 0; k <= j; ++k) acc += static_cast<double>(fi[k]) * inv[k * d + j];
+        row[j] = acc;
+      }
+      for (int j = 0; j < d; ++j) fi[j] = static_cast<float>(row[j]);
+    }
+    for (int i = 0; i < d; ++i)
+      for (int j = i + 1; j < d; ++j) f[(b + i) * n + b + j] = 0.0f;
+  }
 }
 
 // Dynamic groups are fitted from intermediate weights, which only the U form has.
@@ -163,6 +200,7 @@ struct Run {
   const Hessian& hs;
   RtnOptions fit_opt;  // clip search setting for fit_group_rtn
   bool dynamic;        // groups fitted in the loop (natural order only)
+  int dim;             // weights per code: 1, or d of a vector code book (chunk_feedback)
   int64_t block;
   QuantizedMatrix& m;
   std::vector<GroupParams>& params;
@@ -224,6 +262,7 @@ int64_t block_end(const Run& c, int64_t b) {
 // feedback cur_j += e_k · F_kj for b <= k < j < e.
 void quantize_row_block(const Run& c, int64_t row, const float* w0, float* __restrict cur,
                         int64_t b, int64_t e, float* __restrict err, uint8_t* codes) {
+  float chunk_back[kE8pDim];  // vector kinds: the values of the chunk coded at its first column
   for (int64_t k = b; k < e; ++k) {
     const int64_t col = c.hs.perm[k];
     uint8_t q = 0;
@@ -231,6 +270,14 @@ void quantize_row_block(const Run& c, int64_t row, const float* w0, float* __res
     if (c.grid) {
       q = c.grid->nearest(row, col, cur[k]);
       back = c.grid->value(row, col, q);
+    } else if (c.dim > 1) {  // natural order, static groups: a chunk never straddles a group
+      const GroupParams& p = c.params[row * c.groups + col / c.glen];
+      if (col % c.dim == 0) {
+        c.codec.encode_group(c.spec, cur + k, c.dim, p, codes + col);
+        c.codec.decode_group(c.spec, codes + col, c.dim, p, chunk_back);
+      }
+      q = codes[col];
+      back = chunk_back[col % c.dim];
     } else {
       if (c.dynamic && col % c.glen == 0) fit_dynamic_group(c, row, cur, k);
       const GroupParams& p = c.params[row * c.groups + col / c.glen];
@@ -312,7 +359,8 @@ QuantizedMatrix quantize_gptq_impl(const float* w, int64_t rows, int64_t cols,
         .hs = hs,
         .fit_opt = RtnOptions{},
         .dynamic = dynamic_groups(spec, opt),
-        .block = opt.block,
+        .dim = vector_dim(spec),
+        .block = (opt.block + vector_dim(spec) - 1) / vector_dim(spec) * vector_dim(spec),
         .m = m,
         .params = params};
   c.fit_opt.clip_search = opt.clip_search;
@@ -334,12 +382,17 @@ QuantizedMatrix quantize_gptq(const float* w, int64_t rows, int64_t cols, const 
   const auto t0 = std::chrono::steady_clock::now();
   check_inputs(w, rows, cols, h, opt);
   check_quant_spec(spec);
+  check_vector_shape(spec, cols, "algo");
   Hessian hs;
   QuantizedMatrix m;
   if (spec.quantized()) {
+    const int dim = vector_dim(spec);
+    GptqOptions o = opt;
+    if (dim > 1) o.act_order = false;  // chunks are consecutive natural columns
     // throws when H + damp is not positive definite
-    hs = prepare_hessian(h, cols, dynamic_groups(spec, opt), opt);
-    m = quantize_gptq_impl(w, rows, cols, spec, opt, hs);
+    hs = prepare_hessian(h, cols, dynamic_groups(spec, o), o);
+    if (dim > 1) chunk_feedback(hs.f, cols, dim);
+    m = quantize_gptq_impl(w, rows, cols, spec, o, hs);
   } else {
     fixed_diag(h, cols, hs);  // dead columns and importance only: plain storage needs no factor
     m = quantize_rtn(w, rows, cols, spec);
@@ -375,6 +428,7 @@ std::vector<uint8_t> gptq_grid_codes(const float* w, int64_t rows, int64_t cols,
               .hs = hs,
               .fit_opt = RtnOptions{},
               .dynamic = false,
+              .dim = 1,
               .block = opt.block,
               .m = unused,
               .params = no_params};

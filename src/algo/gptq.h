@@ -43,6 +43,11 @@
 //  - fitting uses fit_group_rtn (rtn.h): the plain fit of the kind, or with clip_search RTN's
 //    clip grid with diag(H) of the group's columns as importance.
 //
+// Vector code books (e8p: 8 weights per code): natural column order whatever act_order says,
+// static groups, V form, and the feedback of QuIP#'s block LDLQ: each chunk of 8 columns is coded
+// jointly to the point nearest its updated weights, which take the errors of earlier chunks
+// through F_iB·F_BB⁻¹ instead of F_iB (see chunk_feedback in gptq.cpp).
+//
 // Threads: rows are cut into fixed tiles of 128 and tiles run in parallel (lowbit::parallel_for)
 // with single-threaded BLAS, so the result does not depend on the thread count. The H
 // factorization (O(cols³)) runs once, on the calling thread.

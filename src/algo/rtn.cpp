@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "formats/plain.h"
+#include "formats/registry.h"
 
 namespace lowbit {
 
@@ -20,6 +21,7 @@ void check_inputs(const float* w, int64_t rows, int64_t cols, const QuantSpec& s
     throw Error("algo",
                 "rtn: empty matrix [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
   check_quant_spec(spec);
+  check_vector_shape(spec, cols, "algo");
   if (opt.clip_search && (opt.clip_grid < 1 || !(opt.clip_min > 0.0f && opt.clip_min <= 1.0f)))
     throw Error("algo", "rtn: clip search needs clip_grid >= 1 and clip_min in (0, 1]");
   for (int64_t i = 0; i < rows * cols; ++i)

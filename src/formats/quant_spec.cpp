@@ -84,7 +84,7 @@ QuantSpec parse_kind(std::string_view part, std::string_view text) {
     }
   }
   bad_spec(text, "unknown format '" + std::string(part) +
-                     "' (known: int2..int8, nf4, fp4, fp8, ternary, f16, bf16, f32)");
+                     "' (known: int2..int8, nf4, fp4, fp8, ternary, e8p, f16, bf16, f32)");
 }
 
 void parse_part(std::string_view part, std::string_view text, QuantSpec& s, std::string& seen) {

@@ -8,6 +8,8 @@
 //   fp4:g<G>[:dq]           FP4 E2M1 code x per-group scale (absmax / 6)
 //   fp8:g<G> | fp8:gc       FP8 E4M3 code x per-group or per-channel scale (absmax / 448)
 //   ternary:g<G>            {-1, 0, +1} x per-group absmean scale (BitNet b1.58)
+//   e8p:g<G>                E8 lattice code book: one 16-bit code per 8 weights x group scale
+//                           (QuIP#'s E8P, 2 bits/weight; rows and groups multiples of 8)
 //   f16 | bf16 | f32        unquantized storage
 //   Optional suffixes: ":dq" double-quantizes the group scales (8-bit codes in blocks of 256 with
 //   an fp32 scale and offset per block, as QLoRA does); ":bf16s" stores scales as bf16 instead
@@ -31,13 +33,15 @@ enum class FormatKind : uint8_t {
   FP4 = 5,      // E2M1
   FP8 = 6,      // E4M3
   Ternary = 7,
+  E8P = 8,      // 8-dimensional lattice code book, 16 bits per 8 weights (e8p.h)
 };
 
 enum class ScaleType : uint8_t { F16 = 0, BF16 = 1 };
 
 struct QuantSpec {
   FormatKind kind = FormatKind::F32;
-  int bits = 32;          // bits per stored code (Int: 2..8; NF4/FP4: 4; FP8: 8; Ternary: 2)
+  int bits = 32;          // bits per stored code (Int: 2..8; NF4/FP4: 4; FP8: 8; Ternary: 2;
+                          // E8P: 2 per weight, a 16-bit code per 8 weights)
   int group = 0;          // weights per group along a row; 0 = per-channel (whole row)
   bool asym = false;      // Int only: integer zero-point per group
   bool double_quant = false;
@@ -55,7 +59,7 @@ struct QuantSpec {
 //  - the kind comes first; the other parts may follow in any order, each at most once;
 //  - g<G>: G a multiple of 8 in [8, 65536], written without leading zeros; "gc" = per-channel;
 //    when no group part is given the kind's registry default applies (int 128, nf4 64, fp4 32,
-//    fp8 per-channel, ternary 64);
+//    fp8 per-channel, ternary 64, e8p 64);
 //  - ":asym" only for int; ":dq" only for symmetric int, nf4 and fp4; ":bf16s" only for
 //    quantized kinds without ":dq" (double-quantized scales are not fp16/bf16);
 //  - f32 / f16 / bf16 take no parts.

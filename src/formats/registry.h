@@ -24,7 +24,16 @@ struct FormatInfo {
   std::string_view bpw;    // bits-per-weight formula (G = group length, b = bits)
   std::string_view description;
   const GroupCodec* codec;  // reference codec; nullptr for plain f32/f16/bf16 storage
+  int vector_dim;           // weights one code stands for: 1, or 8 for E8P (whose codec works
+                            // on whole groups only: encode/decode of one value are invalid)
 };
+
+// Weights per code of spec's kind (1 for scalar kinds, 8 for E8P). Rows and groups of a vector
+// kind must be multiples of it (check_vector_shape).
+int vector_dim(const QuantSpec& spec);
+// Throws lowbit::Error(component, ...) when a [rows, cols] matrix cannot be stored in `spec`
+// because cols is not a multiple of vector_dim(spec).
+void check_vector_shape(const QuantSpec& spec, int64_t cols, const char* component);
 
 // Every kind, in FormatKind order.
 std::span<const FormatInfo> all_formats();
@@ -40,7 +49,7 @@ double nominal_bits_per_weight(const QuantSpec& spec, int64_t cols);
 
 // The concrete specs that round-trip tests, kernel tests and benches iterate (quantized kinds
 // only): int8/6/5/4/3/2 x g32/g64/g128/gc x sym/asym, int4:g128:bf16s, int4:g128:dq,
-// nf4:g64 (+dq), fp4:g32 (+dq), fp8:gc, fp8:g128, ternary:g64.
+// nf4:g64 (+dq), fp4:g32 (+dq), fp8:gc, fp8:g128, ternary:g64, e8p:g64, e8p:gc.
 const std::vector<QuantSpec>& all_test_specs();
 
 }  // namespace lowbit

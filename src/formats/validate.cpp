@@ -81,6 +81,9 @@ void validate(const QuantizedMatrix& m) {
   if (m.rows < 1 || m.cols < 1 || m.rows > kMaxDim || m.cols > kMaxDim ||
       m.rows * m.cols > kMaxElements)
     bad(m, "shape out of range");
+  if (m.cols % vector_dim(m.spec) != 0)
+    bad(m, "columns not a multiple of the " + std::to_string(vector_dim(m.spec)) +
+               " weights one code stands for");
   check_sizes(m);
   if (!m.spec.quantized()) return;
   check_params(m);

@@ -8,6 +8,7 @@
 #include "base/half.h"
 #include "formats/codebooks.h"
 #include "formats/double_quant.h"
+#include "formats/e8p.h"
 #include "kernels/packed_layout.h"
 
 namespace lowbit {
@@ -21,7 +22,7 @@ AlignedBytes::AlignedBytes(int64_t n) : size_(n) {
 
 bool is_int_family(FormatKind kind) {
   return kind == FormatKind::Int || kind == FormatKind::Ternary || kind == FormatKind::NF4 ||
-         kind == FormatKind::FP4;
+         kind == FormatKind::FP4 || kind == FormatKind::E8P;
 }
 
 float group_scale(const QuantizedMatrix& m, int64_t r, int64_t g) {
@@ -77,6 +78,14 @@ IntMapping int_mapping(const QuantSpec& s) {
       mp.act_mult = 0.5f;
       mp.max_u = 24;
       break;
+    case FormatKind::E8P:  // 4·value/scale is an odd integer v in [-11, 11]: q = (v + 11)/2
+      mp.bits = 4;
+      mp.lut4 = true;
+      for (int q = 0; q < 12; ++q) mp.lut[q] = static_cast<uint8_t>(2 * q);
+      mp.zero = 11;
+      mp.act_mult = 0.25f;
+      mp.max_u = 22;
+      break;
     default:
       LOWBIT_ASSERT(false);
   }
@@ -90,6 +99,7 @@ void check_shape(const QuantizedMatrix& m) {
                                std::to_string(m.cols) + "]: " + what);
   };
   if (m.rows < 0 || m.cols <= 0) fail("empty shape");
+  if (m.spec.kind == FormatKind::E8P && m.cols % kE8pDim != 0) fail("columns not a multiple of 8");
   if (static_cast<int64_t>(m.codes.size()) != m.rows * m.row_code_bytes()) fail("codes size");
   if (m.spec.double_quant) {
     const int64_t nb = dq_blocks(n);
@@ -103,6 +113,14 @@ void check_shape(const QuantizedMatrix& m) {
   if (m.spec.asym && static_cast<int64_t>(m.zeros.size()) != n) fail("zeros size");
 }
 
+// E8P: the 4-bit LUT index (v + 11)/2 of column c, v = 4·value/scale of its 8-weight code.
+uint32_t e8p_q4(const uint8_t* row, int64_t c) {
+  const int64_t k = c / kE8pDim * 2;
+  int8_t v[kE8pDim];
+  e8p_decode_x4(static_cast<uint16_t>(row[k] | (row[k + 1] << 8)), v);
+  return static_cast<uint32_t>(v[c % kE8pDim] + 11) / 2;
+}
+
 // The stored byte of column c of row r (0 for padding), before any plane split.
 struct RowSource {
   const QuantizedMatrix& m;
@@ -111,7 +129,8 @@ struct RowSource {
   uint8_t flip;     // 0x80 when wide
 
   uint8_t at(int64_t r, int64_t c) const {
-    const uint32_t q = read_code(m.codes.data() + r * m.row_code_bytes(), c, m.spec.bits);
+    const uint8_t* row = m.codes.data() + r * m.row_code_bytes();
+    const uint32_t q = m.spec.kind == FormatKind::E8P ? e8p_q4(row, c) : read_code(row, c, m.spec.bits);
     const uint32_t u = mp.lut4 && !store_code ? mp.lut[q & 15] : q;
     return static_cast<uint8_t>(store_code ? u : (u ^ flip));
   }

@@ -16,6 +16,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "eval/compare.h"
+#include "formats/registry.h"
 #include "model/llama.h"
 #include "pipeline/calibrated_layer.h"
 #include "pipeline/layer_source.h"
@@ -206,6 +207,7 @@ CandidateCoder lowbit_coder() {
   return [](const std::string& name, const std::string& candidate, const DenseWeight& w,
             const float* h) -> std::optional<CodedTensor> {
     const Recipe r = parse_recipe(candidate);
+    if (w.cols % vector_dim(r.spec) != 0) return std::nullopt;  // e8p on a row of 8k + j
     LinearResult res = quantize_linear(w, r, r.calibrated() ? h : nullptr, /*measure=*/false);
     CodedTensor c;
     if (res.quantized) {

@@ -279,7 +279,12 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
   const TokenizerBlob blob = tokenizer.to_blob();
   meta.tokenizer = {blob.kind, blob.bytes};
   std::vector<std::string> names;
-  for (const auto& [name, shape] : canonical_tensor_shapes(meta.config)) names.push_back(name);
+  std::map<std::string, int64_t> matrix_cols;
+  for (const auto& [name, shape] : canonical_tensor_shapes(meta.config)) {
+    names.push_back(name);
+    if (shape.size() == 2) matrix_cols[name] = shape[1];
+  }
+  plan.set_matrix_cols(std::move(matrix_cols));
 
   QuantizeReport report;
   report.recipe = meta.recipe;

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "base/error.h"
+#include "formats/registry.h"
 
 namespace lowbit {
 
@@ -97,8 +98,19 @@ Recipe RecipePlan::edge_recipe(bool embedding) const {
   return parse_recipe(model_.algorithm + ":" + grid + (model_.algorithm == "rtn" ? ":clip" : ""));
 }
 
+Recipe shape_fallback(const Recipe& r, int64_t cols) {
+  if (cols % vector_dim(r.spec) == 0) return r;
+  Recipe f = r;
+  f.spec = QuantSpec{FormatKind::Int, 3, r.spec.group, false, false, r.spec.scale_type};
+  return f;
+}
+
 Recipe RecipePlan::for_tensor(const std::string& name, bool is_matrix) const {
-  if (auto a = assigned_.find(name); a != assigned_.end() && is_matrix) return a->second;
+  const auto fit = [&](const Recipe& r) {
+    const auto c = cols_.find(name);
+    return c == cols_.end() ? r : shape_fallback(r, c->second);
+  };
+  if (auto a = assigned_.find(name); a != assigned_.end() && is_matrix) return fit(a->second);
   Recipe r = parse_recipe("f32");
   if (name == "embed_tokens" || name == "lm_head") {
     r = edge_recipe(name == "embed_tokens");
@@ -108,7 +120,7 @@ Recipe RecipePlan::for_tensor(const std::string& name, bool is_matrix) const {
   for (const auto& [pattern, recipe] : overrides_)
     if (std::regex_match(name, std::regex(pattern))) r = recipe;
   if (!is_matrix && r.algorithm != "none") r = parse_recipe("f32");  // 1-D tensors stay float
-  return r;
+  return is_matrix ? fit(r) : r;
 }
 
 }  // namespace lowbit

@@ -43,6 +43,11 @@ struct Recipe {
 // Throws lowbit::Error("recipe", ...) naming the bad part.
 Recipe parse_recipe(std::string_view s);
 
+// `r` when its format stores rows of `cols` weights; for a vector code book (e8p) on a row that
+// is not a multiple of its dimension, the same algorithm with int3 at the same group size (as
+// llama.cpp falls back to another type for rows its i-quants cannot hold).
+Recipe shape_fallback(const Recipe& r, int64_t cols);
+
 // Which recipe each tensor of a model gets: the model recipe for the linear layers of the
 // blocks; norms and biases in f32; embed_tokens and lm_head two bits above the blocks, at least
 // 4 and at most 8 (b = clamp(bits + 2, 4, 8)): embed_tokens rtn:int<b>:g64:clip (g128 at 8
@@ -67,6 +72,9 @@ class RecipePlan {
   std::string to_string() const {
     return model_.to_string() + (rotate_ ? ":rot" : "") + (hadamard_down_ ? ":had" : "");
   }
+  // The columns of each matrix (canonical name -> cols), so that for_tensor can replace a
+  // vector code book that does not fit a row (e8p needs cols % 8 == 0) by shape_fallback().
+  void set_matrix_cols(std::map<std::string, int64_t> cols) { cols_ = std::move(cols); }
   // Gives tensor `canonical_name` exactly `r`, above every default and override (the bit
   // allocation's choices, pipeline/bit_allocation.h).
   void assign(const std::string& canonical_name, const Recipe& r) { assigned_[canonical_name] = r; }
@@ -77,6 +85,7 @@ class RecipePlan {
   Recipe edge_recipe(bool embedding) const;  // embed_tokens / lm_head default
 
   Recipe model_;
+  std::map<std::string, int64_t> cols_;
   bool rotate_ = false, hadamard_down_ = false;
   std::map<std::string, Recipe> assigned_;
   std::vector<std::pair<std::string, Recipe>> overrides_;  // regex source, recipe

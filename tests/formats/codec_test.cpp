@@ -158,7 +158,11 @@ TEST(Codec, AllZeroGroupDecodesToZero) {
   const std::vector<float> z(40, 0.0f);
   for (const QuantSpec& s : all_test_specs()) {
     const GroupParams p = fit_group(s, z.data(), 40);
-    for (float v : z) EXPECT_EQ(decode(s, encode(s, v, p), p), 0.0f) << s.to_string();
+    std::vector<uint8_t> q(40);
+    std::vector<float> back(40, 1.0f);
+    encode_group(s, z.data(), 40, p, q.data());
+    decode_group(s, q.data(), 40, p, back.data());
+    for (float v : back) EXPECT_EQ(v, 0.0f) << s.to_string();
   }
 }
 
@@ -167,6 +171,7 @@ TEST(Codec, AllZeroGroupDecodesToZero) {
 TEST(Codec, EncodeIsNearestLevelOfTheStoredScale) {
   test::Rng rng(11);
   for (const QuantSpec& s : all_test_specs()) {
+    if (vector_dim(s) > 1) continue;  // no per-value codes: e8p_test checks its search
     std::vector<float> w = test::student_t_data(64, rng.next());
     for (float clip : {1.0f, 0.7f}) {
       const GroupParams p = fit_group(s, w.data(), 64, clip);

@@ -108,19 +108,27 @@ TEST(QuantizedMatrix, ShortLastGroupHasItsOwnScale) {
 }
 
 TEST(QuantizedMatrix, DequantizeRowMatchesDequantizeAndGroupParams) {
-  const int64_t rows = 5, cols = 257;
-  const std::vector<float> w = test::student_t_data(rows * cols, 5);
+  const int64_t rows = 5;
+  const std::vector<float> w = test::student_t_data(rows * 257, 5);
   for (const QuantSpec& spec : all_test_specs()) {
+    const int d = vector_dim(spec);  // vector code books: 256 columns, codes decoded per chunk
+    const int64_t cols = d > 1 ? 256 : 257;
     const QuantizedMatrix m = quantize_simple(w, rows, cols, spec);
     EXPECT_NO_THROW(validate(m)) << spec.to_string();
     const std::vector<float> all = dequantize(m);
     std::vector<float> row(cols);
     for (int64_t r = 0; r < rows; ++r) {
       dequantize_row(m, r, row.data());
-      for (int64_t c = 0; c < cols; ++c) {
-        ASSERT_EQ(row[c], all[r * cols + c]);
+      for (int64_t c = 0; c < cols; c += d) {
         const GroupParams p = group_params(m, r, c / m.group_len());
-        ASSERT_EQ(row[c], decode(spec, code_at(m, r, c), p)) << spec.to_string();
+        uint8_t q[8];
+        float v[8];
+        for (int j = 0; j < d; ++j) q[j] = code_at(m, r, c + j);
+        decode_group(spec, q, d, p, v);
+        for (int j = 0; j < d; ++j) {
+          ASSERT_EQ(row[c + j], all[r * cols + c + j]);
+          ASSERT_EQ(row[c + j], v[j]) << spec.to_string();
+        }
       }
     }
   }
@@ -224,6 +232,14 @@ TEST(Validate, RejectsBadSpecsAndValues) {
   expect_invalid(d, "inf dq offset", [](auto& m) { m.dq_offset[0] = INFINITY; });
   // int3 x 100 = 300 bits = 37.5 bytes: the top 4 bits of each row's last byte are padding.
   expect_invalid(i3, "padding bits", [](auto& m) { m.codes[m.row_code_bytes() - 1] |= 0x80; });
+  // e8p codes 8 weights at once: a row of 100 (12.5 codes) cannot be stored.
+  const QuantizedMatrix e = quantize_simple(w, 4, 96, parse_quant_spec("e8p:g32"));
+  EXPECT_NO_THROW(validate(e));
+  expect_invalid(e, "e8p row of 100", [](auto& m) {
+    m.cols = 100;
+    m.codes.resize(static_cast<size_t>(m.rows * m.row_code_bytes()));
+    m.scales.resize(static_cast<size_t>(m.rows * m.groups_per_row()));
+  });
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ namespace {
 
 TEST(Registry, OneRowPerKindInEnumOrder) {
   const auto formats = all_formats();
-  ASSERT_EQ(formats.size(), 8u);
+  ASSERT_EQ(formats.size(), 9u);
   std::set<std::string> names;
   for (size_t i = 0; i < formats.size(); ++i) {
     const FormatInfo& f = formats[i];
@@ -20,6 +20,7 @@ TEST(Registry, OneRowPerKindInEnumOrder) {
     EXPECT_LE(f.min_bits, f.max_bits);
     EXPECT_FALSE(f.description.empty());
     EXPECT_FALSE(f.bpw.empty());
+    EXPECT_TRUE(f.vector_dim == 1 || f.vector_dim == 8) << f.name;
     QuantSpec s;
     s.kind = f.kind;
     EXPECT_EQ(f.codec != nullptr, s.quantized()) << f.name;
@@ -28,7 +29,7 @@ TEST(Registry, OneRowPerKindInEnumOrder) {
                   f.codec->decode_group && f.codec->group_sq_error);
     }
   }
-  EXPECT_FALSE(is_known_kind(static_cast<FormatKind>(8)));
+  EXPECT_FALSE(is_known_kind(static_cast<FormatKind>(9)));
 }
 
 TEST(Registry, TestSpecsCoverEveryQuantizedKind) {
@@ -43,9 +44,10 @@ TEST(Registry, TestSpecsCoverEveryQuantizedKind) {
       EXPECT_TRUE(kinds.count(f.kind)) << f.name;
     }
   }
-  EXPECT_EQ(all_test_specs().size(), 48u + 9u);
+  EXPECT_EQ(all_test_specs().size(), 48u + 11u);
   for (const char* s : {"int2:g32:asym", "int8:gc", "nf4:g64:dq", "fp4:g32:dq", "fp8:gc",
-                        "fp8:g128", "ternary:g64", "int4:g128:bf16s", "int4:g128:dq"})
+                        "fp8:g128", "ternary:g64", "int4:g128:bf16s", "int4:g128:dq", "e8p:g64",
+                        "e8p:gc"})
     EXPECT_TRUE(spellings.count(s)) << s;
 }
 

@@ -102,7 +102,8 @@ inline std::vector<float> random_acts(int64_t T, int64_t cols, uint64_t seed) {
 inline OracleResult oracle(const QuantizedMatrix& m, const float* x, int64_t T) {
   const int64_t rows = m.rows, cols = m.cols, glen = m.group_len();
   const bool int_family = m.spec.kind == FormatKind::Int || m.spec.kind == FormatKind::Ternary ||
-                          m.spec.kind == FormatKind::NF4 || m.spec.kind == FormatKind::FP4;
+                          m.spec.kind == FormatKind::NF4 || m.spec.kind == FormatKind::FP4 ||
+                          m.spec.kind == FormatKind::E8P;
   // Per-column half-step d_b/2 of each token's activation block (blocks restart at groups).
   std::vector<double> half_step(T * cols, 0.0);
   int64_t n_blocks = 0;

@@ -30,6 +30,21 @@ TEST(Recipe, RejectsBadRecipes) {
     EXPECT_THROW(parse_recipe(s), Error) << s;
 }
 
+// A vector code book on a row it cannot hold (stories260K's down_proj reads 172 columns) falls
+// back to int3 at the same group size, with the same algorithm; shapes that fit keep it.
+TEST(RecipePlan, VectorFormatFallsBackOnRowsItCannotHold) {
+  RecipePlan plan("gptq:e8p:g32", {"lm_head=rtn:e8p:g64"});
+  plan.set_matrix_cols({{"layers.0.down_proj", 172}, {"layers.0.up_proj", 64}, {"lm_head", 60}});
+  EXPECT_EQ(plan.for_tensor("layers.0.down_proj", true).to_string(), "gptq:int3:g32");
+  EXPECT_EQ(plan.for_tensor("layers.0.up_proj", true).to_string(), "gptq:e8p:g32");
+  EXPECT_EQ(plan.for_tensor("lm_head", true).to_string(), "rtn:int3:g64");
+  EXPECT_EQ(plan.for_tensor("layers.1.q_proj", true).to_string(), "gptq:e8p:g32");  // no shape
+  plan.assign("layers.0.down_proj", parse_recipe("awq:e8p:g128"));
+  EXPECT_EQ(plan.for_tensor("layers.0.down_proj", true).to_string(), "awq:int3:g128");
+  EXPECT_EQ(shape_fallback(parse_recipe("rtn:int4:g128"), 172).to_string(), "rtn:int4:g128");
+  EXPECT_EQ(shape_fallback(parse_recipe("gptq:e8p:gc:bf16s"), 12).to_string(), "gptq:int3:gc:bf16s");
+}
+
 TEST(RecipePlan, DefaultsAndOverrides) {
   RecipePlan plan("rtn:int4:g128", {"layers\\.[0-9]+\\.down_proj=rtn:int6:g128", "lm_head=f16"});
   EXPECT_EQ(plan.for_tensor("layers.3.q_proj", true).to_string(), "rtn:int4:g128");
