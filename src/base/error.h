@@ -14,10 +14,23 @@ class Error : public std::runtime_error {
  public:
   Error(std::string_view component, std::string_view message);
   const std::string& component() const { return component_; }
+  // The message without the "[component] " prefix.
+  std::string_view message() const { return std::string_view(what()).substr(component_.size() + 3); }
 
  private:
   std::string component_;
 };
+
+// Runs f(); a lowbit::Error it throws comes back with `where` + ": " in front of its message
+// (same component), e.g. the tensor a low-level "non-finite weight at (0, 17)" belongs to.
+template <class F>
+decltype(auto) with_error_context(const std::string& where, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw Error(e.component(), where + ": " + std::string(e.message()));
+  }
+}
 
 [[noreturn]] void assert_fail(const char* expr, const char* file, int line);
 

@@ -15,7 +15,8 @@
 namespace lowbit {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error("io", path + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -39,7 +40,14 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+void require_regular_file(const std::string& path, std::string_view component) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw Error(component, path + ": not a regular file");
+}
+
 std::string read_text_file(const std::string& path) {
+  require_regular_file(path, "io");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("io", path + ": cannot open: " + std::strerror(errno));
   std::ostringstream ss;

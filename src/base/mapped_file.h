@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace lowbit {
 
@@ -31,7 +32,13 @@ class MappedFile {
 // on ranges shorter than a page.
 void release_mapped_range(const void* p, size_t n);
 
-// Reads a whole (small) file into a string; throws lowbit::Error naming the path on failure.
+// Throws lowbit::Error(component, path + ": not a regular file") when `path` exists but is a
+// directory, FIFO, socket or device (whose open or read could block forever); a missing path is
+// left to the caller's open to report.
+void require_regular_file(const std::string& path, std::string_view component);
+
+// Reads a whole (small) file into a string; throws lowbit::Error naming the path on failure
+// (including a path that is not a regular file).
 std::string read_text_file(const std::string& path);
 
 }  // namespace lowbit

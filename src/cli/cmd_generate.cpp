@@ -49,12 +49,16 @@ void run_generate(const GenerateArgs& a) {
     nlohmann::json j = {{"prompt", a.prompt},          {"prompt_ids", prompt},
                         {"ids", ids},                  {"text", text},
                         {"prompt_tokens", st.prompt_tokens}, {"generated_tokens", st.generated},
-                        {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}};
+                        {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s},
+                        {"stopped_at_context", st.hit_context}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
   std::printf("%s\n", rest.c_str());
   std::fflush(stdout);  // the sample's last line before the stats on stderr
+  if (st.hit_context)
+    std::fprintf(stderr, "[stopped at the model's context of %lld tokens]\n",
+                 static_cast<long long>(m.model->config().max_seq_len));
   std::fprintf(stderr, "[%lld prompt tokens at %.1f tok/s, %lld generated at %.1f tok/s]\n",
                static_cast<long long>(st.prompt_tokens), prefill_tok_s,
                static_cast<long long>(st.generated), decode_tok_s);

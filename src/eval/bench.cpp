@@ -1,7 +1,9 @@
 #include "eval/bench.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -45,6 +47,9 @@ std::pair<double, double> run_once(const LlamaModel& m, const std::vector<int32_
 BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int64_t repetitions) {
   if (n_prompt < 1 || n_gen < 1 || repetitions < 1)
     throw Error("bench", "-p, -n and --reps must be positive");
+  if (n_gen > model.config().max_seq_len - std::min(n_prompt, model.config().max_seq_len))
+    throw Error("bench", "-p " + std::to_string(n_prompt) + " plus -n " + std::to_string(n_gen) +
+                             " tokens exceed the model's context of " + std::to_string(model.config().max_seq_len));
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(model.config().vocab_size - 1));
   std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));

@@ -68,7 +68,11 @@ void score_window(const Window& w, std::span<const int32_t> ids, int64_t V,
     }
   });
   // Summed in target order, so the NLL sums are perplexity()'s exactly.
-  for (const TokenComparison& t : tc) {
+  for (size_t i = 0; i < tc.size(); ++i) {
+    const TokenComparison& t = tc[i];
+    if (!std::isfinite(t.nll) || !std::isfinite(t.kld))
+      throw Error("eval", "non-finite logits at token " + std::to_string(w.score_from + static_cast<int64_t>(i)) +
+                              ": a model's weights overflow fp32 activations");
     acc.nll.add(t.nll);
     acc.ref_nll.add(t.ref_nll);
     acc.ln_ratio_sum += t.nll - t.ref_nll;

@@ -55,7 +55,11 @@ PerplexityResult perplexity(const LlamaModel& model, std::span<const int32_t> id
     // Row r of logits predicts token begin + r + 1.
     for (int64_t target = w.score_from; target < w.end; ++target) {
       const int64_t r = target - 1 - w.begin;
-      stats.add(token_nll(std::span<const float>(logits).subspan(r * V, V), ids[target]));
+      const double nll = token_nll(std::span<const float>(logits).subspan(r * V, V), ids[target]);
+      if (!std::isfinite(nll))
+        throw Error("perplexity", "non-finite logits at token " + std::to_string(target) +
+                                      ": the model's weights overflow fp32 activations");
+      stats.add(nll);
     }
     if (progress) progress(static_cast<int64_t>(wi) + 1, static_cast<int64_t>(windows.size()));
   }

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "tokenizer/blob_fields.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/llama2c_tokenizer.h"
@@ -173,6 +174,7 @@ BpeVocab hf_bpe_vocab(const json& root, int32_t bos, int32_t eos, const std::str
 BpeVocab hf_bpe_vocab(const TokenizerBlob& blob, const std::string& origin) {
   int32_t ids[2] = {};  // bos, eos
   const std::string_view text = split_blob_fields(blob.bytes, ids, origin);
+  check_json_depth(text, "export", origin + ": tokenizer.json");
   try {
     return hf_bpe_vocab(json::parse(text), ids[0], ids[1], origin);
   } catch (const json::exception& e) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "io/hf_quantized.h"
 #include "io/safetensors.h"
 
@@ -30,6 +31,12 @@ double get_num(const json& j, const char* key, const std::string& where, double 
   return j[key].get<double>();
 }
 
+bool get_bool(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) return false;
+  if (!j[key].is_boolean()) throw Error("config", where + ": '" + key + "' is not true or false");
+  return j[key].get<bool>();
+}
+
 std::string architecture_of(const json& j, const std::string& where) {
   if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
       !j["architectures"][0].is_string())
@@ -50,6 +57,7 @@ void reject_rope_scaling(const json& j, const std::string& where) {
 }  // namespace
 
 LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
+  check_json_depth(text, "config", where);
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw Error("config", where + ": not a valid JSON object");
   LlamaConfig c;
@@ -67,9 +75,9 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& where) {
   c.norm_eps = static_cast<float>(get_num(j, "rms_norm_eps", where, 1e-6));
   c.rope_theta = static_cast<float>(get_num(j, "rope_theta", where, 10000.0));
   c.rope_style = RopeStyle::RotateHalf;
-  c.tie_embeddings = j.value("tie_word_embeddings", false);
-  c.attention_bias = c.architecture == "qwen2" || j.value("attention_bias", false);
-  if (j.value("mlp_bias", false)) throw Error("config", where + ": mlp_bias is not supported");
+  c.tie_embeddings = get_bool(j, "tie_word_embeddings", where);
+  c.attention_bias = c.architecture == "qwen2" || get_bool(j, "attention_bias", where);
+  if (get_bool(j, "mlp_bias", where)) throw Error("config", where + ": mlp_bias is not supported");
   if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_id = j["bos_token_id"];
   if (j.contains("eos_token_id") && j["eos_token_id"].is_number_integer()) c.eos_id = j["eos_token_id"];
   validate_llama_config(c, where);

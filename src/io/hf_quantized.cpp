@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "base/bounded_regex.h"
 #include "base/error.h"
 #include "base/half.h"
+#include "base/json_depth.h"
 #include "formats/bitpack.h"
 #include "io/model_source.h"
 
@@ -377,6 +379,7 @@ void parse_ct(const json& q, const std::string& where, HfQuantConfig& c) {
 
 std::optional<HfQuantConfig> parse_hf_quant_config(const std::string& text,
                                                    const std::string& where) {
+  check_json_depth(text, "import", where);
   const json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("quantization_config") ||
       j["quantization_config"].is_null())
@@ -545,12 +548,8 @@ IntLayer read_awq(const HfQuantConfig& cfg, const SafetensorsSet& set, const std
 bool ct_target_matches(const std::string& target, const std::string& module) {
   if (target == "Linear" || target == module) return true;
   if (target.starts_with("re:")) {
-    try {
-      return std::regex_search(module, std::regex(target.substr(3)),
-                               std::regex_constants::match_continuous);
-    } catch (const std::regex_error&) {
-      throw Error("config", "compressed-tensors target '" + target + "' is not a valid regex");
-    }
+    const std::regex re = bounded_regex(target.substr(3), "config", "compressed-tensors target '" + target + "'");
+    return std::regex_search(module, re, std::regex_constants::match_continuous);
   }
   return false;
 }

@@ -1,14 +1,19 @@
 #include "io/lowbit_file.h"
 
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
-#include "base/mapped_file.h"
 #include "base/half.h"
+#include "base/json_depth.h"
+#include "base/mapped_file.h"
+#include "formats/double_quant.h"
 #include "formats/plain.h"
+#include "formats/registry.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 
@@ -37,27 +42,50 @@ json config_to_json(const LlamaConfig& c) {
           {"bos_id", c.bos_id}, {"eos_id", c.eos_id}};
 }
 
+// Typed fields of lowbit.config: integers must be JSON integers within int32 range (1.5 or
+// 1e20 are refused rather than truncated), numbers finite, flags booleans.
+int64_t int_field(const json& j, const char* key, const std::string& where) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX ||
+      (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX)))
+    throw Error(kComp, where + ": lowbit.config '" + key + "' is not a 32-bit integer");
+  return v.get<int64_t>();
+}
+
+double num_field(const json& j, const char* key, const std::string& where) {
+  const json& v = j.at(key);
+  if (!v.is_number() || !std::isfinite(v.get<double>()))
+    throw Error(kComp, where + ": lowbit.config '" + key + "' is not a finite number");
+  return v.get<double>();
+}
+
+bool bool_field(const json& j, const char* key, const std::string& where) {
+  const json& v = j.at(key);
+  if (!v.is_boolean()) throw Error(kComp, where + ": lowbit.config '" + key + "' is not true or false");
+  return v.get<bool>();
+}
+
 LlamaConfig config_from_json(const json& j, const std::string& where) {
   try {
     LlamaConfig c;
     c.architecture = j.at("architecture").get<std::string>();
-    c.dim = j.at("dim");
-    c.hidden_dim = j.at("hidden_dim");
-    c.n_layers = j.at("n_layers");
-    c.n_heads = j.at("n_heads");
-    c.n_kv_heads = j.at("n_kv_heads");
-    c.head_dim = j.at("head_dim");
-    c.vocab_size = j.at("vocab_size");
-    c.max_seq_len = j.at("max_seq_len");
-    c.norm_eps = j.at("norm_eps");
-    c.rope_theta = j.at("rope_theta");
+    c.dim = int_field(j, "dim", where);
+    c.hidden_dim = int_field(j, "hidden_dim", where);
+    c.n_layers = int_field(j, "n_layers", where);
+    c.n_heads = int_field(j, "n_heads", where);
+    c.n_kv_heads = int_field(j, "n_kv_heads", where);
+    c.head_dim = int_field(j, "head_dim", where);
+    c.vocab_size = int_field(j, "vocab_size", where);
+    c.max_seq_len = int_field(j, "max_seq_len", where);
+    c.norm_eps = static_cast<float>(num_field(j, "norm_eps", where));
+    c.rope_theta = static_cast<float>(num_field(j, "rope_theta", where));
     const std::string rope = j.at("rope_style");
     if (rope != "rotate-half" && rope != "interleaved") throw Error(kComp, where + ": bad rope_style");
     c.rope_style = rope == "rotate-half" ? RopeStyle::RotateHalf : RopeStyle::Interleaved;
-    c.tie_embeddings = j.at("tie_embeddings");
-    c.attention_bias = j.at("attention_bias");
-    c.bos_id = j.at("bos_id");
-    c.eos_id = j.at("eos_id");
+    c.tie_embeddings = bool_field(j, "tie_embeddings", where);
+    c.attention_bias = bool_field(j, "attention_bias", where);
+    c.bos_id = int_field(j, "bos_id", where);
+    c.eos_id = int_field(j, "eos_id", where);
     validate_llama_config(c, where);
     return c;
   } catch (const json::exception& e) {
@@ -178,8 +206,34 @@ void read_part(const SafetensorsFile& f, const std::string& name, std::vector<T>
   release_mapped_range(p, out.size() * sizeof(T));  // copied: the mapping need not keep it resident
 }
 
+// Every part's byte count is checked against the file before anything is allocated, so an index
+// entry claiming a huge shape fails on the bytes actually present.
+void check_parts(const SafetensorsFile& f, const std::string& name, const QuantSpec& spec, int64_t rows,
+                 int64_t cols) {
+  const std::string where = f.path() + ": tensor '" + name + "'";
+  if (rows < 1 || cols < 1) throw Error(kComp, where + ": empty shape [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  if (cols % vector_dim(spec) != 0)
+    throw Error(kComp, where + ": " + spec.to_string() + " needs rows of a multiple of " + std::to_string(vector_dim(spec)) + " weights");
+  QuantizedMatrix shape;  // sizes only
+  shape.spec = spec;
+  shape.rows = rows;
+  shape.cols = cols;
+  const auto bytes = [](int64_t n) { return static_cast<size_t>(n); };
+  const int64_t groups = rows * shape.groups_per_row();
+  part(f, name + ".codes", bytes(rows * shape.row_code_bytes()));
+  if (!spec.double_quant) {
+    part(f, name + ".scales", bytes(groups * 2));
+  } else {
+    part(f, name + ".scale_codes", bytes(groups));
+    part(f, name + ".dq_scale", bytes(dq_blocks(groups) * 4));
+    part(f, name + ".dq_offset", bytes(dq_blocks(groups) * 4));
+  }
+  if (spec.asym) part(f, name + ".zeros", bytes(groups));
+}
+
 QuantizedMatrix read_quantized(const SafetensorsFile& f, const std::string& name, const QuantSpec& spec,
                                int64_t rows, int64_t cols) {
+  check_parts(f, name, spec, rows, cols);
   QuantizedMatrix m = make_quantized_matrix(spec, rows, cols);
   read_part(f, name + ".codes", m.codes);
   if (!spec.double_quant) read_part(f, name + ".scales", m.scales);
@@ -189,13 +243,14 @@ QuantizedMatrix read_quantized(const SafetensorsFile& f, const std::string& name
     read_part(f, name + ".dq_offset", m.dq_offset);
   }
   if (spec.asym) read_part(f, name + ".zeros", m.zeros);
-  validate(m);
+  with_error_context(f.path() + ": tensor '" + name + "'", [&] { validate(m); });
   return m;
 }
 
 json parse_meta(const SafetensorsFile& f, const char* key) {
   auto it = f.metadata().find(key);
   if (it == f.metadata().end()) throw Error(kComp, f.path() + ": metadata has no " + key);
+  check_json_depth(it->second, kComp, f.path() + ": metadata " + key);
   json j = json::parse(it->second, nullptr, false);
   if (j.is_discarded()) throw Error(kComp, f.path() + ": metadata " + key + " is not valid JSON");
   return j;
@@ -205,7 +260,13 @@ void load_tensor(ModelSource& src, const SafetensorsFile& f, const std::string& 
   if (!info.is_object() || !info.contains("format") || !info.contains("shape") || !info["format"].is_string())
     throw Error(kComp, f.path() + ": tensor '" + name + "' entry needs format and shape");
   const QuantSpec spec = parse_quant_spec(info["format"].get<std::string>());
-  const auto shape = info["shape"].get<std::vector<int64_t>>();
+  if (!info["shape"].is_array() || info["shape"].size() > 8)
+    throw Error(kComp, f.path() + ": tensor '" + name + "' shape is not an array of at most 8 dimensions");
+  std::vector<int64_t> shape;
+  for (const json& d : info["shape"]) {
+    if (!d.is_number_integer()) throw Error(kComp, f.path() + ": tensor '" + name + "' shape has a non-integer dimension");
+    shape.push_back(d.get<int64_t>());
+  }
   src.recipes[name] = info.value("recipe", "");
   if (info.contains("input_hadamard")) {
     const json& seed = info["input_hadamard"];

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 
 namespace lowbit {
 
@@ -55,6 +56,7 @@ void SafetensorsFile::parse_header() {
                            std::to_string(file_.size()));
   data_begin_ = 8 + n;
   const size_t data_size = file_.size() - data_begin_;
+  check_json_depth(std::string_view(reinterpret_cast<const char*>(file_.data()) + 8, n), kComp, p + ": header");
   json header = json::parse(file_.data() + 8, file_.data() + 8 + n, nullptr, false);
   if (header.is_discarded() || !header.is_object())
     throw Error(kComp, p + ": header is not a valid JSON object");
@@ -118,7 +120,9 @@ const TensorView& SafetensorsFile::tensor(const std::string& name) const {
 namespace {
 
 std::vector<std::string> shard_names(const std::string& index_path) {
-  json idx = json::parse(read_text_file(index_path), nullptr, false);
+  const std::string idx_text = read_text_file(index_path);
+  check_json_depth(idx_text, kComp, index_path);
+  json idx = json::parse(idx_text, nullptr, false);
   if (idx.is_discarded() || !idx.is_object() || !idx.contains("weight_map") ||
       !idx["weight_map"].is_object())
     throw Error(kComp, index_path + ": not a valid index (needs a weight_map object)");

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -11,20 +12,24 @@
 namespace lowbit {
 
 // Numerics shared by both versions: amax exact; d = amax / 127 (one rounding); id = 1 / d
-// (one rounding, 0 when d == 0); q = x · id rounded half-to-even (|q| ≤ 127 always).
+// (one rounding, 0 when d == 0); q = x · id rounded half-to-even (|q| ≤ 127 for finite x).
+// Non-finite activations (a model whose weights overflow fp32) must not be undefined behaviour:
+// as vcvtps2dq does, a NaN or out-of-range x·id converts to INT32_MIN, q saturates to [-128, 127]
+// and the sum wraps modulo 2^32; the result is then NaN/inf, caught above the kernels.
 void quantize_block_ref(const float* x, int n, int8_t* q, float* d, int32_t* sum) {
   float amax = 0.0f;
   for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   const float dd = amax / 127.0f;
   const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
-  int32_t s = 0;
+  uint32_t s = 0;
   for (int i = 0; i < kBlock; ++i) {
-    const int v = i < n ? static_cast<int>(std::nearbyint(x[i] * id)) : 0;
-    q[i] = static_cast<int8_t>(v);
-    s += v;
+    const float r = i < n ? x[i] * id : 0.0f;
+    const int32_t v = r >= -2147483648.0f && r < 2147483648.0f ? static_cast<int32_t>(std::nearbyint(r)) : INT32_MIN;
+    q[i] = static_cast<int8_t>(std::clamp(v, -128, 127));
+    s += static_cast<uint32_t>(v);
   }
   *d = dd;
-  *sum = s;
+  *sum = static_cast<int32_t>(s);
 }
 
 void quantize_block_avx2(const float* x, int n, int8_t* q, float* d, int32_t* sum) {

@@ -87,6 +87,10 @@ LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), o
 }
 
 KvCache LlamaModel::new_cache(int64_t capacity) const {
+  // Guards the size product below against overflow (a tiny buffer the forward would write past).
+  const int64_t per_token = config_.n_layers * config_.n_kv_heads * config_.head_dim;
+  if (capacity < 1 || capacity > (int64_t{1} << 40) / std::max<int64_t>(per_token, 1))
+    throw Error("model", "KV cache of " + std::to_string(capacity) + " tokens is out of range");
   KvCache c;
   c.capacity = capacity;
   const size_t n = static_cast<size_t>(config_.n_layers * capacity * config_.n_kv_heads * config_.head_dim);

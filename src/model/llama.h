@@ -57,6 +57,8 @@ class LlamaModel {
   // Bytes of weights one decoded token reads (every linear layer, lm_head and the norms).
   int64_t decode_weight_bytes() const;
 
+  // An empty cache for `capacity` tokens. Throws lowbit::Error("model", ...) when capacity < 1
+  // or its size (layers x capacity x kv heads x head_dim floats, twice) would pass 2^40 values.
   KvCache new_cache(int64_t capacity) const;
 
   // The linear layer of a canonical tensor name ("layers.3.q_proj", "lm_head"); nullptr if

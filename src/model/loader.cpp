@@ -1,5 +1,6 @@
 #include "model/loader.h"
 
+#include <climits>
 #include <cstring>
 #include <filesystem>
 
@@ -21,12 +22,22 @@ namespace fs = std::filesystem;
 namespace {
 
 bool has_magic(const std::string& path, const char* magic) {
+  require_regular_file(path, "load");
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return false;
   char buf[4] = {};
   const size_t n = std::fread(buf, 1, 4, f);
   std::fclose(f);
   return n == 4 && std::memcmp(buf, magic, 4) == 0;
+}
+
+// A token id of the GGUF vocabulary (uint32 in the file): `fallback` when absent; ids beyond
+// int32 are refused rather than truncated.
+int32_t token_id(const GgufFile& g, const std::string& key, int32_t fallback, const std::string& path) {
+  if (!g.has(key)) return fallback;
+  const int64_t id = g.get_int(key);
+  if (id < -1 || id > INT32_MAX) throw Error("tokenizer", path + ": " + key + " " + std::to_string(id) + " is out of range");
+  return static_cast<int32_t>(id);
 }
 
 // A GGUF "gpt2" vocabulary (tokenizer.ggml.*) as a byte-level BPE tokenizer (gguf_bpe.h).
@@ -40,10 +51,10 @@ std::unique_ptr<Tokenizer> gguf_bpe_tokenizer(const GgufFile& g, const std::stri
   }
   if (g.has("tokenizer.ggml.merges")) v.merges = g.get_string_array("tokenizer.ggml.merges");
   v.pre = g.has("tokenizer.ggml.pre") ? g.get_string("tokenizer.ggml.pre") : "";
-  v.bos_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.bos_token_id", -1));
-  v.eos_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.eos_token_id", -1));
-  v.unk_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.unknown_token_id", -1));
-  v.pad_id = static_cast<int32_t>(g.get_int_or("tokenizer.ggml.padding_token_id", -1));
+  v.bos_id = token_id(g, "tokenizer.ggml.bos_token_id", -1, path);
+  v.eos_id = token_id(g, "tokenizer.ggml.eos_token_id", -1, path);
+  v.unk_id = token_id(g, "tokenizer.ggml.unknown_token_id", -1, path);
+  v.pad_id = token_id(g, "tokenizer.ggml.padding_token_id", -1, path);
   v.add_bos = g.has("tokenizer.ggml.add_bos_token") && g.get_bool("tokenizer.ggml.add_bos_token");
   v.add_eos = g.has("tokenizer.ggml.add_eos_token") && g.get_bool("tokenizer.ggml.add_eos_token");
   return make_gguf_bpe_tokenizer(v, path);
@@ -67,11 +78,11 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& g, const std::string& 
     for (const std::string& piece : v.pieces)
       v.types.push_back(parse_byte_piece(piece) >= 0 ? kTokenByte : kTokenNormal);
   }
-  if (g.has("tokenizer.ggml.bos_token_id")) v.bos_id = static_cast<int32_t>(g.get_int("tokenizer.ggml.bos_token_id"));
-  if (g.has("tokenizer.ggml.eos_token_id")) v.eos_id = static_cast<int32_t>(g.get_int("tokenizer.ggml.eos_token_id"));
-  if (g.has("tokenizer.ggml.unknown_token_id")) v.unk_id = static_cast<int32_t>(g.get_int("tokenizer.ggml.unknown_token_id"));
+  v.bos_id = token_id(g, "tokenizer.ggml.bos_token_id", v.bos_id, path);
+  v.eos_id = token_id(g, "tokenizer.ggml.eos_token_id", v.eos_id, path);
+  v.unk_id = token_id(g, "tokenizer.ggml.unknown_token_id", v.unk_id, path);
   if (g.has("tokenizer.ggml.add_space_prefix")) v.add_dummy_prefix = g.get_bool("tokenizer.ggml.add_space_prefix");
-  return make_spm_bpe_tokenizer(std::move(v), "gguf-llama");
+  return make_spm_bpe_tokenizer(std::move(v), "gguf-llama", path);
 }
 
 std::string find_llama2c_tokenizer(const std::string& bin_path, int64_t vocab) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
 #include <unordered_set>
 
 #include "base/error.h"
@@ -52,6 +53,10 @@ void softmax(std::vector<Candidate>& c, float t) {
 }  // namespace
 
 int32_t Sampler::sample(std::span<const float> logits_in, std::span<const int32_t> history) {
+  for (size_t i = 0; i < logits_in.size(); ++i)
+    if (!std::isfinite(logits_in[i]))
+      throw Error("generate", "the model produced a non-finite logit (token " + std::to_string(i) +
+                                  "): its weights overflow fp32 activations");
   std::vector<float> logits(logits_in.begin(), logits_in.end());
   apply_repeat_penalty(logits, history, p_.repeat_penalty, p_.repeat_last_n);
   if (p_.temperature == 0.0f) return argmax(logits);

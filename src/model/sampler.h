@@ -30,6 +30,8 @@ class Sampler {
  public:
   explicit Sampler(const SamplerParams& p);
   // `history` holds the tokens so far (prompt + generated), for the repeat penalty.
+  // Throws lowbit::Error("generate", ...) when a logit is NaN or infinite (a model whose
+  // weights overflow fp32 activations) instead of sampling garbage.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
 
  private:

@@ -15,6 +15,8 @@
 #include "algo/rtn.h"
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_depth.h"
+#include "base/mapped_file.h"
 #include "eval/compare.h"
 #include "formats/registry.h"
 #include "model/llama.h"
@@ -314,6 +316,7 @@ std::string Measurement::to_json() const {
 
 Measurement Measurement::from_json(const std::string& text, const std::string& path) {
   Measurement m;
+  check_json_depth(text, "allocate", path);
   try {
     const json j = json::parse(text);
     if (j.value("lowbit_measurement", 0) != 1) throw Error(kComp, path + ": not a lowbit measurement file (version 1)");
@@ -437,11 +440,7 @@ Measurement load_or_measure(const std::string& path, const ModelSource& src, con
                             const MeasureOptions& opt, bool* reused) {
   if (reused) *reused = false;
   if (!path.empty() && std::filesystem::exists(path)) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) throw Error(kComp, path + ": cannot read the measurement");
-    Measurement m = Measurement::from_json(text.str(), path);
+    Measurement m = Measurement::from_json(read_text_file(path), path);
     check_measurement_matches(m, src, opt);
     if (reused) *reused = true;
     return m;

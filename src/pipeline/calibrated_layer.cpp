@@ -253,10 +253,12 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     awq_fold_layer(c, layer, recipes, act);
   }
   const LinearQuantizer by_recipe = [&](const std::string& name, DenseWeight& w, const float* h) {
-    if (name == "down_proj" && down_input) return quantize_rotated_input(w, recipes.at(name), h, *down_input);
-    LinearResult r = quantize_linear(w, recipes.at(name), h);
-    if (r.quantized) w.w = dequantize(r.matrix);
-    return r;
+    return with_error_context(name, [&] {
+      if (name == "down_proj" && down_input) return quantize_rotated_input(w, recipes.at(name), h, *down_input);
+      LinearResult r = quantize_linear(w, recipes.at(name), h);
+      if (r.quantized) w.w = dequantize(r.matrix);
+      return r;
+    });
   };
   auto staged = [&](const std::string& name) {
     if (stage) stage(recipes.count(name) ? recipes.at(name).algorithm + " " + name : name);

@@ -64,7 +64,7 @@ class Emitter {
       return;
     }
     DenseWeight dw{shape[0], shape[1], w};
-    LinearResult res = quantize_linear(dw, r, nullptr);
+    LinearResult res = with_error_context(name, [&] { return quantize_linear(dw, r, nullptr); });
     res.seconds = seconds_since(t0);
     add_linear(name, r, std::move(res), w, shape);
   }
@@ -226,8 +226,10 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
     FloatLayer layer = load_float_layer(src, config, p, rot);
     std::map<std::string, Recipe> recipes;
     for (const char* n : kLayerLinearNames) recipes[n] = plan.for_tensor(p + n, true);
-    auto results = quantize_layer_calibrated(config, layer, recipes, act,
-                                             [&](const std::string& stage) { progress(l, p + stage); }, down_input);
+    auto results = with_error_context("layers." + std::to_string(l), [&] {
+      return quantize_layer_calibrated(config, layer, recipes, act,
+                                       [&](const std::string& stage) { progress(l, p + stage); }, down_input);
+    });
     std::map<std::string, std::vector<float>> originals;  // values of float-stored linears
     for (const char* n : kLayerLinearNames)
       originals[n] = recipes[n].algorithm == "none" ? layer.linears[n].w : std::vector<float>{};
@@ -244,7 +246,8 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
   std::vector<float> h;
   if (head_recipe.calibrated() || opt.calib_nll) h = final_norm_stats(config, norm, act).hessian();
   const std::vector<float> head_values = head_recipe.algorithm == "none" ? head.w : std::vector<float>{};
-  LinearResult res = quantize_linear(head, head_recipe, h.empty() ? nullptr : h.data());
+  LinearResult res =
+      with_error_context("lm_head", [&] { return quantize_linear(head, head_recipe, h.empty() ? nullptr : h.data()); });
   if (opt.calib_nll) {
     if (res.quantized) head.w = dequantize(res.matrix);
     report.calib_nll = calibration_nll(config, norm, head, act, cs);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "base/bounded_regex.h"
 #include "base/error.h"
 #include "formats/registry.h"
 
@@ -71,12 +72,8 @@ RecipePlan::RecipePlan(const std::string& model_recipe, const std::vector<std::s
       throw Error("recipe", "--tensor '" + o + "': expected REGEX=RECIPE");
     if (has_model_suffix(o))
       throw Error("recipe", "--tensor '" + o + "': ':rot' and ':had' apply to the whole model; put them on the model recipe");
-    try {
-      std::regex check(o.substr(0, eq));
-    } catch (const std::regex_error& e) {
-      throw Error("recipe", "--tensor '" + o + "': bad regex: " + e.what());
-    }
-    overrides_.emplace_back(o.substr(0, eq), parse_recipe(o.substr(eq + 1)));
+    overrides_.push_back({bounded_regex(o.substr(0, eq), "recipe", "--tensor '" + o + "'"),
+                          parse_recipe(o.substr(eq + 1))});
   }
 }
 
@@ -118,7 +115,7 @@ Recipe RecipePlan::for_tensor(const std::string& name, bool is_matrix) const {
     r = model_;
   }
   for (const auto& [pattern, recipe] : overrides_)
-    if (std::regex_match(name, std::regex(pattern))) r = recipe;
+    if (std::regex_match(name, pattern)) r = recipe;
   if (!is_matrix && r.algorithm != "none") r = parse_recipe("f32");  // 1-D tensors stay float
   return is_matrix ? fit(r) : r;
 }

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <map>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -88,7 +89,7 @@ class RecipePlan {
   std::map<std::string, int64_t> cols_;
   bool rotate_ = false, hadamard_down_ = false;
   std::map<std::string, Recipe> assigned_;
-  std::vector<std::pair<std::string, Recipe>> overrides_;  // regex source, recipe
+  std::vector<std::pair<std::regex, Recipe>> overrides_;  // compiled once (bounded_regex)
 };
 
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 
 namespace lowbit {
@@ -27,8 +28,10 @@ int32_t token_id(const json& root, const std::string& text) {
 
 json read_side_file(const std::filesystem::path& p) {
   if (!std::filesystem::exists(p)) return json();
+  const std::string text = read_text_file(p.string());
+  check_json_depth(text, "tokenizer", p.string());
   try {
-    return json::parse(read_text_file(p.string()));
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw Error("tokenizer", p.string() + ": not valid JSON: " + e.what());
   }

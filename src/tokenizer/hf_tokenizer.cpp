@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/blob_fields.h"
@@ -144,11 +145,19 @@ std::vector<AddedToken> parse_added(const json& root, const std::string& path) {
   return out;
 }
 
-std::vector<std::string> token_texts(const HfBpeModel& model,
-                                     const std::vector<AddedToken>& added) {
+// The id space is sized by the largest id; ids must be nearly dense (holes up to kMaxIdGaps), so
+// a file cannot make us allocate billions of entries with one large id.
+constexpr int64_t kMaxIdGaps = 65536;
+
+std::vector<std::string> token_texts(const HfBpeModel& model, const std::vector<AddedToken>& added,
+                                     const std::string& path) {
   int32_t n = 0;
   for (const auto& [piece, id] : model.vocab()) n = std::max(n, id + 1);
   for (const AddedToken& a : added) n = std::max(n, a.id + 1);
+  const int64_t entries = static_cast<int64_t>(model.vocab().size() + added.size());
+  if (n > entries + kMaxIdGaps)
+    fail(path, "token id " + std::to_string(n - 1) + " is far beyond the " + std::to_string(entries) +
+                   " entries (ids must be nearly dense)");
   std::vector<std::string> text(n);
   for (const auto& [piece, id] : model.vocab()) text[id] = byte_level_to_bytes(piece);
   for (const AddedToken& a : added) text[a.id] = a.content;
@@ -156,6 +165,7 @@ std::vector<std::string> token_texts(const HfBpeModel& model,
 }
 
 json parse_root(std::string_view text, const std::string& origin) {
+  check_json_depth(text, "tokenizer", origin);
   json root;
   try {
     root = json::parse(text);
@@ -178,7 +188,7 @@ HfParts build_parts(const json& root, const std::string& origin, HfSpecialIds id
   if (!p.pre->is_byte_level())
     fail(origin, "only byte-level BPE tokenizers (a ByteLevel pre_tokenizer) are supported");
   std::vector<AddedToken> added = parse_added(root, origin);
-  p.text = token_texts(*p.model, added);
+  p.text = token_texts(*p.model, added, origin);
   p.added = std::make_unique<AddedTokenMatcher>(std::move(added));
   const auto n = static_cast<int32_t>(p.text.size());
   p.bos = ids.bos >= 0 && ids.bos < n ? ids.bos : -1;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "tokenizer/base64.h"
 #include "tokenizer/utf8.h"
 
@@ -90,6 +91,7 @@ std::string spm_vocab_to_json(const SpmVocab& v, std::string_view tokenizer_kind
 }
 
 SpmVocabWithKind spm_vocab_from_json(std::string_view text, std::string_view origin) {
+  check_json_depth(text, "tokenizer", std::string(origin));
   json root;
   try {
     root = json::parse(text);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 
 namespace lowbit {
@@ -92,6 +93,7 @@ Dataset jsonl_dataset(const std::string& text, const std::string& path, const To
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(line_no);
+    check_json_depth(line, "data", where);
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);

@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "base/splitmix.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
@@ -179,6 +180,7 @@ json load_checkpoint(const std::string& path, LoraAdapter& ad, AdamW& opt, const
   const SafetensorsFile f(path);
   const auto it = f.metadata().find(kMetaKey);
   if (it == f.metadata().end()) throw Error("finetune", path + ": not a lowbit finetune checkpoint");
+  check_json_depth(it->second, "finetune", path);
   json meta;
   try {
     meta = json::parse(it->second);

@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
@@ -124,8 +125,10 @@ LoraAdapter load_peft_adapter(const std::string& dir, const LlamaConfig& mc) {
   const std::string cfg_path = dir + "/adapter_config.json", st_path = dir + "/adapter_model.safetensors";
   if (!fs::exists(cfg_path)) throw Error("lora", dir + ": no adapter_config.json (not a PEFT LoRA adapter directory)");
   json j;
+  const std::string cfg_text = read_text_file(cfg_path);
+  check_json_depth(cfg_text, "lora", cfg_path);
   try {
-    j = json::parse(read_text_file(cfg_path));
+    j = json::parse(cfg_text);
   } catch (const json::exception&) {
     throw Error("lora", cfg_path + ": not valid JSON");
   }

@@ -217,5 +217,32 @@ TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
   expect_one_line_error(run_command(bin() + " frobnicate"), "frobnicate");
 }
 
+// Issue 14's hostile inputs: each used to crash, hang or print garbage with exit 0.
+TEST(Cli, HostileSizesAndFilesAreRefusedOrBounded) {
+  const std::string dir = test::temp_dir();
+  const std::string stories = q(test::shared_path("models/stories260K/stories260K.bin"));
+  // -n far beyond the context: generation stops at the context (512 tokens) and says so.
+  const test::CommandResult g = run_command(bin() + " generate --model " + stories +
+                                            " -p Once -n 4611686018427387904 --ignore-eos --temp 0");
+  EXPECT_EQ(g.exit_code, 0) << g.err;
+  EXPECT_NE(g.err.find("stopped at the model's context of 512 tokens"), std::string::npos) << g.err;
+  expect_one_line_error(run_command(bin() + " bench --model " + stories + " -p 500 -n 4611686018427387904"),
+                        "exceed the model's context of 512");
+  // A prompt longer than the context is refused up front (its prefill would be quadratic).
+  std::string longp;
+  for (int i = 0; i < 600; ++i) longp += "the cat ";
+  expect_one_line_error(run_command(bin() + " generate --model " + stories + " -p " + q(longp)),
+                        "more than the model's context of 512");
+  // A FIFO as the model: refused at once instead of blocking on open.
+  ASSERT_EQ(run_command("mkfifo " + dir + "/m.fifo").exit_code, 0);
+  expect_one_line_error(run_command("timeout 20 " + bin() + " info --model " + dir + "/m.fifo"),
+                        "not a regular file");
+  // A --tensor regex of 30,000 nested groups (std::regex recursion) is refused.
+  const std::string nested = std::string(30000, '(') + "lm_head" + std::string(30000, ')');
+  expect_one_line_error(run_command(bin() + " quantize --model " + stories + " -r rtn:int4:g32 -o " + dir +
+                                    "/n.lowbit --tensor " + q(nested + "=f16")),
+                        "regex longer than 512");
+}
+
 }  // namespace
 }  // namespace lowbit

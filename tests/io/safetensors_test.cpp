@@ -98,6 +98,9 @@ TEST(Safetensors, MalformedFilesGiveClearErrors) {
                        R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                        floats({1.f, 2.f, 3.f})),
                "overlap");
+  // Deep nesting (a non-string __metadata__ value): refused before anything walks it.
+  expect_error(make_st(R"({"__metadata__":{"a":)" + std::string(50000, '[') + std::string(50000, ']') + "}}", ""),
+               "nested deeper than 64");
 }
 
 TEST(Safetensors, EveryTruncationOfARealHeaderFailsCleanly) {
@@ -161,6 +164,22 @@ TEST(HfConfig, RejectsBadConfigs) {
   EXPECT_THROW(parse_hf_config(R"({"architectures":["LlamaForCausalLM"],"num_attention_heads":4,)"
                                R"("rope_scaling":{"type":"yarn"},)" + base + "}", "x"),
                Error);
+  // Issue 14: a deeply nested rope_scaling (its dump() recursed per level) and non-boolean flags.
+  test::expect_error(
+      [&] {
+        parse_hf_config(R"({"architectures":["LlamaForCausalLM"],"num_attention_heads":4,"rope_scaling":)" +
+                            std::string(100000, '[') + std::string(100000, ']') + "," + base + "}",
+                        "cfg.json");
+      },
+      "cfg.json: JSON nested deeper than 64 levels");
+  for (const char* flag : {"attention_bias", "tie_word_embeddings", "mlp_bias"})
+    test::expect_error(
+        [&] {
+          parse_hf_config(R"({"architectures":["LlamaForCausalLM"],"num_attention_heads":4,")" +
+                              std::string(flag) + R"(":"yes",)" + base + "}",
+                          "cfg.json");
+        },
+        std::string("'") + flag + "' is not true or false");
 }
 
 TEST(HfModel, MissingTensorAndWrongShapeAreReported) {

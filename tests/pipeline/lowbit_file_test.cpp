@@ -2,6 +2,7 @@
 // sits in pinned bands; malformed files give clear errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "eval/perplexity.h"
 #include "io/lowbit_file.h"
 #include "io/safetensors.h"
+#include "model/generate.h"
 #include "model/loader.h"
 #include "pipeline/quantize.h"
 #include "legacy_edges.h"
@@ -173,10 +175,84 @@ TEST(LowbitFile, MalformedFilesGiveClearErrors) {
   bad = tensors;
   bad["layers.0.q_proj"]["format"] = "int9:g64";
   expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "int9");
+  // Hostile index shapes and config values (issue 14): refused by the bytes actually present,
+  // before any allocation, and never truncated.
+  bad = tensors;
+  bad["layers.0.q_proj"]["shape"] = {0, 64};
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "empty shape");
+  bad = tensors;
+  bad["layers.0.q_proj"]["shape"] = {1, int64_t{1} << 32};
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "layers.0.q_proj.codes");
+  bad = tensors;
+  bad["layers.0.q_proj"]["shape"] = {64.5, 64};
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "non-integer dimension");
+  bad = tensors;
+  bad["layers.0.q_proj"]["format"] = "e8p:g64";
+  bad["layers.0.q_proj"]["shape"] = {64, 60};
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "multiple of 8");
+  auto config = nlohmann::json::parse(SafetensorsFile(a).metadata().at("lowbit.config"));
+  for (const auto& [key, value] : {std::pair<const char*, nlohmann::json>{"n_layers", 1.5},
+                                   {"bos_id", int64_t{1} << 33}, {"tie_embeddings", 1}, {"norm_eps", "x"}}) {
+    auto c = config;
+    c[key] = value;
+    expect_error(with_metadata(a, "lowbit.config", c.dump()), key);
+  }
+  expect_error(with_metadata(a, "lowbit.tensors", std::string(100, '[')), "nested deeper than 64");
   const std::string full = test::read_file(a);
   const std::string cut = test::temp_dir() + "/cut.lowbit";
   test::write_file(cut, full.substr(0, full.size() / 2));
   EXPECT_THROW(load_lowbit_model(cut), Error);
+}
+
+// A huge finite norm gain (-3e38) overflows the activations: no undefined behaviour in the
+// kernels, and generation, perplexity and eval stop with an error instead of printing garbage.
+TEST(LowbitFile, OverflowingWeightsGiveAnErrorNotGarbage) {
+  const std::string a = quantize_to("models/stories260K/stories260K.bin", "rtn:int4:g32", "ovf.lowbit");
+  std::string bytes = test::read_file(a);
+  {
+    const SafetensorsFile f(a);
+    const TensorView& v = f.tensor("layers.0.attn_norm");
+    const size_t off = static_cast<size_t>(v.data - f.file_data());
+    const float huge = -3e38f;
+    for (size_t i = 0; i < v.nbytes / 4; ++i) std::memcpy(&bytes[off + 4 * i], &huge, 4);
+  }
+  const std::string p = test::temp_dir() + "/ovf2.lowbit";
+  test::write_file(p, bytes);
+  const LoadedModel m = load_model(p, "");
+  GenerateOptions opt;
+  opt.max_new_tokens = 4;
+  test::expect_error([&] { generate(*m.model, {1, 20, 30}, opt, [](int32_t) { return true; }); },
+                     "non-finite logit", "generate");
+  const std::vector<int32_t> ids = {1, 20, 30, 40, 50, 60, 70, 80};
+  test::expect_error([&] { perplexity(*m.model, ids, 8, 8); }, "non-finite logits", "perplexity");
+}
+
+// Errors from deep inside the algorithms name the tensor they happened in (issue 14).
+TEST(LowbitFile, QuantizeErrorsNameTheTensor) {
+  const std::string dir = test::temp_dir() + "/nan-ref-s";
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"config.json", "tokenizer.model"})
+    std::filesystem::copy_file(test::shared_path(std::string("models/ref-s/") + f), dir + "/" + f);
+  std::string bytes = test::read_file(test::shared_path("models/ref-s/model.safetensors"));
+  {
+    const SafetensorsFile f(test::shared_path("models/ref-s/model.safetensors"));
+    const TensorView& v = f.tensor("model.layers.1.mlp.down_proj.weight");
+    const float nan = NAN;
+    std::memcpy(&bytes[static_cast<size_t>(v.data - f.file_data()) + 4 * 17], &nan, 4);
+  }
+  test::write_file(dir + "/model.safetensors", bytes);
+  const ModelSource src = open_model_source(dir);
+  const auto tok = load_tokenizer_for(src, "");
+  for (const char* recipe : {"rtn:int4:g32", "gptq:int4:g32"}) {
+    QuantizeOptions opt;
+    opt.recipe = recipe;
+    opt.calibration.windows = 2;
+    opt.calibration.window_len = 16;
+    test::expect_error([&] { quantize_model(src, *tok, opt, test::temp_dir() + "/nan.lowbit"); },
+                       "layers.1", "");
+    test::expect_error([&] { quantize_model(src, *tok, opt, test::temp_dir() + "/nan.lowbit"); },
+                       "down_proj", "");
+  }
 }
 
 TEST(LowbitFile, QuantizeRefusesBadRecipeAndLeavesNoFile) {

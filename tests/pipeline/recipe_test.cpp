@@ -2,6 +2,7 @@
 
 #include "base/error.h"
 #include "pipeline/recipe.h"
+#include "testutil.h"
 
 namespace lowbit {
 namespace {
@@ -43,6 +44,12 @@ TEST(RecipePlan, VectorFormatFallsBackOnRowsItCannotHold) {
   EXPECT_EQ(plan.for_tensor("layers.0.down_proj", true).to_string(), "awq:int3:g128");
   EXPECT_EQ(shape_fallback(parse_recipe("rtn:int4:g128"), 172).to_string(), "rtn:int4:g128");
   EXPECT_EQ(shape_fallback(parse_recipe("gptq:e8p:gc:bf16s"), 12).to_string(), "gptq:int3:gc:bf16s");
+}
+
+TEST(RecipePlan, HostileOverrideRegexIsRefused) {
+  test::expect_error([] { RecipePlan("rtn:int4:g128", {std::string(40, '(') + std::string(40, ')') + "=f16"}); },
+                     "more than 32 groups", "recipe");
+  test::expect_error([] { RecipePlan("rtn:int4:g128", {"lm_head[=f16"}); }, "bad regex", "recipe");
 }
 
 TEST(RecipePlan, DefaultsAndOverrides) {

@@ -164,6 +164,18 @@ TEST(HfTokenizer, MalformedFilesThrow) {
       {"unknown_pre.json",
        R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Metaspace"}})",
        "Metaspace"},
+      // Issue 14: one huge id would size the id table; deep nesting would overflow the stack.
+      {"sparse_id.json",
+       R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 2147483646}, "merges": []}, )" + byte_level + "}",
+       "far beyond the 2 entries"},
+      {"nested_pre.json",
+       R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": )" +
+           std::string(20000, '[') + std::string(20000, ']') + "}",
+       "nested deeper than 64"},
+      {"nested_merge.json",
+       R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [)" + std::string(20000, '[') +
+           std::string(20000, ']') + "]}, " + byte_level + "}",
+       "nested deeper than 64"},
   };
   for (const auto& c : cases) {
     const std::string path = write_json(c.name, c.text);
