@@ -235,8 +235,8 @@ void add_quantize(CLI::App& app) {
       ->each([a](const std::string&) { a->recipe_given = true; });
   cmd->add_option("--tensor", a->opt.overrides, "per-tensor override REGEX=RECIPE (repeatable), e.g. 'lm_head=f16'");
   add_budget_options(*cmd, &a->budget,
-                     "default ALG:int2:g128:asym ... ALG:int8:g128 with the recipe's algorithm, default gptq; embeddings "
-                     "rtn:...:clip and f16; :rot on the recipe rotates first");
+                     "default ALG:e8p:g128, ALG:e8p:g64, ALG:int3:g128 ... ALG:int8:g128 with the recipe's algorithm, "
+                     "default gptq; embeddings rtn:e8p and rtn:int3..8:clip and f16; :rot on the recipe rotates first");
   add_calibration_options(*cmd, &a->opt.calibration, "imatrix/gptq/awq");
   add_lora_options(*cmd, &a->lora, "merge a LoRA adapter into the float weights before quantizing");
   cmd->add_option("--tune", a->tune,
@@ -267,7 +267,7 @@ void add_quantize(CLI::App& app) {
                   "adapter (PEFT) here for lowbit finetune --init-adapter");
   cmd->add_option("--loftq-rank", a->loftq_lora.rank, "LoftQ adapter rank (default 16)")->check(CLI::Range(1, 1 << 16));
   cmd->add_option("--loftq-alpha", a->loftq_lora.alpha, "LoftQ adapter alpha, scale alpha/rank (default 32)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--loftq-iters", a->loftq_iters, "LoftQ alternations of quantize and SVD (default 5)")
       ->check(CLI::Range(1, 100));
   cmd->add_flag("--json", a->json, "print one JSON object with the full per-tensor table");

@@ -188,18 +188,20 @@ double TensorMeasurement::predicted_kld(size_t c) const {
   return probe_err > 0 ? probe_kld * candidates.at(c).error / probe_err : 0.0;
 }
 
+// The 2-bit candidates are the e8p code book (2.125 and 2.25 bits/weight): on ref-m it replaced
+// int2:g128:asym / int2:g64:asym with -33 % KLD at 2.19 MB and -5 % at 2.66 MB
+// (docs/BENCHMARKS.md, "The E8P lattice code book"). e8p searches its scale itself (no :clip).
 std::vector<std::string> default_linear_candidates(const std::string& algorithm) {
   const std::string suffix = algorithm == "rtn" ? ":clip" : "";
-  std::vector<std::string> out;
-  for (const char* f : {"int2:g128:asym", "int2:g64:asym", "int3:g128", "int3:g64", "int4:g128", "int4:g64",
-                        "int5:g128", "int6:g128", "int8:g128"})
+  std::vector<std::string> out = {algorithm + ":e8p:g128", algorithm + ":e8p:g64"};
+  for (const char* f : {"int3:g128", "int3:g64", "int4:g128", "int4:g64", "int5:g128", "int6:g128", "int8:g128"})
     out.push_back(algorithm + ":" + f + suffix);
   return out;
 }
 
 std::vector<std::string> default_embed_candidates() {
-  std::vector<std::string> out;
-  for (const char* f : {"int2:g64:asym", "int3:g64", "int4:g128", "int4:g64", "int5:g128", "int6:g128", "int8:g128"})
+  std::vector<std::string> out = {"rtn:e8p:g128", "rtn:e8p:g64"};
+  for (const char* f : {"int3:g64", "int4:g128", "int4:g64", "int5:g128", "int6:g128", "int8:g128"})
     out.push_back(std::string("rtn:") + f + ":clip");
   out.push_back("f16");
   return out;

@@ -100,10 +100,10 @@ struct MeasureOptions {
   std::function<void(int64_t done, int64_t total, const std::string& what)> progress;
 };
 
-// ALG:int2:g128:asym, ALG:int2:g64:asym, ALG:int3:g128, ALG:int3:g64, ALG:int4:g128, ALG:int4:g64,
-// ALG:int5:g128, ALG:int6:g128, ALG:int8:g128 (ALG = rtn gets :clip).
+// ALG:e8p:g128, ALG:e8p:g64, ALG:int3:g128, ALG:int3:g64, ALG:int4:g128, ALG:int4:g64, ALG:int5:g128,
+// ALG:int6:g128, ALG:int8:g128 (ALG = rtn: the int grids get :clip).
 std::vector<std::string> default_linear_candidates(const std::string& algorithm);
-// rtn:...:clip over the same grids, and f16.
+// rtn:e8p:g128, rtn:e8p:g64, rtn:int<b>:...:clip for int3..int8, and f16.
 std::vector<std::string> default_embed_candidates();
 
 // Measures every matrix of `src` (a float model). Throws lowbit::Error for a quantized source,
