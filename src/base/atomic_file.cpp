@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 
 #include "base/error.h"
@@ -34,10 +35,15 @@ extern "C" void remove_temp_files_and_reraise(int sig) {
 }
 
 // Installs the handler once, for the signals whose action is still the default (a caller's own
-// handler, or an ignored signal, is left alone).
+// handler, or an ignored signal, is left alone). SIGXFSZ (the file size limit, `ulimit -f`) is
+// ignored instead, if still default: the write then fails with EFBIG, which write() reports as an
+// error and the destructor cleans up, where the default action would kill the process and leave
+// the temp file behind.
 void install_handler_once() {
   static std::once_flag once;
   std::call_once(once, [] {
+    struct sigaction xfsz {};
+    if (::sigaction(SIGXFSZ, nullptr, &xfsz) == 0 && xfsz.sa_handler == SIG_DFL) ::signal(SIGXFSZ, SIG_IGN);
     for (int sig : kSignals) {
       struct sigaction old {};
       if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
@@ -67,9 +73,28 @@ void untrack(int slot) {
   if (slot >= 0) g_state[slot].store(kFree);
 }
 
+// Removes "<name>.tmp.<pid>" files beside `path` whose writer no longer exists (a process killed
+// with SIGKILL cannot clean up): pid not this process and kill(pid, 0) reports no such process.
+void remove_stale_temps(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  remove_stale_temps(path_);
   tmp_path_ = path_ + ".tmp." + std::to_string(::getpid());
   slot_ = track(tmp_path_);  // before the file exists: a signal in between leaves nothing
   f_ = std::fopen(tmp_path_.c_str(), "wb");

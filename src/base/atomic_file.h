@@ -4,7 +4,10 @@
 // ended by SIGINT, SIGTERM or SIGHUP while temp files are open, a handler (installed with the
 // first AtomicFile) removes them before the signal takes its default effect. At most
 // kMaxTrackedTempFiles temp files at a time, with paths under 1024 bytes, are tracked for that;
-// others still work, untracked.
+// others still work, untracked. SIGKILL cannot be caught: a later AtomicFile for the same path
+// removes "<path>.tmp.<pid>" files whose process is gone. A file size limit (`ulimit -f`) makes
+// write() throw (EFBIG; SIGXFSZ is ignored once the first AtomicFile exists) instead of killing
+// the process.
 #pragma once
 
 #include <cstdio>

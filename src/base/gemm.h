@@ -1,10 +1,10 @@
 // Row-major GEMM on the process's threads: C[m, n] = alpha · op(A)·op(B) + beta · C with
 // op(X) = X or Xᵀ (ta / tb), lda/ldb/ldc the row strides as stored. OpenBLAS runs single-threaded
-// inside lowbit (base/parallel.h), so big products are split here into one slice per thread
-// along the larger of m and n, each an independent single-threaded cblas call; small ones
-// (under ~64K multiply-adds) run on the calling thread. A fixed thread count gives bit-identical
-// results run to run; another count may change the last bits (BLAS kernels pick their blocking by
-// size). Call from outside parallel_for (inside, use the single-threaded gemm_serial).
+// inside lowbit (base/parallel.h), so big products are split here into fixed slices of 128 rows
+// or columns (along the larger of m and n), each an independent single-threaded cblas call, spread
+// over the threads; small ones (under ~64K multiply-adds, or at most 128 wide) run on the calling
+// thread. The slices do not depend on the thread count, so results are bit-identical across runs
+// and thread counts. Call from outside parallel_for (inside, use the single-threaded gemm_serial).
 #pragma once
 
 #include <cstdint>

@@ -55,9 +55,9 @@ void add_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "prefill and decode throughput");
   cmd->add_option("-m,--model", a->model, "HF directory, .gguf or llama2.c .bin")->required();
-  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for prefill")->check(CLI::PositiveNumber);
-  cmd->add_option("-n,--n-gen", a->n_gen, "tokens to decode")->check(CLI::PositiveNumber);
-  cmd->add_option("-r,--reps", a->reps, "repetitions (after one warm-up)")->check(CLI::PositiveNumber);
+  cmd->add_option("-p,--n-prompt", a->n_prompt, "prompt tokens for prefill")->check(positive());
+  cmd->add_option("-n,--n-gen", a->n_gen, "tokens to decode")->check(positive());
+  cmd->add_option("-r,--reps", a->reps, "repetitions (after one warm-up)")->check(positive());
   add_lora_options(*cmd, &a->lora);
   cmd->add_flag("--no-bandwidth", a->no_bandwidth, "skip the memory bandwidth probe");
   cmd->add_flag("--json", a->json, "print one JSON object");

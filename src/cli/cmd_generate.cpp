@@ -72,8 +72,8 @@ void add_generate(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "HF directory, .gguf or llama2.c .bin")->required();
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: found with the model)");
   cmd->add_option("-p,--prompt", a->prompt, "prompt text (BOS is prepended)");
-  cmd->add_option("-n,--n-predict", a->n, "tokens to generate")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--temp", a->sampler.temperature, "temperature; 0 = greedy")->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--n-predict", a->n, "tokens to generate")->check(non_negative());
+  cmd->add_option("--temp", a->sampler.temperature, "temperature; 0 = greedy")->check(non_negative());
   cmd->add_option("--top-k", a->sampler.top_k, "keep the k most likely tokens (0 = off)");
   cmd->add_option("--top-p", a->sampler.top_p, "nucleus sampling mass (1 = off)");
   cmd->add_option("--min-p", a->sampler.min_p, "drop tokens below min-p x the top probability (0 = off)");

@@ -80,7 +80,7 @@ void add_sweep(CLI::App& app) {
   cmd->add_option("--calib-len", a->opt.quantize.calibration.window_len, "tokens per calibration window (default 512)")
       ->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--bench-tokens", a->opt.bench_gen, "decode tokens timed per recipe (0 = skip; default 32)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--json", a->json, "print the table as JSON");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_sweep_command(*a); });

@@ -10,13 +10,13 @@ void add_synth(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("synth", "write an HF-layout model with random weights of any shape");
   cmd->add_option("-o,--out", *out, "output directory")->required();
-  cmd->add_option("--hidden", o->hidden, "hidden size")->check(CLI::PositiveNumber);
-  cmd->add_option("--intermediate", o->intermediate, "MLP intermediate size")->check(CLI::PositiveNumber);
-  cmd->add_option("--layers", o->layers, "layers")->check(CLI::PositiveNumber);
-  cmd->add_option("--heads", o->heads, "attention heads")->check(CLI::PositiveNumber);
-  cmd->add_option("--kv-heads", o->kv_heads, "key/value heads")->check(CLI::PositiveNumber);
-  cmd->add_option("--vocab", o->vocab, "vocabulary size")->check(CLI::PositiveNumber);
-  cmd->add_option("--context", o->context, "max_position_embeddings")->check(CLI::PositiveNumber);
+  cmd->add_option("--hidden", o->hidden, "hidden size")->check(positive());
+  cmd->add_option("--intermediate", o->intermediate, "MLP intermediate size")->check(positive());
+  cmd->add_option("--layers", o->layers, "layers")->check(positive());
+  cmd->add_option("--heads", o->heads, "attention heads")->check(positive());
+  cmd->add_option("--kv-heads", o->kv_heads, "key/value heads")->check(positive());
+  cmd->add_option("--vocab", o->vocab, "vocabulary size")->check(positive());
+  cmd->add_option("--context", o->context, "max_position_embeddings")->check(positive());
   cmd->add_option("--dtype", o->dtype, "F32, F16 or BF16")->transform(CLI::IsMember({"F32", "F16", "BF16"}, CLI::ignore_case));
   cmd->add_option("-s,--seed", o->seed, "random seed");
   cmd->callback([o, out] {

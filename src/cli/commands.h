@@ -22,6 +22,11 @@ class LoraAdapter;
 
 namespace lowbit::cli {
 
+// Option checks with short messages ("--temp: must be >= 0, got -1"); CLI11's NonNegativeNumber
+// and PositiveNumber print the largest double in full, 300 digits.
+CLI::Validator non_negative();
+CLI::Validator positive();
+
 void add_generate(CLI::App& app);
 void add_perplexity(CLI::App& app);
 void add_eval(CLI::App& app);

@@ -18,6 +18,29 @@
 namespace lowbit::cli {
 
 namespace {
+CLI::Validator number_at_least_zero(bool strict) {
+  return CLI::Validator(
+      [strict](std::string& text) -> std::string {
+        double v = 0.0;
+        size_t used = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size() || !std::isfinite(v)) return "'" + text + "' is not a finite number";
+        if (strict ? !(v > 0.0) : !(v >= 0.0)) return std::string("must be ") + (strict ? "> 0" : ">= 0") + ", got " + text;
+        return "";
+      },
+      strict ? "> 0" : ">= 0");
+}
+}  // namespace
+
+CLI::Validator non_negative() { return number_at_least_zero(false); }
+CLI::Validator positive() { return number_at_least_zero(true); }
+
+
+namespace {
 
 // "3000000", "2.9M", "2900K", "1.5G" (powers of 1000) or "2.8MiB", "2800KiB", "1GiB" (of 1024).
 int64_t parse_size(const std::string& s, const std::string& command) {
@@ -87,16 +110,16 @@ int64_t budget_target_bytes(const BudgetArgs& a, const LlamaConfig& c, const std
 }
 
 void add_threads_option(CLI::App& cmd, int* threads) {
-  cmd.add_option("-t,--threads", *threads, "threads to use (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("-t,--threads", *threads, "threads to use (0 = all cores)")->check(non_negative());
 }
 
 void add_window_options(CLI::App& cmd, int64_t* ctx, const std::string& ctx_help, int64_t* stride,
                         int64_t* max_tokens) {
-  cmd.add_option("-c,--ctx", *ctx, ctx_help)->check(CLI::NonNegativeNumber);
+  cmd.add_option("-c,--ctx", *ctx, ctx_help)->check(non_negative());
   cmd.add_option("--stride", *stride, "window start step (default: ctx, non-overlapping)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd.add_option("--max-tokens", *max_tokens, "keep only the first M tokens of the file (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
 }
 
 void apply_threads(int threads) { set_num_threads(threads); }

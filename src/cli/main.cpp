@@ -1,4 +1,5 @@
 // lowbit: compress LLaMA-family models to low bit-widths and run them fast.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -9,6 +10,9 @@
 
 int main(int argc, char** argv) {
   lowbit::configure_runtime(argv);
+  // A file size limit (ulimit -f) must give a write error that the writers report and clean up
+  // after (temp and spill files), not the default SIGXFSZ death that leaves them behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"lowbit: compress LLaMA-family models to low bit-widths, run, measure and fine-tune them (QLoRA)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lowbit 0.1.0");

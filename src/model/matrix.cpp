@@ -66,18 +66,21 @@ void matmul(const float* x, int64_t T, const Matrix& w, const float* bias, float
     });
     return;
   }
-  // Each thread multiplies all of X by its own slice of W's rows (columns of Y), in blocks of
-  // 64 rows so slices stay cache-friendly, with a single-threaded sgemm.
+  // Each thread multiplies all of X by its blocks of 64 of W's rows (columns of Y), one
+  // single-threaded sgemm per block: the calls have the same shapes whatever the thread count,
+  // so the result is bit-identical across thread counts (OpenBLAS picks kernels by size).
   constexpr int64_t kRowBlock = 64;
   const int64_t blocks = (n_out + kRowBlock - 1) / kRowBlock;
   parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    const int64_t r0 = b0 * kRowBlock, r1 = std::min(n_out, b1 * kRowBlock);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T),
-                static_cast<int>(r1 - r0), static_cast<int>(n_in), 1.0f, x, static_cast<int>(n_in),
-                w.row(r0), static_cast<int>(n_in), 0.0f, y + r0, static_cast<int>(n_out));
-    if (bias)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t r = r0; r < r1; ++r) y[t * n_out + r] += bias[r];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * kRowBlock, r1 = std::min(n_out, r0 + kRowBlock);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(T),
+                  static_cast<int>(r1 - r0), static_cast<int>(n_in), 1.0f, x, static_cast<int>(n_in),
+                  w.row(r0), static_cast<int>(n_in), 0.0f, y + r0, static_cast<int>(n_out));
+      if (bias)
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t r = r0; r < r1; ++r) y[t * n_out + r] += bias[r];
+    }
   });
 }
 

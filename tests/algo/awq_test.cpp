@@ -634,5 +634,34 @@ TEST(Awq, RejectsBadInput) {
   EXPECT_NO_THROW(search());
 }
 
+// The scale search and the clip-searched quantization give identical results for 1, 2 and 3
+// threads (issue 14's determinism: work is cut into fixed blocks, never per thread).
+TEST(Awq, IndependentOfThreadCount) {
+  const Layer& l = qkv_layer();
+  for (const char* name : {"int4:g32", "int3:g128:asym"}) {
+    const QuantSpec spec = parse_quant_spec(name);
+    std::vector<float> first_scales;
+    std::vector<uint8_t> first_codes;
+    std::vector<uint16_t> first_qscales;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      const AwqSearchResult res = awq_search_scales(l.refs(), l.cols, l.x_abs.data(), l.h.data(), spec);
+      std::vector<float> ws = l.w[0];
+      awq_scale_columns(ws.data(), l.rows[0], l.cols, res.scales.data());
+      const QuantizedMatrix m = awq_quantize(ws.data(), l.rows[0], l.cols, l.h.data(), res.scales.data(), spec);
+      if (threads == 1) {
+        first_scales = res.scales;
+        first_codes = m.codes;
+        first_qscales = m.scales;
+      } else {
+        EXPECT_EQ(res.scales, first_scales) << name << " search, " << threads << " threads";
+        EXPECT_EQ(m.codes, first_codes) << name << " codes, " << threads << " threads";
+        EXPECT_EQ(m.scales, first_qscales) << name << " scales, " << threads << " threads";
+      }
+    }
+    set_num_threads(0);
+  }
+}
+
 }  // namespace
 }  // namespace lowbit

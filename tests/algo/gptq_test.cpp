@@ -354,7 +354,7 @@ TEST(Gptq, DeadColumns) {
 // count change a bit of the result.
 TEST(Gptq, DeterministicAndIndependentOfThreadCount) {
   const Layer l = correlated_layer(300, 200, 400, 31);
-  for (const char* s : {"int4:g64", "nf4:g64:dq", "int3:gc:asym"}) {
+  for (const char* s : {"int4:g64", "nf4:g64:dq", "int3:gc:asym", "e8p:g64"}) {
     for (const bool act : {true, false}) {
       const QuantSpec spec = parse_quant_spec(s);
       auto quantize = [&](int threads) {

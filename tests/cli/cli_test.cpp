@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "testutil.h"
@@ -237,6 +238,18 @@ TEST(Cli, HostileSizesAndFilesAreRefusedOrBounded) {
   ASSERT_EQ(run_command("mkfifo " + dir + "/m.fifo").exit_code, 0);
   expect_one_line_error(run_command("timeout 20 " + bin() + " info --model " + dir + "/m.fifo"),
                         "not a regular file");
+  // A file size limit hit while writing: an error, and neither the output nor a temp file.
+  expect_one_line_error(run_command("bash -c " + q("ulimit -f 50; exec " + bin() + " quantize --model " +
+                                                   test::shared_path("models/stories260K/stories260K.bin") +
+                                                   " -r rtn:int8:g32 -o " + dir + "/u.lowbit")),
+                        "u.lowbit");
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().rfind("u.lowbit", 0), std::string::npos) << e.path();
+  // Out-of-range numbers: a short message, not the largest double in 300 digits.
+  const test::CommandResult neg = run_command(bin() + " generate --model " + stories + " -n -5");
+  expect_one_line_error(neg, "--n-predict: must be >= 0, got -5");
+  EXPECT_LT(neg.err.size(), 120u) << neg.err;
+  expect_one_line_error(run_command(bin() + " generate --model " + stories + " --temp nan"), "not a finite number");
   // A --tensor regex of 30,000 nested groups (std::regex recursion) is refused.
   const std::string nested = std::string(30000, '(') + "lm_head" + std::string(30000, ')');
   expect_one_line_error(run_command(bin() + " quantize --model " + stories + " -r rtn:int4:g32 -o " + dir +

@@ -10,6 +10,7 @@
 #include "algo/rtn.h"
 #include "base/error.h"
 #include "base/mapped_file.h"
+#include "base/parallel.h"
 #include "eval/perplexity.h"
 #include "io/lowbit_file.h"
 #include "io/safetensors.h"
@@ -252,6 +253,32 @@ TEST(LowbitFile, QuantizeErrorsNameTheTensor) {
                        "layers.1", "");
     test::expect_error([&] { quantize_model(src, *tok, opt, test::temp_dir() + "/nan.lowbit"); },
                        "down_proj", "");
+  }
+}
+
+// Every algorithm writes byte-identical files whatever the thread count (issue 14): work is cut
+// into fixed tiles, never per thread.
+TEST(LowbitFile, ByteIdenticalAcrossThreadCounts) {
+  const ModelSource src = open_model_source(test::shared_path("models/stories260K/stories260K.bin"));
+  const auto tok = load_tokenizer_for(src, "");
+  for (const char* recipe : {"rtn:int4:g32:clip", "imatrix:int4:g32", "gptq:int3:g32", "awq:int4:g32",
+                             "gptq:e8p:g32", "rtn:nf4:g64:dq"}) {
+    std::string first;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      QuantizeOptions opt;
+      opt.recipe = recipe;
+      opt.calibration.windows = 8;
+      opt.calibration.window_len = 64;
+      const std::string out = test::temp_dir() + "/t" + std::to_string(threads) + ".lowbit";
+      quantize_model(src, *tok, opt, out);
+      const std::string bytes = test::read_file(out);
+      if (first.empty())
+        first = bytes;
+      else
+        EXPECT_TRUE(bytes == first) << recipe << " differs with " << threads << " threads";
+    }
+    set_num_threads(0);
   }
 }
 
