@@ -230,8 +230,8 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "output .lowbit file")->required();
   cmd->add_option("-r,--recipe", a->opt.recipe,
                   "e.g. rtn:int4:g128, rtn:int4:g128:clip, rtn:nf4:g64:dq, imatrix:int4:g128, gptq:int3:g128[:noact][:clip], "
-                  "awq:int4:g128, f16; append :rot to rotate the model first (Hadamard, folded into the weights) and/or :had to "
-                  "rotate down_proj inputs at run time")
+                  "awq:int4:g128, gptq:e8p:g64 (E8 lattice code book, 2.25 bits/weight), f16; append :rot to rotate "
+                  "the model first (Hadamard, folded into the weights) and/or :had to rotate down_proj inputs at run time")
       ->each([a](const std::string&) { a->recipe_given = true; });
   cmd->add_option("--tensor", a->opt.overrides, "per-tensor override REGEX=RECIPE (repeatable), e.g. 'lm_head=f16'");
   add_budget_options(*cmd, &a->budget,
