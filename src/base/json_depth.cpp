@@ -1,5 +1,7 @@
 #include "base/json_depth.h"
 
+#include <algorithm>
+
 #include "base/error.h"
 
 namespace lowbit {
@@ -20,7 +22,8 @@ int json_depth(std::string_view text, int limit) {
     if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }

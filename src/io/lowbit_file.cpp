@@ -46,9 +46,9 @@ json config_to_json(const LlamaConfig& c) {
 // 1e20 are refused rather than truncated), numbers finite, flags booleans.
 int64_t int_field(const json& j, const char* key, const std::string& where) {
   const json& v = j.at(key);
-  if (!v.is_number_integer() || v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX ||
-      (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX)))
-    throw Error(kComp, where + ": lowbit.config '" + key + "' is not a 32-bit integer");
+  const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= INT32_MAX
+                    : v.is_number_integer() && v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX;
+  if (!fits) throw Error(kComp, where + ": lowbit.config '" + key + "' is not a 32-bit integer");
   return v.get<int64_t>();
 }
 

@@ -113,12 +113,19 @@ void check_shape(const QuantizedMatrix& m) {
   if (m.spec.asym && static_cast<int64_t>(m.zeros.size()) != n) fail("zeros size");
 }
 
-// E8P: the 4-bit LUT index (v + 11)/2 of column c, v = 4·value/scale of its 8-weight code.
-uint32_t e8p_q4(const uint8_t* row, int64_t c) {
-  const int64_t k = c / kE8pDim * 2;
-  int8_t v[kE8pDim];
-  e8p_decode_x4(static_cast<uint16_t>(row[k] | (row[k + 1] << 8)), v);
-  return static_cast<uint32_t>(v[c % kE8pDim] + 11) / 2;
+// E8P: the 4-bit LUT index (v + 11)/2 of every weight [rows, cols], v = 4·value/scale of its
+// 8-weight code; each code decoded once.
+std::vector<uint8_t> e8p_lut_indices(const QuantizedMatrix& m) {
+  std::vector<uint8_t> q(static_cast<size_t>(m.rows * m.cols));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const uint8_t* row = m.codes.data() + r * m.row_code_bytes();
+    for (int64_t c = 0; c < m.cols; c += kE8pDim) {
+      int8_t v[kE8pDim];
+      e8p_decode_x4(static_cast<uint16_t>(row[c / 4] | (row[c / 4 + 1] << 8)), v);
+      for (int j = 0; j < kE8pDim; ++j) q[r * m.cols + c + j] = static_cast<uint8_t>((v[j] + 11) / 2);
+    }
+  }
+  return q;
 }
 
 // The stored byte of column c of row r (0 for padding), before any plane split.
@@ -127,10 +134,11 @@ struct RowSource {
   const IntMapping& mp;
   bool store_code;  // LUT formats in a tile layout keep q
   uint8_t flip;     // 0x80 when wide
+  const std::vector<uint8_t>& e8p_q;  // E8P: e8p_lut_indices(m); else empty
 
   uint8_t at(int64_t r, int64_t c) const {
-    const uint8_t* row = m.codes.data() + r * m.row_code_bytes();
-    const uint32_t q = m.spec.kind == FormatKind::E8P ? e8p_q4(row, c) : read_code(row, c, m.spec.bits);
+    const uint32_t q = !e8p_q.empty() ? e8p_q[r * m.cols + c]
+                                      : read_code(m.codes.data() + r * m.row_code_bytes(), c, m.spec.bits);
     const uint32_t u = mp.lut4 && !store_code ? mp.lut[q & 15] : q;
     return static_cast<uint8_t>(store_code ? u : (u ^ flip));
   }
@@ -239,8 +247,8 @@ IntPacked pack_int(const QuantizedMatrix& m, Isa isa, int tile_rows) {
     w.scale_store = ScaleStore::F32;
   else
     w.scale_store = m.spec.scale_type == ScaleType::BF16 ? ScaleStore::BF16 : ScaleStore::F16;
-  const RowSource src{m, mp, /*store_code=*/mp.lut4 && !scalar,
-                      w.wide ? uint8_t{0x80} : uint8_t{0}};
+  const std::vector<uint8_t> e8p_q = m.spec.kind == FormatKind::E8P ? e8p_lut_indices(m) : std::vector<uint8_t>{};
+  const RowSource src{m, mp, /*store_code=*/mp.lut4 && !scalar, w.wide ? uint8_t{0x80} : uint8_t{0}, e8p_q};
   if (scalar) {
     w.block_bytes = kBlock;
     w.codes = AlignedBytes(w.rows * w.n_blocks * kBlock);

@@ -41,8 +41,10 @@ GenerateStats generate(const LlamaModel& model, const std::vector<int32_t>& prom
     if (opt.stop_at_eos && next == opt.eos_id) break;
     if (i + 1 < max_new) model.forward({&next, 1}, cache, false, logits);
   }
-  st.hit_context = max_new < opt.max_new_tokens && st.generated == max_new && max_new > 0 &&
-                   !(opt.stop_at_eos && history.back() == opt.eos_id);
+  // Ran out of context rather than stopping on EOS or by the caller (a prompt that fills the
+  // context, max_new == 0, counts too).
+  st.hit_context = max_new < opt.max_new_tokens && st.generated == max_new &&
+                   !(st.generated > 0 && opt.stop_at_eos && history.back() == opt.eos_id);
   st.decode_seconds = since(t0);
   return st;
 }
