@@ -99,8 +99,8 @@ KvCache LlamaModel::new_cache(int64_t capacity) const {
   return c;
 }
 
-void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x, int64_t T,
-                                 KvCache& cache) const {
+void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x,
+                                 std::span<const BatchSequence> seqs, int64_t T) const {
   const int64_t D = config_.dim, hd = config_.head_dim;
   const int64_t dq = config_.n_heads * hd, dkv = config_.n_kv_heads * hd;
   std::vector<float> xn(T * D), q(T * dq), k(T * dkv), v(T * dkv), att(T * dq), o(T * D);
@@ -108,16 +108,19 @@ void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x
   lw.q_proj.matmul(xn.data(), T, lw.q_bias.data, q.data());
   lw.k_proj.matmul(xn.data(), T, lw.k_bias.data, k.data());
   lw.v_proj.matmul(xn.data(), T, lw.v_bias.data, v.data());
-  const int64_t pos0 = cache.n_past;
-  apply_rope(config_, inv_freq_, q.data(), T, config_.n_heads, pos0);
-  apply_rope(config_, inv_freq_, k.data(), T, config_.n_kv_heads, pos0);
-  float* kc = cache.k.data() + (layer * cache.capacity + pos0) * dkv;
-  float* vc = cache.v.data() + (layer * cache.capacity + pos0) * dkv;
-  std::memcpy(kc, k.data(), sizeof(float) * T * dkv);
-  std::memcpy(vc, v.data(), sizeof(float) * T * dkv);
-  const float* layer_k = cache.k.data() + layer * cache.capacity * dkv;
-  const float* layer_v = cache.v.data() + layer * cache.capacity * dkv;
-  causal_attention(config_, q.data(), T, layer_k, layer_v, pos0, att.data());
+  int64_t row = 0;  // first row of the current sequence
+  for (const BatchSequence& s : seqs) {
+    KvCache& cache = *s.cache;
+    const int64_t n = static_cast<int64_t>(s.tokens.size()), pos0 = cache.n_past;
+    apply_rope(config_, inv_freq_, &q[row * dq], n, config_.n_heads, pos0);
+    apply_rope(config_, inv_freq_, &k[row * dkv], n, config_.n_kv_heads, pos0);
+    float* layer_k = cache.k.data() + layer * cache.capacity * dkv;
+    float* layer_v = cache.v.data() + layer * cache.capacity * dkv;
+    std::memcpy(layer_k + pos0 * dkv, &k[row * dkv], sizeof(float) * n * dkv);
+    std::memcpy(layer_v + pos0 * dkv, &v[row * dkv], sizeof(float) * n * dkv);
+    causal_attention(config_, &q[row * dq], n, layer_k, layer_v, pos0, &att[row * dq]);
+    row += n;
+  }
   lw.o_proj.matmul(att.data(), T, nullptr, o.data());
   for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
 }
@@ -135,26 +138,59 @@ void LlamaModel::mlp_block(const LayerWeights& lw, float* x, int64_t T) const {
 
 void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
                          std::vector<float>& logits) const {
-  const int64_t T = static_cast<int64_t>(tokens.size()), D = config_.dim, V = config_.vocab_size;
-  if (T == 0) throw Error("model", "forward: no tokens");
-  if (cache.n_past + T > cache.capacity)
-    throw Error("model", "context full: " + std::to_string(cache.n_past + T) + " positions > " +
-                             std::to_string(cache.capacity));
-  std::vector<float> x(T * D);
-  for (int64_t t = 0; t < T; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= V)
-      throw Error("model", "token id " + std::to_string(tokens[t]) + " outside vocab of " + std::to_string(V));
-    std::memcpy(&x[t * D], weights_.embed_tokens.row(tokens[t]), sizeof(float) * D);
+  const BatchSequence one{tokens, &cache, all_logits};
+  forward_batch({&one, 1}, logits);
+}
+
+namespace {
+
+// Everything forward_batch refuses, checked before any cache changes. Returns the total rows.
+int64_t check_batch(std::span<const BatchSequence> seqs, int64_t vocab) {
+  if (seqs.empty()) throw Error("model", "forward: no sequences");
+  int64_t T = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const BatchSequence& s = seqs[i];
+    if (s.tokens.empty()) throw Error("model", "forward: no tokens");
+    if (!s.cache) throw Error("model", "forward: sequence without a KV cache");
+    for (size_t j = 0; j < i; ++j)
+      if (seqs[j].cache == s.cache) throw Error("model", "forward: two sequences share one KV cache");
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    if (s.cache->n_past + n > s.cache->capacity)
+      throw Error("model", "context full: " + std::to_string(s.cache->n_past + n) + " positions > " +
+                               std::to_string(s.cache->capacity));
+    for (int32_t id : s.tokens)
+      if (id < 0 || id >= vocab)
+        throw Error("model", "token id " + std::to_string(id) + " outside vocab of " + std::to_string(vocab));
+    T += n;
   }
+  return T;
+}
+
+}  // namespace
+
+void LlamaModel::forward_batch(std::span<const BatchSequence> seqs, std::vector<float>& logits) const {
+  const int64_t D = config_.dim, V = config_.vocab_size;
+  const int64_t T = check_batch(seqs, V);
+  std::vector<float> x(T * D);
+  int64_t t = 0;
+  for (const BatchSequence& s : seqs)
+    for (int32_t id : s.tokens) std::memcpy(&x[t++ * D], weights_.embed_tokens.row(id), sizeof(float) * D);
   for (int64_t l = 0; l < config_.n_layers; ++l) {
-    attention_block(weights_.layers[l], l, x.data(), T, cache);
+    attention_block(weights_.layers[l], l, x.data(), seqs, T);
     mlp_block(weights_.layers[l], x.data(), T);
   }
-  cache.n_past += T;
-  const int64_t first = all_logits ? 0 : T - 1, rows = T - first;
+  std::vector<int64_t> out_rows;  // rows of x whose logits are wanted, in output order
+  int64_t row = 0;
+  for (const BatchSequence& s : seqs) {
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    for (int64_t j = s.all_logits ? 0 : n - 1; j < n; ++j) out_rows.push_back(row + j);
+    row += n;
+    s.cache->n_past += n;
+  }
+  const int64_t rows = static_cast<int64_t>(out_rows.size());
   std::vector<float> xn(rows * D);
-  for (int64_t t = 0; t < rows; ++t)
-    rms_norm(&x[(first + t) * D], weights_.norm.data, D, config_.norm_eps, &xn[t * D]);
+  for (int64_t r = 0; r < rows; ++r)
+    rms_norm(&x[out_rows[r] * D], weights_.norm.data, D, config_.norm_eps, &xn[r * D]);
   logits.resize(rows * V);
   weights_.lm_head.matmul(xn.data(), rows, nullptr, logits.data());
 }

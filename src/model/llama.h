@@ -46,6 +46,14 @@ struct KvCache {
   std::vector<float> k, v;  // [n_layers, capacity, Dkv]
 };
 
+// One sequence's share of a batched forward pass: its new tokens (at positions cache->n_past ...),
+// its own KV cache, and whether it wants logits for every new token or only the last.
+struct BatchSequence {
+  std::span<const int32_t> tokens;
+  KvCache* cache = nullptr;
+  bool all_logits = false;
+};
+
 class LlamaModel {
  public:
   // Builds the weights from a validated source (keeps source's mappings alive): plain tensors
@@ -77,10 +85,19 @@ class LlamaModel {
   // Throws lowbit::Error if a token id is out of range or the cache would overflow.
   void forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits,
                std::vector<float>& logits) const;
+  // Several sequences in one pass (a server's continuous batch): the linear layers multiply the
+  // rows of all sequences at once, so each weight is read once per step; RoPE and attention run
+  // per sequence on its own cache. `logits` gets, sequence after sequence, [tokens.size(), V]
+  // rows for all_logits sequences and one [V] row for the others. Every row is computed exactly
+  // as forward() would compute it for that sequence alone as long as the layers' kernels are
+  // row-independent (packed kernels are; dense fp32 uses a different summation order for one row
+  // than for several). Checks everything before changing any cache: throws lowbit::Error for an
+  // empty batch or sequence, a null or repeated cache, a token id out of range or a cache overflow.
+  void forward_batch(std::span<const BatchSequence> seqs, std::vector<float>& logits) const;
 
  private:
-  void attention_block(const LayerWeights& lw, int64_t layer, float* x, int64_t T,
-                       KvCache& cache) const;
+  void attention_block(const LayerWeights& lw, int64_t layer, float* x,
+                       std::span<const BatchSequence> seqs, int64_t T) const;
   void mlp_block(const LayerWeights& lw, float* x, int64_t T) const;
 
   LlamaConfig config_;

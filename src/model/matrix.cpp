@@ -60,9 +60,19 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void matmul(const float* x, int64_t T, const Matrix& w, const float* bias, float* y) {
   const int64_t n_out = w.rows, n_in = w.cols;
-  if (T == 1) {
-    parallel_for(n_out, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) y[r] = dot_f32(x, w.row(r), n_in) + (bias ? bias[r] : 0.f);
+  if (T <= kRowDotMaxRows) {
+    // Every output is one dot_f32, whatever T: a row of a small batch (a server's decode step)
+    // gets the same bits as when it is multiplied alone. Threads take blocks of W's rows and
+    // run all T inputs over each block while it is in cache.
+    constexpr int64_t kRowBlock = 16;
+    const int64_t blocks = (n_out + kRowBlock - 1) / kRowBlock;
+    parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      for (int64_t r0 = b0 * kRowBlock; r0 < std::min(n_out, b1 * kRowBlock); r0 += kRowBlock) {
+        const int64_t r1 = std::min(n_out, r0 + kRowBlock);
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t r = r0; r < r1; ++r)
+            y[t * n_out + r] = dot_f32(x + t * n_in, w.row(r), n_in) + (bias ? bias[r] : 0.f);
+      }
     });
     return;
   }

@@ -29,7 +29,11 @@ struct Matrix {
 Matrix matrix_from(const TensorView& t);
 
 // Y[T, n_out] = X[T, n_in] · W[n_out, n_in]ᵀ (+ bias[n_out] if non-null), multithreaded.
-// T == 1 runs a row-parallel dot-product kernel; T > 1 calls OpenBLAS sgemm.
+// T <= kRowDotMaxRows computes every output with the same AVX2 dot product (so each row's result
+// does not depend on T or on the other rows: batched decode equals decoding alone); larger T
+// calls OpenBLAS sgemm on blocks of 64 rows of W (bit-identical across thread counts, but
+// rounded differently from the dot product).
+inline constexpr int64_t kRowDotMaxRows = 16;
 void matmul(const float* x, int64_t T, const Matrix& w, const float* bias, float* y);
 
 }  // namespace lowbit
