@@ -13,7 +13,7 @@ namespace lowbit::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, reference, file;
+  std::string model, reference, file, kv_type = "f32";  // kv_type: --model's cache, not the reference's
   LoraArgs lora;  // applied to --model, not to the reference
   int64_t ctx = 0, stride = 0, max_tokens = 0;
   bool json = false;
@@ -98,7 +98,7 @@ void run_eval(const EvalArgs& a) {
   const int64_t stride = a.stride > 0 ? a.stride : ctx;
   const CompareResult r =
       compare_models(*m.model, *ref.model, ids, ctx, stride,
-                     [](int64_t d, int64_t t) { progress_line("windows", d, t); });
+                     [](int64_t d, int64_t t) { progress_line("windows", d, t); }, parse_kv_type(a.kv_type));
   if (a.json) {
     print_json(a, r, ctx, stride, file_tokens);
   } else {
@@ -124,6 +124,7 @@ void add_eval(CLI::App& app) {
                      &a->stride, &a->max_tokens);
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_lora_options(*cmd, &a->lora);
+  add_kv_type_option(*cmd, &a->kv_type);
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_eval(*a); });
 }

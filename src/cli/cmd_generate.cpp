@@ -10,7 +10,7 @@ namespace lowbit::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, tokenizer, prompt;
+  std::string model, tokenizer, prompt, kv_type = "f32";
   LoraArgs lora;
   int64_t n = 128;
   SamplerParams sampler;
@@ -27,6 +27,7 @@ void run_generate(const GenerateArgs& a) {
   opt.max_new_tokens = a.n;
   opt.sampler = a.sampler;
   opt.stop_at_eos = !a.ignore_eos;
+  opt.kv_type = parse_kv_type(a.kv_type);
   opt.eos_id = m.tokenizer->eos_id();
   StreamDecoder stream(*m.tokenizer, /*continues_text=*/!a.prompt.empty());
   std::string text;
@@ -83,6 +84,7 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--ignore-eos", a->ignore_eos, "keep going past the end-of-sequence token");
   cmd->add_flag("--json", a->json, "print one JSON object instead of streaming");
   add_lora_options(*cmd, &a->lora);
+  add_kv_type_option(*cmd, &a->kv_type);
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_generate(*a); });
 }

@@ -13,7 +13,7 @@ namespace lowbit::cli {
 namespace {
 
 struct PerplexityArgs {
-  std::string model, tokenizer, file;
+  std::string model, tokenizer, file, kv_type = "f32";
   LoraArgs lora;
   int64_t ctx = 0, stride = 0, max_tokens = 0;
   bool json = false;
@@ -32,7 +32,7 @@ void run_perplexity(const PerplexityArgs& a) {
   const int64_t stride = a.stride > 0 ? a.stride : ctx;
   const PerplexityResult r = perplexity(*m.model, ids, ctx, stride, [](int64_t d, int64_t t) {
     progress_line("windows", d, t);
-  });
+  }, parse_kv_type(a.kv_type));
   if (a.json) {
     nlohmann::json j = {{"model", a.model},        {"file", a.file},
                         {"ppl", r.ppl},            {"ppl_stderr", r.ppl_stderr},
@@ -63,6 +63,7 @@ void add_perplexity(CLI::App& app) {
   add_window_options(*cmd, &a->ctx, "window length in tokens (default: the model's training context, at most 2048)",
                      &a->stride, &a->max_tokens);
   add_lora_options(*cmd, &a->lora);
+  add_kv_type_option(*cmd, &a->kv_type);
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_perplexity(*a); });

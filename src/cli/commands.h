@@ -69,6 +69,10 @@ void print_allocation(const Allocation& al);
 // "a,b,,c" -> {"a", "b", "c"}
 std::vector<std::string> split_list(const std::string& s);
 
+// Shared by generate, perplexity, eval, bench and serve: --kv-type f32|f16|q8|q4 (the KV cache
+// format, model/kv_cache.h), checked when parsed.
+void add_kv_type_option(CLI::App& cmd, std::string* kv_type);
+
 // Shared by commands: --threads (0 = all cores), applied before the command runs.
 void add_threads_option(CLI::App& cmd, int* threads);
 void apply_threads(int threads);

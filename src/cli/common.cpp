@@ -109,6 +109,12 @@ int64_t budget_target_bytes(const BudgetArgs& a, const LlamaConfig& c, const std
   return a.target_bpw > 0 ? target_bytes_for_bpw(c, a.target_bpw) : parse_size(a.target_size, command);
 }
 
+void add_kv_type_option(CLI::App& cmd, std::string* kv_type) {
+  cmd.add_option("--kv-type", *kv_type, "KV cache format: f32 (exact), f16, q8 (8.5 bits) or q4 (5 bits)")
+      ->check(CLI::IsMember({"f32", "f16", "q8", "q4"}))
+      ->capture_default_str();
+}
+
 void add_threads_option(CLI::App& cmd, int* threads) {
   cmd.add_option("-t,--threads", *threads, "threads to use (0 = all cores)")->check(non_negative());
 }

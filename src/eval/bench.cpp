@@ -28,8 +28,9 @@ MeanSd mean_sd(const std::vector<double>& v) {
 }
 
 // Returns {prefill seconds, decode seconds} for one run.
-std::pair<double, double> run_once(const LlamaModel& m, const std::vector<int32_t>& prompt, int64_t n_gen) {
-  KvCache cache = m.new_cache(static_cast<int64_t>(prompt.size()) + n_gen);
+std::pair<double, double> run_once(const LlamaModel& m, const std::vector<int32_t>& prompt, int64_t n_gen,
+                                   KvType kv_type) {
+  KvCache cache = m.new_cache(static_cast<int64_t>(prompt.size()) + n_gen, kv_type);
   std::vector<float> logits;
   auto t0 = std::chrono::steady_clock::now();
   m.forward(prompt, cache, false, logits);
@@ -44,7 +45,7 @@ std::pair<double, double> run_once(const LlamaModel& m, const std::vector<int32_
 
 }  // namespace
 
-BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int64_t repetitions) {
+BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int64_t repetitions, KvType kv_type) {
   if (n_prompt < 1 || n_gen < 1 || repetitions < 1)
     throw Error("bench", "-p, -n and --reps must be positive");
   if (n_gen > model.config().max_seq_len - std::min(n_prompt, model.config().max_seq_len))
@@ -54,10 +55,10 @@ BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int6
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(model.config().vocab_size - 1));
   std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
   for (auto& t : prompt) t = pick(rng);
-  run_once(model, std::vector<int32_t>(prompt.begin(), prompt.begin() + std::min<int64_t>(n_prompt, 8)), 2);
+  run_once(model, std::vector<int32_t>(prompt.begin(), prompt.begin() + std::min<int64_t>(n_prompt, 8)), 2, kv_type);
   std::vector<double> pre, dec;
   for (int64_t r = 0; r < repetitions; ++r) {
-    auto [p, d] = run_once(model, prompt, n_gen);
+    auto [p, d] = run_once(model, prompt, n_gen, kv_type);
     pre.push_back(static_cast<double>(n_prompt) / p);
     dec.push_back(static_cast<double>(n_gen) / d);
   }
@@ -72,6 +73,7 @@ BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int6
   res.decode_tok_s = d.mean;
   res.decode_tok_s_sd = d.sd;
   res.weight_bytes = model.decode_weight_bytes();
+  res.kv_bytes_per_token = model.new_cache(1, kv_type).bytes();
   return res;
 }
 

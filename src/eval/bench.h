@@ -14,6 +14,7 @@ struct BenchResult {
   double prefill_tok_s = 0, decode_tok_s = 0;
   double prefill_tok_s_sd = 0, decode_tok_s_sd = 0;  // standard deviation over repetitions
   int64_t weight_bytes = 0;  // bytes of weights read per decoded token
+  int64_t kv_bytes_per_token = 0;  // KV cache bytes one position takes (all layers, K and V)
   double bandwidth_gbs = 0;  // streaming-read bandwidth measured in the same run (0 if skipped)
   // decode_tok_s · weight_bytes / bandwidth: the fraction of the memory roofline decode reaches.
   // Above 1 when the weights fit in the last-level cache (small models).
@@ -22,6 +23,7 @@ struct BenchResult {
   }
 };
 
-BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int64_t repetitions);
+BenchResult bench(const LlamaModel& model, int64_t n_prompt, int64_t n_gen, int64_t repetitions,
+                  KvType kv_type = KvType::F32);
 
 }  // namespace lowbit

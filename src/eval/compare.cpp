@@ -151,14 +151,14 @@ void check_same_vocab(const LlamaModel& model, const LlamaModel& reference) {
 
 CompareResult compare_models(const LlamaModel& model, const LlamaModel& reference,
                              std::span<const int32_t> ids, int64_t ctx, int64_t stride,
-                             const ProgressFn& progress) {
+                             const ProgressFn& progress, KvType kv_type) {
   check_same_vocab(model, reference);
   const int64_t V = model.config().vocab_size;
   const std::vector<Window> windows = plan_windows(static_cast<int64_t>(ids.size()), ctx, stride);
   const auto t0 = std::chrono::steady_clock::now();
   Accumulated acc;
   std::vector<float> logits, ref_logits;
-  KvCache cache = model.new_cache(ctx), ref_cache = reference.new_cache(ctx);
+  KvCache cache = model.new_cache(ctx, kv_type), ref_cache = reference.new_cache(ctx);
   for (size_t wi = 0; wi < windows.size(); ++wi) {
     const Window& w = windows[wi];
     const std::span<const int32_t> fed = ids.subspan(w.begin, w.end - w.begin);

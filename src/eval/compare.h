@@ -39,10 +39,11 @@ struct CompareResult {
 
 // Runs both models over the windows of `ids` (see perplexity.h) and compares them per target.
 // Throws lowbit::Error("eval", ...) if the vocab sizes differ, and plan_windows' errors for a bad
-// ctx/stride or too short a stream. `progress` is called after each window.
+// ctx/stride or too short a stream. `progress` is called after each window. `kv_type` is the KV
+// cache format of the model under test (the reference keeps fp32).
 CompareResult compare_models(const LlamaModel& model, const LlamaModel& reference,
                              std::span<const int32_t> ids, int64_t ctx, int64_t stride,
-                             const ProgressFn& progress = nullptr);
+                             const ProgressFn& progress = nullptr, KvType kv_type = KvType::F32);
 
 // Throws lowbit::Error("eval", ...) naming both sizes if the two models' vocabularies differ.
 void check_same_vocab(const LlamaModel& model, const LlamaModel& reference);

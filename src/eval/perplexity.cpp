@@ -41,13 +41,13 @@ double token_nll(std::span<const float> logits, int32_t target) {
 }
 
 PerplexityResult perplexity(const LlamaModel& model, std::span<const int32_t> ids, int64_t ctx,
-                            int64_t stride, const ProgressFn& progress) {
+                            int64_t stride, const ProgressFn& progress, KvType kv_type) {
   const std::vector<Window> windows = plan_windows(static_cast<int64_t>(ids.size()), ctx, stride);
   const int64_t V = model.config().vocab_size;
   const auto t0 = std::chrono::steady_clock::now();
   NllStats stats;
   std::vector<float> logits;
-  KvCache cache = model.new_cache(ctx);
+  KvCache cache = model.new_cache(ctx, kv_type);
   for (size_t wi = 0; wi < windows.size(); ++wi) {
     const Window& w = windows[wi];
     cache.n_past = 0;

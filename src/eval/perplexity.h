@@ -46,7 +46,9 @@ struct PerplexityResult {
 
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
+// `kv_type`: the KV cache format (model/kv_cache.h).
 PerplexityResult perplexity(const LlamaModel& model, std::span<const int32_t> ids, int64_t ctx,
-                            int64_t stride, const ProgressFn& progress = nullptr);
+                            int64_t stride, const ProgressFn& progress = nullptr,
+                            KvType kv_type = KvType::F32);
 
 }  // namespace lowbit

@@ -24,7 +24,7 @@ GenerateStats generate(const LlamaModel& model, const std::vector<int32_t>& prom
                                 std::to_string(ctx));
   const int64_t max_new = std::min(opt.max_new_tokens, ctx - n_prompt);
   Sampler sampler(opt.sampler);
-  KvCache cache = model.new_cache(n_prompt + max_new);
+  KvCache cache = model.new_cache(n_prompt + max_new, opt.kv_type);
   std::vector<int32_t> history = prompt;
   std::vector<float> logits;
   GenerateStats st;

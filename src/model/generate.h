@@ -15,6 +15,7 @@ struct GenerateOptions {
   bool stop_at_eos = true;
   int32_t eos_id = -1;  // -1: never stop on a token
   SamplerParams sampler;
+  KvType kv_type = KvType::F32;
 };
 
 struct GenerateStats {

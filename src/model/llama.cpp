@@ -86,16 +86,16 @@ LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), o
   inv_freq_ = rope_inv_freq(config_);
 }
 
-KvCache LlamaModel::new_cache(int64_t capacity) const {
-  // Guards the size product below against overflow (a tiny buffer the forward would write past).
-  const int64_t per_token = config_.n_layers * config_.n_kv_heads * config_.head_dim;
-  if (capacity < 1 || capacity > (int64_t{1} << 40) / std::max<int64_t>(per_token, 1))
-    throw Error("model", "KV cache of " + std::to_string(capacity) + " tokens is out of range");
+KvCache LlamaModel::new_cache(int64_t capacity, KvType type) const {
   KvCache c;
+  c.layout = kv_row_layout(type, config_.n_kv_heads, config_.head_dim);
+  // Guards the size product below against overflow (a tiny buffer the forward would write past).
+  const int64_t per_token = config_.n_layers * c.layout.row_bytes();
+  if (capacity < 1 || capacity > (int64_t{1} << 42) / std::max<int64_t>(per_token, 1))
+    throw Error("model", "KV cache of " + std::to_string(capacity) + " tokens is out of range");
   c.capacity = capacity;
-  const size_t n = static_cast<size_t>(config_.n_layers * capacity * config_.n_kv_heads * config_.head_dim);
-  c.k.assign(n, 0.0f);
-  c.v.assign(n, 0.0f);
+  c.k.assign(static_cast<size_t>(per_token * capacity), 0);
+  c.v.assign(static_cast<size_t>(per_token * capacity), 0);
   return c;
 }
 
@@ -114,11 +114,14 @@ void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x
     const int64_t n = static_cast<int64_t>(s.tokens.size()), pos0 = cache.n_past;
     apply_rope(config_, inv_freq_, &q[row * dq], n, config_.n_heads, pos0);
     apply_rope(config_, inv_freq_, &k[row * dkv], n, config_.n_kv_heads, pos0);
-    float* layer_k = cache.k.data() + layer * cache.capacity * dkv;
-    float* layer_v = cache.v.data() + layer * cache.capacity * dkv;
-    std::memcpy(layer_k + pos0 * dkv, &k[row * dkv], sizeof(float) * n * dkv);
-    std::memcpy(layer_v + pos0 * dkv, &v[row * dkv], sizeof(float) * n * dkv);
-    causal_attention(config_, &q[row * dq], n, layer_k, layer_v, pos0, &att[row * dq]);
+    kv_store_rows(cache.layout, &k[row * dkv], n, cache.k_row(layer, pos0));
+    kv_store_rows(cache.layout, &v[row * dkv], n, cache.v_row(layer, pos0));
+    if (cache.layout.type == KvType::F32)  // fp32 rows: the reference attention, bit for bit
+      causal_attention(config_, &q[row * dq], n, reinterpret_cast<const float*>(cache.k_row(layer, 0)),
+                       reinterpret_cast<const float*>(cache.v_row(layer, 0)), pos0, &att[row * dq]);
+    else
+      kv_causal_attention(cache.layout, config_.n_heads, &q[row * dq], n, cache.k_row(layer, 0), cache.v_row(layer, 0),
+                          pos0, &att[row * dq]);
     row += n;
   }
   lw.o_proj.matmul(att.data(), T, nullptr, o.data());
@@ -145,7 +148,8 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool a
 namespace {
 
 // Everything forward_batch refuses, checked before any cache changes. Returns the total rows.
-int64_t check_batch(std::span<const BatchSequence> seqs, int64_t vocab) {
+int64_t check_batch(std::span<const BatchSequence> seqs, const LlamaConfig& c) {
+  const int64_t vocab = c.vocab_size;
   if (seqs.empty()) throw Error("model", "forward: no sequences");
   int64_t T = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -154,6 +158,10 @@ int64_t check_batch(std::span<const BatchSequence> seqs, int64_t vocab) {
     if (!s.cache) throw Error("model", "forward: sequence without a KV cache");
     for (size_t j = 0; j < i; ++j)
       if (seqs[j].cache == s.cache) throw Error("model", "forward: two sequences share one KV cache");
+    const KvCache& kc = *s.cache;
+    if (kc.layout.n_heads != c.n_kv_heads || kc.layout.head_dim != c.head_dim ||
+        static_cast<int64_t>(kc.k.size()) != c.n_layers * kc.capacity * kc.layout.row_bytes())
+      throw Error("model", "forward: the KV cache was made for another model");
     const int64_t n = static_cast<int64_t>(s.tokens.size());
     if (s.cache->n_past + n > s.cache->capacity)
       throw Error("model", "context full: " + std::to_string(s.cache->n_past + n) + " positions > " +
@@ -170,7 +178,7 @@ int64_t check_batch(std::span<const BatchSequence> seqs, int64_t vocab) {
 
 void LlamaModel::forward_batch(std::span<const BatchSequence> seqs, std::vector<float>& logits) const {
   const int64_t D = config_.dim, V = config_.vocab_size;
-  const int64_t T = check_batch(seqs, V);
+  const int64_t T = check_batch(seqs, config_);
   std::vector<float> x(T * D);
   int64_t t = 0;
   for (const BatchSequence& s : seqs)

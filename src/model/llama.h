@@ -17,6 +17,7 @@
 
 #include "io/llama_config.h"
 #include "io/model_source.h"
+#include "model/kv_cache.h"
 #include "model/linear.h"
 #include "model/matrix.h"
 
@@ -39,13 +40,6 @@ struct LlamaWeights {
   std::vector<LayerWeights> layers;
 };
 
-// Per-sequence state: the KV cache and the position reached.
-struct KvCache {
-  int64_t capacity = 0;  // max positions
-  int64_t n_past = 0;    // positions filled
-  std::vector<float> k, v;  // [n_layers, capacity, Dkv]
-};
-
 // One sequence's share of a batched forward pass: its new tokens (at positions cache->n_past ...),
 // its own KV cache, and whether it wants logits for every new token or only the last.
 struct BatchSequence {
@@ -65,9 +59,10 @@ class LlamaModel {
   // Bytes of weights one decoded token reads (every linear layer, lm_head and the norms).
   int64_t decode_weight_bytes() const;
 
-  // An empty cache for `capacity` tokens. Throws lowbit::Error("model", ...) when capacity < 1
-  // or its size (layers x capacity x kv heads x head_dim floats, twice) would pass 2^40 values.
-  KvCache new_cache(int64_t capacity) const;
+  // An empty cache for `capacity` tokens stored as `type` (model/kv_cache.h). Throws
+  // lowbit::Error("model", ...) when capacity < 1 or its size (layers x capacity x row bytes,
+  // twice) would pass 2^42 bytes.
+  KvCache new_cache(int64_t capacity, KvType type = KvType::F32) const;
 
   // The linear layer of a canonical tensor name ("layers.3.q_proj", "lm_head"); nullptr if
   // there is none (norms, embeddings, unknown names, a tied lm_head).
