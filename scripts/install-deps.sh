@@ -9,6 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libsentencepiece-dev libpcre2-dev
   libgtest-dev libbenchmark-dev
+  libcpp-httplib-dev
   gnuplot-nox
 )
 
@@ -16,11 +17,21 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js runs the OpenAI SDK end-to-end test of `lowbit serve`; Debian's own when there is none.
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages the tests use, pinned by package-lock.json, installed beside it (not global).
+sdk="$(cd "$(dirname "$0")/.." && pwd)/tests/serve/sdk"
+if [ ! -d "$sdk/node_modules/openai" ]; then
+  echo "install-deps: npm ci in tests/serve/sdk" >&2
+  (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -1,0 +1,339 @@
+#include "serve/http_server.h"
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "base/error.h"
+#include "serve/openai_api.h"
+#include "serve/stop_matcher.h"
+
+namespace lowbit {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kPollInterval = std::chrono::milliseconds(50);
+
+// One generation as a handler sees it: tokens arrive from the scheduler, become text (complete
+// UTF-8 characters only), pass the stop strings and leave as the reply or as stream chunks.
+struct Generation {
+  ApiRequest req;
+  std::shared_ptr<RequestHandle> handle;
+  StreamDecoder decoder;
+  StopMatcher stops;
+  std::string id;
+  int64_t created = 0, completion_tokens = 0, text_offset = 0;
+  bool first_chunk = true;
+
+  Generation(ApiRequest r, std::shared_ptr<RequestHandle> h, const Tokenizer& tok, std::vector<std::string> stop_strings,
+             std::string id_)
+      : req(std::move(r)), handle(std::move(h)), decoder(tok, /*continues_text=*/true),
+        stops(std::move(stop_strings)), id(std::move(id_)), created(static_cast<int64_t>(std::time(nullptr))) {}
+};
+
+// What one poll of a generation produced.
+struct Progress {
+  std::string text;
+  std::vector<TokenEvent> events;
+  bool finished = false;
+  const char* finish_reason = nullptr;  // "stop" / "length" once finished without error
+  int error_status = 0;                 // 500 (generation failed) or 503 (server shutting down)
+  std::string error;
+};
+
+Progress poll(Generation& g, std::chrono::milliseconds wait) {
+  Progress p;
+  const bool more = g.handle->next(p.events, wait);
+  for (const TokenEvent& e : p.events) {
+    if (g.stops.stopped()) break;
+    ++g.completion_tokens;
+    p.text += g.stops.push(g.decoder.push(e.id));
+  }
+  if (!g.stops.stopped() && !more) {
+    p.text += g.stops.push(g.decoder.flush());
+    p.text += g.stops.flush();
+  }
+  if (g.stops.stopped()) {
+    g.handle->cancel();
+    p.finished = true;
+    p.finish_reason = "stop";
+    return p;
+  }
+  if (more) return p;
+  p.finished = true;
+  switch (g.handle->finish_reason()) {
+    case FinishReason::Eos: p.finish_reason = "stop"; break;
+    case FinishReason::Length:
+    case FinishReason::Context: p.finish_reason = "length"; break;
+    case FinishReason::Error: p.error_status = 500, p.error = "generation failed: " + g.handle->error(); break;
+    default: p.error_status = 503, p.error = "the server is shutting down"; break;
+  }
+  return p;
+}
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump_json(body), "application/json");
+}
+
+void send_error(httplib::Response& res, const ApiError& e) {
+  if (e.status() == 503) res.set_header("Retry-After", "1");
+  send_json(res, e.status(), e.body());
+}
+
+std::string sse(const json& j) { return "data: " + dump_json(j) + "\n\n"; }
+
+}  // namespace
+
+struct ApiServer::Impl {
+  const Tokenizer& tok;
+  const ChatSetup& chat;
+  Scheduler& sched;
+  ServerOptions opt;
+  httplib::Server svr;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  int64_t started_unix = static_cast<int64_t>(std::time(nullptr));
+  std::atomic<uint64_t> next_id{0};
+  std::atomic<int64_t> http_requests{0}, client_errors{0}, server_errors{0};
+  std::atomic<bool> stopping{false};
+
+  Impl(const Tokenizer& t, const ChatSetup& c, Scheduler& s, ServerOptions o) : tok(t), chat(c), sched(s), opt(std::move(o)) {}
+
+  std::shared_ptr<Generation> start(const httplib::Request& http, Endpoint e);
+  void reply_whole(Generation& g, httplib::Response& res);
+  void reply_stream(std::shared_ptr<Generation> g, httplib::Response& res);
+  std::string metrics() const;
+};
+
+ApiServer::ApiServer(const Tokenizer& tok, const ChatSetup& chat, Scheduler& sched, ServerOptions opt)
+    : impl_(std::make_unique<Impl>(tok, chat, sched, std::move(opt))) {
+  install_routes();
+}
+
+ApiServer::~ApiServer() = default;
+
+std::shared_ptr<Generation> ApiServer::Impl::start(const httplib::Request& http, Endpoint e) {
+  ApiRequest r = parse_api_request(http.body, e);
+  r.model = opt.model_name;
+  std::vector<int32_t> prompt;
+  std::vector<std::string> stop_strings = r.stop;
+  if (e == Endpoint::Chat) {
+    ChatRenderInput in;
+    in.messages = r.messages;
+    in.add_generation_prompt = true;
+    in.bos_token = chat.bos_token;
+    in.eos_token = chat.eos_token;
+    std::string text;
+    try {
+      text = chat.tmpl->render(in);
+    } catch (const Error& err) {
+      throw ApiError(400, "the chat template refused the messages: " + std::string(err.message()), "invalid_request_error", "messages");
+    }
+    prompt = encode_chat_prompt(tok, chat, text);
+    if (!chat.eos_token.empty()) stop_strings.push_back(chat.eos_token);  // an end-of-turn written as text
+  } else if (!r.prompt_ids.empty()) {
+    prompt = r.prompt_ids;
+  } else {
+    prompt = tok.encode(r.prompt, /*add_bos=*/true);
+    if (prompt.empty()) throw ApiError(400, "the prompt is empty", "invalid_request_error", "prompt");
+  }
+  GenRequest g;
+  g.prompt = std::move(prompt);
+  const int64_t room = sched.ctx() - static_cast<int64_t>(g.prompt.size());
+  g.max_tokens = r.max_tokens > 0 ? r.max_tokens : (e == Endpoint::Chat ? std::max<int64_t>(room, 1) : 16);
+  g.sampler = r.sampler;
+  g.eos_id = r.ignore_eos ? -1 : tok.eos_id();
+  g.top_logprobs = r.top_logprobs;
+  std::shared_ptr<RequestHandle> h;
+  try {
+    h = sched.submit(std::move(g));
+  } catch (const Error& err) {
+    throw ApiError(400, std::string(err.message()), "invalid_request_error", e == Endpoint::Chat ? "messages" : "prompt");
+  }
+  if (!h) throw ApiError(503, "the server is busy (request queue full) or shutting down; retry later", "server_error");
+  const std::string id = (e == Endpoint::Chat ? "chatcmpl-" : "cmpl-") + std::to_string(started_unix) + "-" +
+                         std::to_string(next_id.fetch_add(1));
+  return std::make_shared<Generation>(std::move(r), std::move(h), tok, std::move(stop_strings), id);
+}
+
+void ApiServer::Impl::reply_whole(Generation& g, httplib::Response& res) {
+  std::string text;
+  std::vector<TokenEvent> events;
+  for (;;) {
+    Progress p = poll(g, kPollInterval);
+    text += p.text;
+    for (TokenEvent& e : p.events) events.push_back(std::move(e));
+    if (!p.finished) continue;
+    if (p.error_status) throw ApiError(p.error_status, p.error, p.error_status == 503 ? "server_error" : "internal_error");
+    events.resize(static_cast<size_t>(std::min<int64_t>(g.completion_tokens, static_cast<int64_t>(events.size()))));
+    const json lp = logprobs_json(g.req, tok, events, 0);
+    send_json(res, 200, completion_body(g.req, g.id, g.created, text, p.finish_reason, lp,
+                                        g.handle->prompt_tokens(), g.completion_tokens));
+    return;
+  }
+}
+
+void ApiServer::Impl::reply_stream(std::shared_ptr<Generation> g, httplib::Response& res) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, g](size_t, httplib::DataSink& sink) {
+        auto write = [&](const std::string& s) {
+          if (sink.write(s.data(), s.size())) return true;
+          g->handle->cancel();  // the client is gone: free its slot
+          return false;
+        };
+        if (g->first_chunk && g->req.endpoint == Endpoint::Chat) {
+          if (!write(sse(stream_chunk(g->req, g->id, g->created, "", nullptr, json(), true)))) return false;
+          g->first_chunk = false;
+        }
+        Progress p = poll(*g, kPollInterval);
+        if (!p.text.empty() || (g->req.top_logprobs >= 0 && !p.events.empty())) {
+          const json lp = logprobs_json(g->req, tok, p.events, g->text_offset);
+          for (const TokenEvent& e : p.events) g->text_offset += static_cast<int64_t>(tok.token_bytes(e.id).size());
+          if (!write(sse(stream_chunk(g->req, g->id, g->created, p.text, nullptr, lp, g->first_chunk)))) return false;
+          g->first_chunk = false;
+        }
+        if (!p.finished) {
+          if (sink.is_writable()) return true;
+          g->handle->cancel();
+          return false;
+        }
+        if (p.error_status) {
+          if (!write(sse(ApiError(p.error_status, p.error, "server_error").body()))) return false;
+        } else {
+          if (!write(sse(stream_chunk(g->req, g->id, g->created, "", p.finish_reason, json(), g->first_chunk)))) return false;
+          if (g->req.include_usage &&
+              !write(sse(usage_chunk(g->req, g->id, g->created, g->handle->prompt_tokens(), g->completion_tokens))))
+            return false;
+        }
+        if (!write("data: [DONE]\n\n")) return false;
+        sink.done();
+        return true;
+      },
+      [g](bool) { g->handle->cancel(); });  // finished or not, the request holds nothing after this
+}
+
+std::string ApiServer::Impl::metrics() const {
+  const SchedulerStats s = sched.stats();
+  const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help, double v) {
+    char line[256];
+    std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+    out += line;
+  };
+  metric("lowbit_requests_total", "counter", "Generation requests accepted.", static_cast<double>(s.requests_total));
+  metric("lowbit_requests_rejected_total", "counter", "Generation requests refused because the queue was full.",
+         static_cast<double>(s.rejected_total));
+  metric("lowbit_requests_active", "gauge", "Requests being prefilled or decoded.", s.active);
+  metric("lowbit_requests_queued", "gauge", "Requests waiting for a slot.", s.queued);
+  metric("lowbit_prompt_tokens_total", "counter", "Prompt tokens prefilled.", static_cast<double>(s.prompt_tokens_total));
+  metric("lowbit_generated_tokens_total", "counter", "Tokens generated.", static_cast<double>(s.generated_tokens_total));
+  metric("lowbit_batch_steps_total", "counter", "Batched forward passes.", static_cast<double>(s.steps_total));
+  metric("lowbit_busy_seconds_total", "counter", "Seconds spent in forward passes and sampling.", s.busy_seconds);
+  metric("lowbit_generated_tokens_per_busy_second", "gauge", "Generated tokens per second of model time.",
+         s.busy_seconds > 0 ? static_cast<double>(s.generated_tokens_total) / s.busy_seconds : 0.0);
+  metric("lowbit_kv_cache_tokens", "gauge", "KV cache positions held by active requests.",
+         static_cast<double>(s.kv_tokens_reserved));
+  metric("lowbit_kv_cache_bytes", "gauge", "KV cache bytes held by active requests.", static_cast<double>(s.kv_bytes_reserved));
+  metric("lowbit_http_requests_total", "counter", "HTTP requests answered.", static_cast<double>(http_requests.load()));
+  metric("lowbit_http_client_errors_total", "counter", "HTTP 4xx answers.", static_cast<double>(client_errors.load()));
+  metric("lowbit_http_server_errors_total", "counter", "HTTP 5xx answers.", static_cast<double>(server_errors.load()));
+  metric("lowbit_uptime_seconds", "gauge", "Seconds since the server started.", uptime);
+  return out;
+}
+
+void ApiServer::install_routes() {
+  Impl& m = *impl_;
+  httplib::Server& svr = m.svr;
+  const int threads = m.opt.http_threads > 0 ? m.opt.http_threads
+                                             : m.sched.options().parallel + m.sched.options().max_queue + 8;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  svr.set_payload_max_length(m.opt.max_body_bytes);
+  svr.set_read_timeout(30, 0);
+  svr.set_write_timeout(30, 0);
+  svr.set_keep_alive_timeout(5);
+  svr.set_pre_routing_handler([&m](const httplib::Request& req, httplib::Response& res) {
+    if (m.opt.api_key.empty() || !req.path.starts_with("/v1/")) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.get_header_value("Authorization") == "Bearer " + m.opt.api_key)
+      return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, ApiError(401, "invalid or missing API key (send 'Authorization: Bearer <key>')", "authentication_error"));
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  auto generate = [&m](Endpoint e) {
+    return [&m, e](const httplib::Request& req, httplib::Response& res) {
+      try {
+        std::shared_ptr<Generation> g = m.start(req, e);
+        if (g->req.stream)
+          m.reply_stream(std::move(g), res);
+        else
+          m.reply_whole(*g, res);
+      } catch (const ApiError& err) {
+        send_error(res, err);
+      }
+    };
+  };
+  svr.Post("/v1/completions", generate(Endpoint::Completions));
+  svr.Post("/v1/chat/completions", generate(Endpoint::Chat));
+  svr.Get("/v1/models", [&m](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"object", "list"},
+                         {"data", json::array({{{"id", m.opt.model_name}, {"object", "model"},
+                                                {"created", m.started_unix}, {"owned_by", "lowbit"}}})}});
+  });
+  svr.Get("/health", [&m](const httplib::Request&, httplib::Response& res) {
+    if (m.stopping.load())
+      send_json(res, 503, {{"status", "shutting down"}});
+    else
+      send_json(res, 200, {{"status", "ok"}});
+  });
+  svr.Get("/metrics", [&m](const httplib::Request&, httplib::Response& res) {
+    res.set_content(m.metrics(), "text/plain; version=0.0.4");
+  });
+  svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, ApiError(500, what, "internal_error"));
+  });
+  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // our own error body
+    if (res.status == 404)
+      send_error(res, ApiError(404, "no route " + req.method + " " + req.path, "invalid_request_error"));
+    else if (res.status == 413)
+      send_error(res, ApiError(413, "the request body is too large", "invalid_request_error"));
+    else
+      send_error(res, ApiError(res.status, "HTTP error " + std::to_string(res.status), "invalid_request_error"));
+  });
+  svr.set_logger([&m](const httplib::Request&, const httplib::Response& res) {
+    ++m.http_requests;
+    if (res.status >= 500) ++m.server_errors;
+    else if (res.status >= 400) ++m.client_errors;
+  });
+}
+
+int ApiServer::bind() {
+  Impl& m = *impl_;
+  const int port = m.opt.port == 0 ? m.svr.bind_to_any_port(m.opt.host)
+                                   : (m.svr.bind_to_port(m.opt.host, m.opt.port) ? m.opt.port : -1);
+  if (port <= 0)
+    throw Error("serve", "cannot listen on " + m.opt.host + ":" + std::to_string(m.opt.port) +
+                             " (address in use, or not an address of this machine)");
+  return port;
+}
+
+void ApiServer::serve() { impl_->svr.listen_after_bind(); }
+
+void ApiServer::stop() {
+  impl_->stopping.store(true);
+  impl_->svr.stop();
+}
+
+}  // namespace lowbit

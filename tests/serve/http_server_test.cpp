@@ -1,0 +1,252 @@
+// The HTTP API end to end on loopback, in process: an ApiServer on a free port and cpp-httplib's
+// client. Greedy replies must equal lowbit generate; streams must carry the same text; errors are
+// OpenAI-style bodies with the right status. Every wait is bounded.
+#include "serve/http_server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <thread>
+
+#include "serve_test_model.h"
+
+namespace lowbit {
+namespace {
+
+using nlohmann::json;
+
+class Served {
+ public:
+  explicit Served(SchedulerOptions so = {}, std::string api_key = "")
+      : chat_(find_chat_setup(test::serve_test_model().source, *test::serve_test_model().tokenizer, "")),
+        sched_(*test::serve_test_model().model, so) {
+    ServerOptions o;
+    o.port = 0;
+    o.api_key = std::move(api_key);
+    o.model_name = "ref-s-int4";
+    o.max_body_bytes = 1 << 16;
+    api_ = std::make_unique<ApiServer>(*test::serve_test_model().tokenizer, chat_, sched_, o);
+    port_ = api_->bind();
+    thread_ = std::thread([this] { api_->serve(); });
+  }
+  ~Served() {
+    api_->stop();
+    thread_.join();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    c.set_connection_timeout(5, 0);
+    return c;
+  }
+  Scheduler& scheduler() { return sched_; }
+
+ private:
+  ChatSetup chat_;
+  Scheduler sched_;
+  std::unique_ptr<ApiServer> api_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::string greedy_text(const std::string& prompt, int64_t n) {
+  const Tokenizer& tok = *test::serve_test_model().tokenizer;
+  const std::vector<int32_t> ids = test::greedy_reference(tok.encode(prompt, true), n);
+  StreamDecoder d(tok, true);
+  std::string s;
+  for (int32_t id : ids) s += d.push(id);
+  return s + d.flush();
+}
+
+json post(httplib::Client& c, const std::string& path, const json& body, int* status = nullptr) {
+  auto r = c.Post(path, body.dump(), "application/json");
+  EXPECT_TRUE(r) << path;
+  if (!r) return json();
+  if (status) *status = r->status;
+  return json::parse(r->body, nullptr, false);
+}
+
+// The data: payloads of an SSE body, in order ("[DONE]" included).
+std::vector<std::string> sse_events(const std::string& body) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while ((pos = body.find("data: ", pos)) != std::string::npos) {
+    const size_t end = body.find("\n\n", pos);
+    out.push_back(body.substr(pos + 6, end - pos - 6));
+    pos = end;
+  }
+  return out;
+}
+
+TEST(HttpServer, HealthModelsMetricsAndUnknownRoutes) {
+  Served s;
+  auto c = s.client();
+  auto h = c.Get("/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(json::parse(h->body)["status"], "ok");
+  auto m = c.Get("/v1/models");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(json::parse(m->body)["data"][0]["id"], "ref-s-int4");
+  auto x = c.Get("/v1/nothing");
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->status, 404);
+  EXPECT_EQ(json::parse(x->body)["error"]["code"], 404);
+  auto mt = c.Get("/metrics");
+  ASSERT_TRUE(mt);
+  EXPECT_NE(mt->body.find("# TYPE lowbit_requests_total counter"), std::string::npos);
+  EXPECT_NE(mt->body.find("lowbit_kv_cache_bytes "), std::string::npos);
+}
+
+TEST(HttpServer, GreedyCompletionEqualsGenerate) {
+  Served s;
+  auto c = s.client();
+  int status = 0;
+  const json r = post(c, "/v1/completions", {{"prompt", "The history of the city"}, {"max_tokens", 20}, {"temperature", 0}}, &status);
+  ASSERT_EQ(status, 200) << r.dump();
+  EXPECT_EQ(r["object"], "text_completion");
+  EXPECT_EQ(r["model"], "ref-s-int4");
+  EXPECT_EQ(r["choices"][0]["text"], greedy_text("The history of the city", 20));
+  EXPECT_EQ(r["usage"]["completion_tokens"], 20);
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
+}
+
+TEST(HttpServer, StreamCarriesTheSameTextAndEndsWithDone) {
+  Served s;
+  auto c = s.client();
+  const json body = {{"prompt", "Once upon a time"}, {"max_tokens", 16}, {"temperature", 0}, {"stream", true},
+                     {"stream_options", {{"include_usage", true}}}};
+  auto r = c.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/event-stream");
+  const std::vector<std::string> ev = sse_events(r->body);
+  ASSERT_GE(ev.size(), 3u);
+  EXPECT_EQ(ev.back(), "[DONE]");
+  std::string text;
+  std::string finish;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) {
+    const json j = json::parse(ev[i]);
+    if (j["choices"].empty()) {
+      EXPECT_EQ(j["usage"]["completion_tokens"], 16);  // the usage chunk
+      continue;
+    }
+    text += j["choices"][0]["text"].get<std::string>();
+    if (!j["choices"][0]["finish_reason"].is_null()) finish = j["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text, greedy_text("Once upon a time", 16));
+  EXPECT_EQ(finish, "length");
+}
+
+TEST(HttpServer, StopSequenceEndsTheReplyBeforeIt) {
+  Served s;
+  auto c = s.client();
+  const std::string full = greedy_text("The history of the city", 24);
+  ASSERT_GT(full.size(), 12u);
+  const std::string stop = full.substr(8, 3);  // something the greedy reply is known to contain
+  const json r = post(c, "/v1/completions", {{"prompt", "The history of the city"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", stop}});
+  EXPECT_EQ(r["choices"][0]["text"], full.substr(0, full.find(stop)));
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
+}
+
+TEST(HttpServer, ChatUsesTheTemplateAndStreamsDeltas) {
+  Served s;
+  auto c = s.client();
+  const json msgs = json::array({{{"role", "user"}, {"content", "Hello"}}});
+  int status = 0;
+  const json r = post(c, "/v1/chat/completions", {{"messages", msgs}, {"max_tokens", 8}, {"temperature", 0}}, &status);
+  ASSERT_EQ(status, 200) << r.dump();
+  EXPECT_EQ(r["object"], "chat.completion");
+  EXPECT_EQ(r["choices"][0]["message"]["role"], "assistant");
+  auto st = c.Post("/v1/chat/completions",
+                   json({{"messages", msgs}, {"max_tokens", 8}, {"temperature", 0}, {"stream", true}}).dump(), "application/json");
+  ASSERT_TRUE(st);
+  const std::vector<std::string> ev = sse_events(st->body);
+  ASSERT_GE(ev.size(), 3u);
+  EXPECT_EQ(json::parse(ev[0])["choices"][0]["delta"]["role"], "assistant");
+  std::string text;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) {
+    const json d = json::parse(ev[i])["choices"][0]["delta"];
+    if (d.contains("content")) text += d["content"].get<std::string>();
+  }
+  EXPECT_EQ(text, r["choices"][0]["message"]["content"]);
+}
+
+TEST(HttpServer, BadRequestsGetOpenAiErrors) {
+  Served s(SchedulerOptions{}, "sekret");
+  auto c = s.client();
+  auto no_key = c.Post("/v1/completions", R"({"prompt":"x"})", "application/json");
+  ASSERT_TRUE(no_key);
+  EXPECT_EQ(no_key->status, 401);
+  EXPECT_EQ(json::parse(no_key->body)["error"]["type"], "authentication_error");
+  EXPECT_EQ(c.Get("/health")->status, 200);  // health needs no key
+  c.set_bearer_token_auth("sekret");
+  auto bad = c.Post("/v1/completions", "{not json", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(json::parse(bad->body)["error"]["message"].get<std::string>().find("not valid JSON"), std::string::npos);
+  auto big = c.Post("/v1/completions", std::string(1 << 17, ' '), "application/json");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  std::string long_prompt;
+  for (int i = 0; i < 2000; ++i) long_prompt += "word ";
+  int status = 0;
+  const json e = post(c, "/v1/completions", {{"prompt", long_prompt}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("context"), std::string::npos);
+}
+
+TEST(HttpServer, FullQueueAnswers503AndDisconnectFreesTheSlot) {
+  SchedulerOptions so;
+  so.parallel = 1;
+  so.max_queue = 0;
+  Served s(so);
+  std::atomic<int> chunks{0};
+  std::thread streamer([&] {
+    auto c = s.client();
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = json({{"prompt", "Once"}, {"max_tokens", 200}, {"stream", true}, {"temperature", 0}}).dump();
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };  // hang up
+    c.send(req);
+  });
+  for (int i = 0; i < 400 && chunks.load() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_GT(chunks.load(), 0);
+  auto c = s.client();
+  int status = 0;
+  const json busy = post(c, "/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}}, &status);
+  if (s.scheduler().stats().active == 1) {  // the streamer still holds the only slot
+    EXPECT_EQ(status, 503);
+    EXPECT_EQ(busy["error"]["code"], 503);
+  }
+  streamer.join();
+  for (int i = 0; i < 400 && s.scheduler().stats().active > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  EXPECT_EQ(s.scheduler().stats().active, 0);  // the hung-up stream was cancelled
+  EXPECT_LT(s.scheduler().stats().generated_tokens_total, 150);
+  const json ok = post(c, "/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}}, &status);
+  EXPECT_EQ(status, 200);
+}
+
+TEST(HttpServer, ConcurrentGreedyRequestsAllEqualGenerate) {
+  SchedulerOptions so;
+  so.parallel = 4;
+  so.max_queue = 16;
+  Served s(so);
+  const std::vector<std::string> prompts = {"The city", "Once upon", "In 1923 the", "Scientists", "The first", "A"};
+  std::vector<std::string> got(12);
+  std::vector<std::thread> ts;
+  for (size_t i = 0; i < got.size(); ++i)
+    ts.emplace_back([&, i] {
+      auto c = s.client();
+      const json r = post(c, "/v1/completions", {{"prompt", prompts[i % prompts.size()]}, {"max_tokens", 10}, {"temperature", 0}});
+      if (r.contains("choices")) got[i] = r["choices"][0]["text"];
+    });
+  for (auto& t : ts) t.join();
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], greedy_text(prompts[i % prompts.size()], 10)) << i;
+}
+
+}  // namespace
+}  // namespace lowbit

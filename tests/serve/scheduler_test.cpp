@@ -1,0 +1,171 @@
+// The continuous-batching scheduler: greedy equality with generate under any batch mix, the
+// bounded queue, cancellation, draining, bad requests and log-probabilities.
+#include "serve/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include "base/error.h"
+#include "serve_test_model.h"
+
+namespace lowbit {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<int32_t> prompt_of(const std::string& text) {
+  return test::serve_test_model().tokenizer->encode(text, true);
+}
+
+GenRequest greedy(std::vector<int32_t> prompt, int64_t n) {
+  GenRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = n;
+  r.sampler.temperature = 0;
+  r.eos_id = test::serve_test_model().tokenizer->eos_id();
+  return r;
+}
+
+// Every token of a request, waiting at most ~20 s.
+std::vector<int32_t> drain_tokens(RequestHandle& h) {
+  std::vector<TokenEvent> ev;
+  for (int i = 0; i < 400 && h.next(ev, 50ms); ++i) {
+  }
+  std::vector<int32_t> ids;
+  for (const TokenEvent& e : ev) ids.push_back(e.id);
+  return ids;
+}
+
+TEST(Scheduler, GreedyBatchesEqualGenerateTokenForToken) {
+  const std::vector<std::string> texts = {
+      "The history of the city", "Once upon a time", "In 1923 the company announced that it would build",
+      "A", "Scientists have found that the river", "The first"};
+  SchedulerOptions so;
+  so.parallel = 3;        // some requests wait in the queue and join a running batch later
+  so.prefill_chunk = 5;   // long prompts are prefilled in chunks beside decoding streams
+  Scheduler s(*test::serve_test_model().model, so);
+  std::vector<std::shared_ptr<RequestHandle>> hs;
+  for (size_t i = 0; i < texts.size(); ++i) hs.push_back(s.submit(greedy(prompt_of(texts[i]), 12 + 5 * static_cast<int64_t>(i))));
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ASSERT_TRUE(hs[i]);
+    const std::vector<int32_t> got = drain_tokens(*hs[i]);
+    EXPECT_EQ(got, test::greedy_reference(prompt_of(texts[i]), 12 + 5 * static_cast<int64_t>(i))) << texts[i];
+    const FinishReason r = hs[i]->finish_reason();
+    EXPECT_TRUE(r == FinishReason::Length || r == FinishReason::Eos) << finish_reason_name(r);
+  }
+  const SchedulerStats st = s.stats();
+  EXPECT_EQ(st.requests_total, 6);
+  EXPECT_EQ(st.active, 0);
+  EXPECT_GT(st.steps_total, 0);
+}
+
+TEST(Scheduler, QueueIsBoundedAndCancelFreesTheSlot) {
+  SchedulerOptions so;
+  so.parallel = 1;
+  so.max_queue = 1;
+  Scheduler s(*test::serve_test_model().model, so);
+  auto a = s.submit(greedy(prompt_of("One"), 200));
+  auto b = s.submit(greedy(prompt_of("Two"), 200));
+  ASSERT_TRUE(a && b);
+  auto c = s.submit(greedy(prompt_of("Three"), 5));
+  EXPECT_FALSE(c);  // one running, one waiting: full
+  EXPECT_EQ(s.stats().rejected_total, 1);
+  a->cancel();
+  b->cancel();
+  drain_tokens(*a);
+  drain_tokens(*b);
+  EXPECT_EQ(a->finish_reason(), FinishReason::Cancelled);
+  auto d = s.submit(greedy(prompt_of("Four"), 3));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(drain_tokens(*d).size(), 3u);
+  EXPECT_EQ(d->finish_reason(), FinishReason::Length);
+}
+
+TEST(Scheduler, DrainRefusesNewWorkAndFinishesTheRest) {
+  Scheduler s(*test::serve_test_model().model, SchedulerOptions{});
+  auto a = s.submit(greedy(prompt_of("Hello"), 8));
+  ASSERT_TRUE(a);
+  s.drain();
+  EXPECT_FALSE(s.submit(greedy(prompt_of("Late"), 8)));
+  EXPECT_TRUE(s.wait_idle(20s));
+  drain_tokens(*a);
+  const FinishReason r = a->finish_reason();
+  EXPECT_TRUE(r == FinishReason::Length || r == FinishReason::Eos) << finish_reason_name(r);
+}
+
+TEST(Scheduler, DrainTimeoutCancelsWhatIsLeft) {
+  SchedulerOptions so;
+  so.parallel = 1;
+  Scheduler s(*test::serve_test_model().model, so);
+  GenRequest r = greedy(prompt_of("Hello"), 250);
+  r.eos_id = -1;  // never stops early
+  auto a = s.submit(r);
+  auto b = s.submit(greedy(prompt_of("Queued"), 5));
+  s.drain();
+  EXPECT_FALSE(s.wait_idle(1ms));
+  drain_tokens(*a);
+  drain_tokens(*b);
+  EXPECT_EQ(a->finish_reason(), FinishReason::Drained);
+  EXPECT_EQ(b->finish_reason(), FinishReason::Drained);
+}
+
+TEST(Scheduler, RefusesBadRequestsAndOptions) {
+  const LlamaModel& m = *test::serve_test_model().model;
+  Scheduler s(m, SchedulerOptions{});
+  test::expect_error([&] { s.submit(greedy({}, 4)); }, "empty", "serve");
+  test::expect_error([&] { s.submit(greedy(std::vector<int32_t>(m.config().max_seq_len, 5), 4)); }, "context", "serve");
+  test::expect_error([&] { s.submit(greedy({1, 2}, 0)); }, "max_tokens", "serve");
+  test::expect_error([&] { s.submit(greedy({1, 1 << 30}, 4)); }, "outside the vocabulary", "serve");
+  GenRequest bad = greedy({1, 2}, 4);
+  bad.sampler.top_p = 2;
+  test::expect_error([&] { s.submit(bad); }, "top-p", "sampler");
+  SchedulerOptions so;
+  so.ctx = m.config().max_seq_len + 1;
+  test::expect_error([&] { Scheduler x(m, so); }, "--ctx", "serve");
+  so = {};
+  so.parallel = 0;
+  test::expect_error([&] { Scheduler x(m, so); }, "--parallel", "serve");
+}
+
+TEST(Scheduler, ContextStopsAReplyWithLengthReason) {
+  const LlamaModel& m = *test::serve_test_model().model;
+  SchedulerOptions so;
+  so.ctx = 12;
+  Scheduler s(m, so);
+  GenRequest r = greedy(prompt_of("The history of the city"), 100);
+  r.eos_id = -1;
+  const int64_t n_prompt = static_cast<int64_t>(r.prompt.size());
+  auto h = s.submit(r);
+  EXPECT_EQ(static_cast<int64_t>(drain_tokens(*h).size()), 12 - n_prompt);
+  EXPECT_EQ(h->finish_reason(), FinishReason::Context);
+}
+
+TEST(Scheduler, LogprobsAreNormalisedAndRankTheGreedyTokenFirst) {
+  Scheduler s(*test::serve_test_model().model, SchedulerOptions{});
+  GenRequest r = greedy(prompt_of("The history of"), 6);
+  r.top_logprobs = 4;
+  auto h = s.submit(r);
+  std::vector<TokenEvent> ev;
+  for (int i = 0; i < 400 && h->next(ev, 50ms); ++i) {
+  }
+  ASSERT_FALSE(ev.empty());
+  for (const TokenEvent& e : ev) {
+    ASSERT_EQ(e.top.size(), 4u);
+    EXPECT_EQ(e.top[0].first, e.id);  // greedy picks the most likely token
+    EXPECT_FLOAT_EQ(e.top[0].second, e.logprob);
+    EXPECT_LE(e.logprob, 0.0f);
+    double mass = 0;
+    for (size_t k = 0; k < e.top.size(); ++k) {
+      mass += std::exp(e.top[k].second);
+      if (k) {
+        EXPECT_LE(e.top[k].second, e.top[k - 1].second);
+      }
+    }
+    EXPECT_LE(mass, 1.0 + 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace lowbit
