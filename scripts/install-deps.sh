@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   libcpp-httplib-dev
   gnuplot-nox
+  chromium
 )
 
 missing=()

@@ -101,6 +101,8 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' on /v1 (or set LOWBIT_API_KEY)");
   cmd->add_option("--alias", a->model_name, "model name that /v1/models lists (default: the --model path)");
   cmd->add_option("--chat-template", a->chat_template, "file with a Jinja chat template (default: the model's)");
+  cmd->add_option("--http-threads", a->server.http_threads, "HTTP worker threads (0: 2 x (parallel + queue) + 16)")
+      ->check(non_negative());
   cmd->add_option("--drain-timeout", a->drain_timeout, "seconds SIGTERM waits for requests in progress")->check(non_negative())->capture_default_str();
   add_lora_options(*cmd, &a->lora, "apply a LoRA adapter to every request");
   add_kv_type_option(*cmd, &a->kv_type);

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "base/error.h"
+#include "serve/chat_page.h"
 #include "serve/openai_api.h"
 #include "serve/stop_matcher.h"
 
@@ -250,8 +251,12 @@ std::string ApiServer::Impl::metrics() const {
 void ApiServer::install_routes() {
   Impl& m = *impl_;
   httplib::Server& svr = m.svr;
-  const int threads = m.opt.http_threads > 0 ? m.opt.http_threads
-                                             : m.sched.options().parallel + m.sched.options().max_queue + 8;
+  // A connection waits for a worker thread before anything reads it, out of the scheduler's
+  // sight: with twice as many workers as the scheduler holds requests, every request reaches a
+  // worker at once and is either admitted, queued or refused with 503 there.
+  const int threads = m.opt.http_threads > 0
+                          ? m.opt.http_threads
+                          : 2 * (m.sched.options().parallel + m.sched.options().max_queue) + 16;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   svr.set_payload_max_length(m.opt.max_body_bytes);
   svr.set_read_timeout(30, 0);
@@ -289,6 +294,9 @@ void ApiServer::install_routes() {
       send_json(res, 503, {{"status", "shutting down"}});
     else
       send_json(res, 200, {{"status", "ok"}});
+  });
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kChatPageHtml, "text/html; charset=utf-8");
   });
   svr.Get("/metrics", [&m](const httplib::Request&, httplib::Response& res) {
     res.set_content(m.metrics(), "text/plain; version=0.0.4");

@@ -1,11 +1,11 @@
 // The HTTP front of `lowbit serve` (cpp-httplib, Debian's libcpp-httplib-dev: a maintained,
 // dependency-free library with a thread-pool server, chunked responses for SSE and per-connection
-// timeouts; one worker thread per open connection, so the pool is sized to the scheduler's active
-// slots plus its queue).
+// timeouts; one worker thread per open connection, so the pool is sized well above the scheduler's
+// active slots plus its queue: overflow is answered 503 by the scheduler, not left waiting).
 //
 // Routes: POST /v1/completions, POST /v1/chat/completions (both with "stream": true as
 // server-sent events ending in "data: [DONE]"), GET /v1/models, GET /health, GET /metrics
-// (Prometheus text), GET / (the chat page). With an API key every /v1 route needs
+// (Prometheus text), GET / (the chat page, serve/chat_page.h). With an API key every /v1 route needs
 // "Authorization: Bearer KEY" (401 otherwise). Errors are OpenAI-style JSON bodies: 400 for a bad
 // request, 401, 404, 413 for a body over the limit, 503 when the queue is full or the server is
 // shutting down (with Retry-After), 500 if generation fails.
@@ -32,7 +32,7 @@ struct ServerOptions {
   std::string api_key;                 // empty: no authentication
   std::string model_name = "lowbit";   // what /v1/models lists and replies carry
   size_t max_body_bytes = 8 << 20;
-  int http_threads = 0;                // 0: parallel + queue + 8
+  int http_threads = 0;                // 0: 2 · (parallel + queue) + 16
 };
 
 class ApiServer {
