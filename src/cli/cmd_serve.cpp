@@ -64,9 +64,10 @@ void run_serve(ServeArgs& a) {
   Scheduler sched(*m.model, a.sched);
   ApiServer api(*m.tokenizer, chat, sched, a.server);
   const int port = api.bind();
-  std::fprintf(stderr, "lowbit serve: %s on http://%s:%d (%d parallel, queue %d, context %lld, KV %s, chat template: %s)\n",
+  std::fprintf(stderr, "lowbit serve: %s on http://%s:%d (%d parallel, queue %d, context %lld, KV %s in %.1f MiB, chat template: %s)\n",
                a.server.model_name.c_str(), a.server.host.c_str(), port, a.sched.parallel, a.sched.max_queue,
-               static_cast<long long>(sched.ctx()), a.kv_type.c_str(), chat.origin.c_str());
+               static_cast<long long>(sched.ctx()), a.kv_type.c_str(), sched.stats().kv_budget_bytes / 1048576.0,
+               chat.origin.c_str());
   install_shutdown_handler();
   std::thread watcher([&] {
     const int sig = wait_for_shutdown_signal();
@@ -106,6 +107,10 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--drain-timeout", a->drain_timeout, "seconds SIGTERM waits for requests in progress")->check(non_negative())->capture_default_str();
   add_lora_options(*cmd, &a->lora, "apply a LoRA adapter to every request");
   add_kv_type_option(*cmd, &a->kv_type);
+  cmd->add_option("--kv-block", a->sched.kv_block, "positions per KV cache block")->check(positive())->capture_default_str();
+  cmd->add_option("--kv-budget", a->sched.kv_budget,
+                  "KV positions for all requests together (default: parallel x ctx); requests wait for room")
+      ->check(non_negative());
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_serve(*a); });
 }

@@ -211,26 +211,60 @@ void kv_load_rows(const KvRowLayout& L, const uint8_t* src, int64_t n, float* x)
     }
 }
 
+KvCache make_kv_cache(const KvRowLayout& L, int64_t n_layers, int64_t block_rows) {
+  KvCache c;
+  c.layout = L;
+  c.n_layers = n_layers;
+  c.block_rows = block_rows;
+  return c;
+}
+
+std::shared_ptr<KvBlock> new_kv_block(const KvCache& c) {
+  auto b = std::make_shared<KvBlock>();
+  const size_t n = static_cast<size_t>(c.n_layers * c.block_rows * c.layout.row_bytes());
+  b->k.assign(n, 0);
+  b->v.assign(n, 0);
+  return b;
+}
+
+KvLayerRows kv_layer_rows(const KvCache& c, int64_t layer) {
+  KvLayerRows r;
+  r.block_rows = c.block_rows;
+  const int64_t off = layer * c.block_rows * c.layout.row_bytes();
+  for (const auto& b : c.blocks) {
+    r.k.push_back(b->k.data() + off);
+    r.v.push_back(b->v.data() + off);
+  }
+  return r;
+}
+
 void kv_causal_attention(const KvRowLayout& L, int64_t n_heads, const float* q, int64_t T,
-                         const uint8_t* k_rows, const uint8_t* v_rows, int64_t pos0, float* out) {
-  const int64_t hd = L.head_dim, group = n_heads / L.n_heads, rb = L.row_bytes();
+                         const KvLayerRows& rows, int64_t pos0, float* out) {
+  const int64_t hd = L.head_dim, group = n_heads / L.n_heads, rb = L.row_bytes(), br = rows.block_rows;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   parallel_for(T * n_heads, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(pos0 + T));
     for (int64_t job = begin; job < end; ++job) {
-      const int64_t t = job / n_heads, h = job % n_heads, kvh = h / group, n_keys = pos0 + t + 1;
+      const int64_t t = job / n_heads, h = job % n_heads, n_keys = pos0 + t + 1;
+      const int64_t head_off = (h / group) * L.head_bytes;
       const float* qv = q + (t * n_heads + h) * hd;
       float mx = -INFINITY;
-      for (int64_t j = 0; j < n_keys; ++j) {
-        scores[j] = head_dot(L, k_rows + j * rb + kvh * L.head_bytes, qv) * scale;
-        mx = std::max(mx, scores[j]);
+      for (int64_t j0 = 0, b = 0; j0 < n_keys; j0 += br, ++b) {
+        const uint8_t* k = rows.k[b] + head_off;
+        for (int64_t j = j0; j < std::min(n_keys, j0 + br); ++j, k += rb) {
+          scores[j] = head_dot(L, k, qv) * scale;
+          mx = std::max(mx, scores[j]);
+        }
       }
       double sum = 0.0;
       for (int64_t j = 0; j < n_keys; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
       const float inv = static_cast<float>(1.0 / sum);
       float* o = out + (t * n_heads + h) * hd;
       std::fill(o, o + hd, 0.0f);
-      for (int64_t j = 0; j < n_keys; ++j) head_axpy(L, v_rows + j * rb + kvh * L.head_bytes, scores[j] * inv, o);
+      for (int64_t j0 = 0, b = 0; j0 < n_keys; j0 += br, ++b) {
+        const uint8_t* v = rows.v[b] + head_off;
+        for (int64_t j = j0; j < std::min(n_keys, j0 + br); ++j, v += rb) head_axpy(L, v, scores[j] * inv, o);
+      }
     }
   });
 }

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,17 +39,44 @@ struct KvRowLayout {
 };
 KvRowLayout kv_row_layout(KvType t, int64_t n_kv_heads, int64_t head_dim);
 
-// Per-sequence state: the cache rows and the position reached.
+// block_rows positions of every layer: k and v are [n_layers, block_rows, row_bytes]. A cache
+// is a list of blocks; blocks may be shared between caches (a common prompt prefix) as long as
+// they are full: a cache only writes positions at or after its n_past.
+struct KvBlock {
+  std::vector<uint8_t> k, v;
+};
+
+// Per-sequence state: its blocks and the position reached. A plain cache (LlamaModel::new_cache)
+// is one block of `capacity` rows; a paged one (a server's) grows a block at a time.
 struct KvCache {
   KvRowLayout layout;
-  int64_t capacity = 0;  // max positions
-  int64_t n_past = 0;    // positions filled
-  std::vector<uint8_t> k, v;  // [n_layers, capacity, layout.row_bytes()]
+  int64_t n_layers = 0;
+  int64_t block_rows = 0;  // positions per block
+  int64_t n_past = 0;      // positions filled
+  std::vector<std::shared_ptr<KvBlock>> blocks;
 
-  uint8_t* k_row(int64_t layer, int64_t pos) { return k.data() + (layer * capacity + pos) * layout.row_bytes(); }
-  uint8_t* v_row(int64_t layer, int64_t pos) { return v.data() + (layer * capacity + pos) * layout.row_bytes(); }
-  int64_t bytes() const { return static_cast<int64_t>(k.size() + v.size()); }
+  int64_t capacity() const { return static_cast<int64_t>(blocks.size()) * block_rows; }
+  uint8_t* k_row(int64_t layer, int64_t pos) { return row(blocks[pos / block_rows]->k, layer, pos); }
+  uint8_t* v_row(int64_t layer, int64_t pos) { return row(blocks[pos / block_rows]->v, layer, pos); }
+  int64_t block_bytes() const { return 2 * n_layers * block_rows * layout.row_bytes(); }
+  int64_t bytes() const { return static_cast<int64_t>(blocks.size()) * block_bytes(); }
+
+ private:
+  uint8_t* row(std::vector<uint8_t>& b, int64_t layer, int64_t pos) {
+    return b.data() + (layer * block_rows + pos % block_rows) * layout.row_bytes();
+  }
 };
+
+// An empty cache with no blocks, and a new zeroed block for it (throws std::bad_alloc).
+KvCache make_kv_cache(const KvRowLayout& L, int64_t n_layers, int64_t block_rows);
+std::shared_ptr<KvBlock> new_kv_block(const KvCache& c);
+
+// Where one layer's rows are: block b holds rows b·block_rows ... of K at k[b] and of V at v[b].
+struct KvLayerRows {
+  std::vector<const uint8_t*> k, v;
+  int64_t block_rows = 0;
+};
+KvLayerRows kv_layer_rows(const KvCache& c, int64_t layer);
 
 // Stores n rows of fp32 numbers x[n, n_heads · head_dim] in the layout's format at dst
 // (rows consecutive, row_bytes apart).
@@ -57,10 +85,10 @@ void kv_store_rows(const KvRowLayout& L, const float* x, int64_t n, uint8_t* dst
 void kv_load_rows(const KvRowLayout& L, const uint8_t* src, int64_t n, float* x);
 
 // Causal GQA attention of q[T, n_heads · head_dim] (positions pos0 ...) over the cached keys and
-// values of one layer (rows 0 .. pos0 + T − 1 at k_rows / v_rows, row_bytes apart), reading the
-// stored format directly: the same contract as causal_attention (model/attention.h), whose result
-// it equals for f32 rows up to summation order.
+// values of one layer (rows 0 .. pos0 + T − 1), reading the stored format directly: the same
+// contract as causal_attention (model/attention.h), and for f32 rows the same bits (the same
+// products summed in the same order).
 void kv_causal_attention(const KvRowLayout& L, int64_t n_heads, const float* q, int64_t T,
-                         const uint8_t* k_rows, const uint8_t* v_rows, int64_t pos0, float* out);
+                         const KvLayerRows& rows, int64_t pos0, float* out);
 
 }  // namespace lowbit

@@ -87,16 +87,19 @@ LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), o
 }
 
 KvCache LlamaModel::new_cache(int64_t capacity, KvType type) const {
-  KvCache c;
-  c.layout = kv_row_layout(type, config_.n_kv_heads, config_.head_dim);
+  KvCache c = make_kv_cache(kv_row_layout(type, config_.n_kv_heads, config_.head_dim), config_.n_layers, capacity);
   // Guards the size product below against overflow (a tiny buffer the forward would write past).
   const int64_t per_token = config_.n_layers * c.layout.row_bytes();
   if (capacity < 1 || capacity > (int64_t{1} << 42) / std::max<int64_t>(per_token, 1))
     throw Error("model", "KV cache of " + std::to_string(capacity) + " tokens is out of range");
-  c.capacity = capacity;
-  c.k.assign(static_cast<size_t>(per_token * capacity), 0);
-  c.v.assign(static_cast<size_t>(per_token * capacity), 0);
+  c.blocks.push_back(new_kv_block(c));
   return c;
+}
+
+KvCache LlamaModel::new_paged_cache(int64_t block_rows, KvType type) const {
+  if (block_rows < 1 || block_rows > (int64_t{1} << 20))
+    throw Error("model", "KV block of " + std::to_string(block_rows) + " positions is out of range");
+  return make_kv_cache(kv_row_layout(type, config_.n_kv_heads, config_.head_dim), config_.n_layers, block_rows);
 }
 
 void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x,
@@ -114,14 +117,12 @@ void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x
     const int64_t n = static_cast<int64_t>(s.tokens.size()), pos0 = cache.n_past;
     apply_rope(config_, inv_freq_, &q[row * dq], n, config_.n_heads, pos0);
     apply_rope(config_, inv_freq_, &k[row * dkv], n, config_.n_kv_heads, pos0);
-    kv_store_rows(cache.layout, &k[row * dkv], n, cache.k_row(layer, pos0));
-    kv_store_rows(cache.layout, &v[row * dkv], n, cache.v_row(layer, pos0));
-    if (cache.layout.type == KvType::F32)  // fp32 rows: the reference attention, bit for bit
-      causal_attention(config_, &q[row * dq], n, reinterpret_cast<const float*>(cache.k_row(layer, 0)),
-                       reinterpret_cast<const float*>(cache.v_row(layer, 0)), pos0, &att[row * dq]);
-    else
-      kv_causal_attention(cache.layout, config_.n_heads, &q[row * dq], n, cache.k_row(layer, 0), cache.v_row(layer, 0),
-                          pos0, &att[row * dq]);
+    for (int64_t r = 0; r < n; ++r) {  // row by row: consecutive positions may be in different blocks
+      kv_store_rows(cache.layout, &k[(row + r) * dkv], 1, cache.k_row(layer, pos0 + r));
+      kv_store_rows(cache.layout, &v[(row + r) * dkv], 1, cache.v_row(layer, pos0 + r));
+    }
+    kv_causal_attention(cache.layout, config_.n_heads, &q[row * dq], n, kv_layer_rows(cache, layer), pos0,
+                        &att[row * dq]);
     row += n;
   }
   lw.o_proj.matmul(att.data(), T, nullptr, o.data());
@@ -159,13 +160,16 @@ int64_t check_batch(std::span<const BatchSequence> seqs, const LlamaConfig& c) {
     for (size_t j = 0; j < i; ++j)
       if (seqs[j].cache == s.cache) throw Error("model", "forward: two sequences share one KV cache");
     const KvCache& kc = *s.cache;
-    if (kc.layout.n_heads != c.n_kv_heads || kc.layout.head_dim != c.head_dim ||
-        static_cast<int64_t>(kc.k.size()) != c.n_layers * kc.capacity * kc.layout.row_bytes())
-      throw Error("model", "forward: the KV cache was made for another model");
+    bool fits = kc.layout.n_heads == c.n_kv_heads && kc.layout.head_dim == c.head_dim && kc.n_layers == c.n_layers &&
+                kc.block_rows >= 1;
+    for (const auto& b : kc.blocks)
+      fits = fits && b && static_cast<int64_t>(b->k.size()) == kc.block_bytes() / 2 &&
+             static_cast<int64_t>(b->v.size()) == kc.block_bytes() / 2;
+    if (!fits) throw Error("model", "forward: the KV cache was made for another model");
     const int64_t n = static_cast<int64_t>(s.tokens.size());
-    if (s.cache->n_past + n > s.cache->capacity)
-      throw Error("model", "context full: " + std::to_string(s.cache->n_past + n) + " positions > " +
-                               std::to_string(s.cache->capacity));
+    if (kc.n_past + n > kc.capacity())
+      throw Error("model", "context full: " + std::to_string(kc.n_past + n) + " positions > " +
+                               std::to_string(kc.capacity()));
     for (int32_t id : s.tokens)
       if (id < 0 || id >= vocab)
         throw Error("model", "token id " + std::to_string(id) + " outside vocab of " + std::to_string(vocab));

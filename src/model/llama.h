@@ -63,6 +63,10 @@ class LlamaModel {
   // lowbit::Error("model", ...) when capacity < 1 or its size (layers x capacity x row bytes,
   // twice) would pass 2^42 bytes.
   KvCache new_cache(int64_t capacity, KvType type = KvType::F32) const;
+  // An empty paged cache: the caller appends blocks of `block_rows` positions (new_kv_block, or
+  // full blocks shared with another cache of the same model and type) before each forward.
+  // Throws lowbit::Error("model", ...) for block_rows outside [1, 2^20].
+  KvCache new_paged_cache(int64_t block_rows, KvType type = KvType::F32) const;
 
   // The linear layer of a canonical tensor name ("layers.3.q_proj", "lm_head"); nullptr if
   // there is none (norms, embeddings, unknown names, a tied lm_head).

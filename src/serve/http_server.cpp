@@ -238,9 +238,13 @@ std::string ApiServer::Impl::metrics() const {
   metric("lowbit_busy_seconds_total", "counter", "Seconds spent in forward passes and sampling.", s.busy_seconds);
   metric("lowbit_generated_tokens_per_busy_second", "gauge", "Generated tokens per second of model time.",
          s.busy_seconds > 0 ? static_cast<double>(s.generated_tokens_total) / s.busy_seconds : 0.0);
-  metric("lowbit_kv_cache_tokens", "gauge", "KV cache positions held by active requests.",
-         static_cast<double>(s.kv_tokens_reserved));
-  metric("lowbit_kv_cache_bytes", "gauge", "KV cache bytes held by active requests.", static_cast<double>(s.kv_bytes_reserved));
+  metric("lowbit_kv_cache_tokens", "gauge", "KV cache positions in blocks alive (requests and prefix cache).",
+         static_cast<double>(s.kv_tokens));
+  metric("lowbit_kv_cache_bytes", "gauge", "KV cache bytes in blocks alive.", static_cast<double>(s.kv_bytes));
+  metric("lowbit_kv_cache_budget_bytes", "gauge", "KV cache budget in bytes.", static_cast<double>(s.kv_budget_bytes));
+  metric("lowbit_prefix_cache_blocks", "gauge", "Prompt-prefix KV blocks kept for reuse.", static_cast<double>(s.prefix_blocks));
+  metric("lowbit_prefix_reused_tokens_total", "counter", "Prompt tokens taken from the prefix cache instead of prefilled.",
+         static_cast<double>(s.prefix_reused_tokens_total));
   metric("lowbit_http_requests_total", "counter", "HTTP requests answered.", static_cast<double>(http_requests.load()));
   metric("lowbit_http_client_errors_total", "counter", "HTTP 4xx answers.", static_cast<double>(client_errors.load()));
   metric("lowbit_http_server_errors_total", "counter", "HTTP 5xx answers.", static_cast<double>(server_errors.load()));

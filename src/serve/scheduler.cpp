@@ -71,6 +71,7 @@ struct Scheduler::Active {
   std::vector<int32_t> history;  // prompt + generated, for the repeat penalty
   int64_t prefilled = 0;         // prompt tokens already in the cache
   int64_t generated = 0, limit = 0;  // limit: max_tokens clipped by the context
+  int64_t reserved = 0;          // KV blocks promised by the pool, not yet taken
   int32_t last = -1;             // the token the next decode step feeds
   FinishReason done = FinishReason::None;
   std::string error;
@@ -85,6 +86,13 @@ Scheduler::Scheduler(const LlamaModel& model, SchedulerOptions opt) : model_(mod
   if (ctx_ < 1 || ctx_ > model_ctx)
     throw Error("serve", "--ctx " + std::to_string(ctx_) + " is outside [1, " + std::to_string(model_ctx) +
                              "] (the model's context)");
+  const int64_t budget = opt.kv_budget > 0 ? opt.kv_budget : opt.parallel * ctx_;
+  if (budget < ctx_)
+    throw Error("serve", "--kv-budget " + std::to_string(budget) + " is smaller than the context of one request (" +
+                             std::to_string(ctx_) + ")");
+  if (opt.kv_block < 1 || opt.kv_block > 4096) throw Error("serve", "--kv-block must be in [1, 4096]");
+  pool_ = std::make_unique<KvBlockPool>(model, opt.kv_type, opt.kv_block, (budget + opt.kv_block - 1) / opt.kv_block);
+  stats_.kv_budget_bytes = pool_->stats().max_blocks * pool_->stats().block_bytes;
   thread_ = std::thread([this] { run(); });
 }
 
@@ -150,32 +158,12 @@ SchedulerStats Scheduler::stats() const {
 
 void Scheduler::run() {
   for (;;) {
-    std::vector<std::pair<GenRequest, std::shared_ptr<RequestHandle>>> admitted;
     {
       std::unique_lock lk(mu_);
       cv_.wait(lk, [&] { return stopping_ || !queue_.empty() || !active_.empty(); });
       if (stopping_) break;
-      while (!queue_.empty() && static_cast<int>(active_.size() + admitted.size()) < opt_.parallel) {
-        admitted.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      stats_.active = static_cast<int>(active_.size() + admitted.size());  // for wait_idle
     }
-    for (auto& [req, h] : admitted) {  // KV caches are allocated outside the lock
-      auto a = std::make_unique<Active>();
-      a->limit = std::min(req.max_tokens, ctx_ - static_cast<int64_t>(req.prompt.size()));
-      try {
-        a->cache = model_.new_cache(static_cast<int64_t>(req.prompt.size()) + a->limit, opt_.kv_type);
-        a->sampler.emplace(req.sampler);
-      } catch (const std::exception& e) {  // out of memory for the cache
-        h->finish(FinishReason::Error, e.what());
-        continue;
-      }
-      a->history = req.prompt;
-      a->req = std::move(req);
-      a->handle = std::move(h);
-      active_.push_back(std::move(a));
-    }
+    admit();
     retire(active_);
     if (!active_.empty()) step(active_);
     retire(active_);
@@ -183,6 +171,46 @@ void Scheduler::run() {
   for (auto& a : active_) a->handle->finish(FinishReason::Drained);
   std::lock_guard lk(mu_);
   for (auto& [req, h] : queue_) h->finish(FinishReason::Drained);
+}
+
+// Admits queued requests in order while there is a free slot and the pool can promise their KV
+// blocks. Only this thread pops the queue, so its front stays valid while the lock is released
+// (std::deque keeps references to elements across push_back).
+void Scheduler::admit() {
+  while (static_cast<int>(active_.size()) < opt_.parallel) {
+    std::pair<GenRequest, std::shared_ptr<RequestHandle>>* front;
+    {
+      std::lock_guard lk(mu_);
+      if (queue_.empty()) return;
+      front = &queue_.front();
+    }
+    const GenRequest& req = front->first;
+    const int64_t limit = std::min(req.max_tokens, ctx_ - static_cast<int64_t>(req.prompt.size()));
+    auto a = std::make_unique<Active>();
+    try {
+      a->cache = pool_->start_cache(req.prompt);
+      a->reserved = pool_->blocks_for(static_cast<int64_t>(req.prompt.size()) + limit) -
+                    static_cast<int64_t>(a->cache.blocks.size());
+      if (!pool_->reserve(a->reserved)) return;  // waits for blocks to come back
+      a->sampler.emplace(req.sampler);
+    } catch (const std::exception& e) {
+      std::lock_guard lk(mu_);
+      queue_.front().second->finish(FinishReason::Error, e.what());
+      queue_.pop_front();
+      continue;
+    }
+    {
+      std::lock_guard lk(mu_);
+      a->req = std::move(queue_.front().first);
+      a->handle = std::move(queue_.front().second);
+      queue_.pop_front();
+      stats_.active = static_cast<int>(active_.size()) + 1;  // for wait_idle
+    }
+    a->limit = limit;
+    a->prefilled = a->cache.n_past;  // prompt positions taken from the prefix cache
+    a->history = a->req.prompt;
+    active_.push_back(std::move(a));
+  }
 }
 
 void Scheduler::step(std::vector<std::unique_ptr<Active>>& active) {
@@ -207,6 +235,19 @@ void Scheduler::step(std::vector<std::unique_ptr<Active>>& active) {
     members.push_back(a.get());
   }
   if (batch.empty()) return;
+  for (size_t i = 0; i < members.size(); ++i) {  // blocks for this step's positions, from the promised ones
+    KvCache& c = members[i]->cache;
+    try {
+      while (c.capacity() < c.n_past + static_cast<int64_t>(batch[i].tokens.size())) {
+        pool_->grow(c);
+        --members[i]->reserved;
+      }
+    } catch (const std::bad_alloc&) {  // the budget is larger than the machine's memory
+      members[i]->done = FinishReason::Error;
+      members[i]->error = "out of memory for the KV cache (lower --kv-budget or --parallel)";
+      return;  // retire() drops it; the others run next step
+    }
+  }
   std::vector<float> logits;
   try {
     model_.forward_batch(batch, logits);
@@ -218,7 +259,10 @@ void Scheduler::step(std::vector<std::unique_ptr<Active>>& active) {
   int64_t sampled = 0;
   for (size_t i = 0; i < members.size(); ++i) {
     Active& a = *members[i];
-    if (a.prefilled < static_cast<int64_t>(a.req.prompt.size())) a.prefilled += static_cast<int64_t>(batch[i].tokens.size());
+    if (a.prefilled < static_cast<int64_t>(a.req.prompt.size())) {
+      a.prefilled += static_cast<int64_t>(batch[i].tokens.size());
+      if (a.prefilled == static_cast<int64_t>(a.req.prompt.size())) pool_->publish(a.cache, a.req.prompt);
+    }
     if (!samples[i]) continue;
     sample_into(a, logits.data() + i * V);
     ++sampled;
@@ -286,25 +330,27 @@ void Scheduler::retire(std::vector<std::unique_ptr<Active>>& active) {
     std::lock_guard lk(mu_);
     cancel_all = cancel_all_;
   }
-  int64_t kv_tokens = 0, kv_bytes = 0;
   for (auto it = active.begin(); it != active.end();) {
     Active& a = **it;
     if (a.done == FinishReason::None && a.handle->cancelled()) a.done = FinishReason::Cancelled;
     if (a.done == FinishReason::None && cancel_all) a.done = FinishReason::Drained;
     if (a.done != FinishReason::None) {
       a.handle->finish(a.done, a.error);
-      it = active.erase(it);
+      pool_->release(a.reserved);
+      it = active.erase(it);  // its blocks go back (unless published prefixes keep them)
     } else {
-      kv_tokens += a.cache.capacity;
-      kv_bytes += a.cache.bytes();
       ++it;
     }
   }
   std::lock_guard lk(mu_);
   stats_.active = static_cast<int>(active.size());
   stats_.queued = static_cast<int>(queue_.size());
-  stats_.kv_tokens_reserved = kv_tokens;
-  stats_.kv_bytes_reserved = kv_bytes;
+  const KvPoolStats ps = pool_->stats();
+  stats_.kv_tokens = ps.blocks_alive * pool_->block_rows();
+  stats_.kv_bytes = ps.blocks_alive * ps.block_bytes;
+  stats_.kv_budget_bytes = ps.max_blocks * ps.block_bytes;
+  stats_.prefix_blocks = ps.blocks_cached;
+  stats_.prefix_reused_tokens_total = ps.reused_tokens_total;
   if (active.empty() && queue_.empty()) idle_cv_.notify_all();
 }
 

@@ -1,7 +1,8 @@
 // Continuous batching: one thread runs the model for every active request at once.
 //
-// Each step the scheduler (1) admits queued requests while fewer than `parallel` are active,
-// giving each a KV cache sized to its own need (prompt + max_tokens, capped by the context),
+// Each step the scheduler (1) admits queued requests while fewer than `parallel` are active and
+// the KV budget can promise their blocks (serve/kv_pool.h: paged caches that grow as they fill,
+// with prompt-prefix blocks shared between requests),
 // (2) drops requests whose consumer cancelled, (3) builds one batch: one token per decoding
 // request plus prefill chunks of new prompts (at most `prefill_chunk` prompt tokens per step, so a
 // long prompt never stalls the streams already decoding), (4) runs LlamaModel::forward_batch and
@@ -28,6 +29,7 @@
 
 #include "model/llama.h"
 #include "model/sampler.h"
+#include "serve/kv_pool.h"
 
 namespace lowbit {
 
@@ -84,6 +86,8 @@ struct SchedulerOptions {
   int64_t prefill_chunk = 256;   // prompt tokens per step, over all prefilling requests
   int64_t ctx = 0;               // tokens per request (prompt + generated); 0: the model's
   KvType kv_type = KvType::F32;  // how the KV cache stores keys and values (model/kv_cache.h)
+  int64_t kv_block = 16;         // positions per KV block
+  int64_t kv_budget = 0;         // KV positions for all requests together; 0: parallel · ctx
 };
 
 // Counters for /metrics; totals are since start.
@@ -91,15 +95,18 @@ struct SchedulerStats {
   int active = 0, queued = 0;
   int64_t requests_total = 0, rejected_total = 0;
   int64_t prompt_tokens_total = 0, generated_tokens_total = 0, steps_total = 0;
-  int64_t kv_tokens_reserved = 0;  // KV positions held by the active requests
-  int64_t kv_bytes_reserved = 0;
+  int64_t kv_tokens = 0;           // KV positions in blocks alive (requests and prefix cache)
+  int64_t kv_bytes = 0, kv_budget_bytes = 0;
+  int64_t prefix_blocks = 0;       // prompt-prefix blocks kept for reuse
+  int64_t prefix_reused_tokens_total = 0;  // prompt positions not prefilled thanks to them
   double busy_seconds = 0;         // time spent in forward passes and sampling
 };
 
 class Scheduler {
  public:
   // Starts the scheduling thread. Throws lowbit::Error("serve", ...) for parallel < 1,
-  // max_queue < 0, prefill_chunk < 1 or a ctx outside [1, the model's context].
+  // max_queue < 0, prefill_chunk < 1, a ctx outside [1, the model's context], kv_block < 1 or a
+  // kv_budget smaller than ctx.
   Scheduler(const LlamaModel& model, SchedulerOptions opt);
   ~Scheduler();  // cancels what is left and joins the thread
   Scheduler(const Scheduler&) = delete;
@@ -121,6 +128,7 @@ class Scheduler {
  private:
   struct Active;
   void run();
+  void admit();
   void step(std::vector<std::unique_ptr<Active>>& active);
   void sample_into(Active& a, const float* logits);
   void retire(std::vector<std::unique_ptr<Active>>& active);
@@ -131,6 +139,7 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
   std::deque<std::pair<GenRequest, std::shared_ptr<RequestHandle>>> queue_;
+  std::unique_ptr<KvBlockPool> pool_;            // touched by the scheduling thread only
   std::vector<std::unique_ptr<Active>> active_;  // touched by the scheduling thread only
   bool stopping_ = false, draining_ = false, cancel_all_ = false;
   SchedulerStats stats_;

@@ -169,3 +169,91 @@ TEST(Scheduler, LogprobsAreNormalisedAndRankTheGreedyTokenFirst) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// A prompt of exactly n tokens (BOS + words), for block arithmetic.
+std::vector<int32_t> prompt_tokens(int64_t n, int32_t salt = 0) {
+  std::vector<int32_t> ids = test::serve_test_model().tokenizer->encode(
+      "The history of the city begins with a small settlement on the river, where farmers and traders met every "
+      "season to exchange grain, tools and news from the towns along the coast and the hills beyond them",
+      true);
+  ids.resize(static_cast<size_t>(n));
+  if (salt) ids.back() = salt;
+  return ids;
+}
+
+TEST(SchedulerKv, PromptPrefixBlocksAreReusedAndRepliesStayExact) {
+  SchedulerOptions so;
+  so.kv_block = 16;
+  Scheduler s(*test::serve_test_model().model, so);
+  const std::vector<int32_t> p = prompt_tokens(40);
+  auto a = s.submit(greedy(p, 10));
+  const std::vector<int32_t> first = drain_tokens(*a);
+  EXPECT_EQ(first, test::greedy_reference(p, 10));
+  EXPECT_EQ(s.stats().prefix_reused_tokens_total, 0);
+  EXPECT_EQ(s.stats().prefix_blocks, 2);  // positions 0-31: the full blocks holding only prompt
+  auto b = s.submit(greedy(p, 10));       // the same prompt: 32 positions come from the cache
+  EXPECT_EQ(drain_tokens(*b), first);
+  EXPECT_EQ(s.stats().prefix_reused_tokens_total, 32);
+  std::vector<int32_t> q = p;
+  q[20] = p[20] == 5 ? 6 : 5;  // differs in the second block: only the first is reused
+  auto c = s.submit(greedy(q, 6));
+  EXPECT_EQ(drain_tokens(*c), test::greedy_reference(q, 6));
+  EXPECT_EQ(s.stats().prefix_reused_tokens_total, 32 + 16);
+  const std::vector<int32_t> exact = prompt_tokens(32);  // a prompt of whole blocks keeps its last token to compute
+  auto d = s.submit(greedy(exact, 4));
+  EXPECT_EQ(drain_tokens(*d), test::greedy_reference(exact, 4));
+  EXPECT_EQ(s.stats().prefix_reused_tokens_total, 32 + 16 + 16);
+}
+
+TEST(SchedulerKv, BudgetMakesRequestsWaitInsteadOfFailing) {
+  const LlamaModel& m = *test::serve_test_model().model;
+  SchedulerOptions so;
+  so.parallel = 4;
+  so.ctx = 64;
+  so.kv_budget = 64;  // room for one request's worst case at a time
+  so.kv_block = 8;
+  Scheduler s(m, so);
+  std::vector<std::shared_ptr<RequestHandle>> hs;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 3; ++i) {
+    prompts.push_back(prompt_tokens(10, 100 + i));
+    GenRequest r = greedy(prompts.back(), 40);
+    hs.push_back(s.submit(r));
+  }
+  int64_t peak = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<TokenEvent> ev;
+    for (int k = 0; k < 400 && hs[i]->next(ev, std::chrono::milliseconds(5)); ++k)
+      peak = std::max(peak, s.stats().kv_tokens);
+    std::vector<int32_t> ids;
+    for (const TokenEvent& e : ev) ids.push_back(e.id);
+    EXPECT_EQ(ids, test::greedy_reference(prompts[i], 40)) << i;
+  }
+  EXPECT_LE(peak, 64);
+  EXPECT_GT(peak, 0);
+  SchedulerOptions bad = so;
+  bad.kv_budget = 63;
+  test::expect_error([&] { Scheduler x(m, bad); }, "--kv-budget", "serve");
+}
+
+TEST(SchedulerKv, BlocksGoBackWhenRequestsEnd) {
+  SchedulerOptions so;
+  so.kv_block = 16;
+  so.kv_type = KvType::Q8;
+  Scheduler s(*test::serve_test_model().model, so);
+  auto a = s.submit(greedy(prompt_tokens(20), 30));
+  drain_tokens(*a);
+  for (int i = 0; i < 100 && s.stats().active > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const SchedulerStats st = s.stats();
+  EXPECT_EQ(st.prefix_blocks, 1);
+  EXPECT_EQ(st.kv_tokens, 16);  // only the published prefix block is left
+  const KvRowLayout L = kv_row_layout(KvType::Q8, test::serve_test_model().model->config().n_kv_heads,
+                                      test::serve_test_model().model->config().head_dim);
+  EXPECT_EQ(st.kv_bytes, 2 * 16 * test::serve_test_model().model->config().n_layers * L.row_bytes());
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -28,13 +28,19 @@ async function evaluate(expression) {
   if (r.result?.exceptionDetails) throw new Error(`page error: ${JSON.stringify(r.result.exceptionDetails)}`);
   return r.result?.result?.value;
 }
+// Polls `expression` until it gives a value; while the page is still loading it may throw.
 async function until(expression, what, seconds = 60) {
+  let last = null;
   for (let i = 0; i < seconds * 10; ++i) {
-    const v = await evaluate(expression);
-    if (v !== null && v !== undefined && v !== false) return v;
+    try {
+      const v = await evaluate(expression);
+      if (v !== null && v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
     await sleep(100);
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${last ? ` (last: ${last.message})` : ""}`);
 }
 
 async function check(name, fn) {
@@ -51,7 +57,7 @@ await cdp("Page.enable");
 await cdp("Page.navigate", { url: `${base}/` });
 
 await check("without the key the page names the problem instead of a model", async () => {
-  const label = await until(`(() => { const t = document.getElementById("model").textContent; return t !== "…" && t; })()`, "model label");
+  const label = await until(`(() => { const m = document.getElementById("model"); return m && m.textContent !== "…" && m.textContent; })()`, "model label");
   assert.match(label, /API key/);
 });
 

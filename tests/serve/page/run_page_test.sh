@@ -16,6 +16,7 @@ start_server "$bin" -m "$shared/models/ref-s" --api-key page-key --alias ref-s -
 "$browser" --headless=new --no-sandbox --disable-gpu --no-first-run --disable-extensions \
   --remote-debugging-port=0 --user-data-dir="$work/profile" about:blank > "$work/browser.log" 2>&1 &
 browser_pid=$!
+disown "$browser_pid"  # killed at exit without a job-control message
 debug_port=""
 for _ in $(seq 1 300); do  # up to 30 s for Chromium to open its DevTools port
   [ -s "$work/profile/DevToolsActivePort" ] && debug_port="$(head -1 "$work/profile/DevToolsActivePort")" && break
