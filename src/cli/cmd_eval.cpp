@@ -13,7 +13,7 @@ namespace lowbit::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, reference, file, kv_type = "f32";  // kv_type: --model's cache, not the reference's
+  std::string model, reference, file, kv_type = "f32", act;  // kv_type: --model's cache, not the reference's
   LoraArgs lora;  // applied to --model, not to the reference
   int64_t ctx = 0, stride = 0, max_tokens = 0;
   bool json = false;
@@ -42,6 +42,8 @@ void print_json(const EvalArgs& a, const CompareResult& r, int64_t ctx, int64_t 
   nlohmann::json j = {{"model", a.model},
                       {"reference", a.reference},
                       {"file", a.file},
+                      {"kv_type", a.kv_type},
+                      {"act", a.act.empty() ? "none" : a.act},
                       {"ppl", r.ppl},
                       {"ppl_stderr", r.ppl_stderr},
                       {"ref_ppl", r.ref_ppl},
@@ -88,6 +90,7 @@ void run_eval(const EvalArgs& a) {
   const std::string text = read_text_file(a.file);
   LoadedModel m = load_model(a.model);
   apply_lora(*m.model, a.lora);
+  m.model->set_activation_quant(parse_act_quant(a.act));
   LoadedModel ref = load_model(a.reference);
   check_same_vocab(*m.model, *ref.model);
   std::vector<int32_t> ids = tokenize_both(m, ref, text, a.file);
@@ -125,6 +128,7 @@ void add_eval(CLI::App& app) {
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_lora_options(*cmd, &a->lora);
   add_kv_type_option(*cmd, &a->kv_type);
+  add_act_option(*cmd, &a->act);
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_eval(*a); });
 }

@@ -13,7 +13,7 @@ namespace lowbit::cli {
 namespace {
 
 struct PerplexityArgs {
-  std::string model, tokenizer, file, kv_type = "f32";
+  std::string model, tokenizer, file, kv_type = "f32", act;
   LoraArgs lora;
   int64_t ctx = 0, stride = 0, max_tokens = 0;
   bool json = false;
@@ -24,6 +24,7 @@ void run_perplexity(const PerplexityArgs& a) {
   apply_threads(a.threads);
   LoadedModel m = load_model(a.model, a.tokenizer);
   apply_lora(*m.model, a.lora);
+  m.model->set_activation_quant(parse_act_quant(a.act));
   const std::string text = read_text_file(a.file);
   std::vector<int32_t> ids = m.tokenizer->encode(text, /*add_bos=*/false);
   const int64_t total_tokens = static_cast<int64_t>(ids.size());
@@ -64,6 +65,7 @@ void add_perplexity(CLI::App& app) {
                      &a->stride, &a->max_tokens);
   add_lora_options(*cmd, &a->lora);
   add_kv_type_option(*cmd, &a->kv_type);
+  add_act_option(*cmd, &a->act);
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_perplexity(*a); });

@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "base/error.h"
@@ -69,17 +71,36 @@ void run_serve(ServeArgs& a) {
                static_cast<long long>(sched.ctx()), a.kv_type.c_str(), sched.stats().kv_budget_bytes / 1048576.0,
                chat.origin.c_str());
   install_shutdown_handler();
+  std::atomic<bool> served{false};
+  // Waits for SIGINT/SIGTERM (or a 0 byte: serve() ended by itself), drains, then stops the
+  // server, retrying: a stop() that lands before listening began would be lost.
   std::thread watcher([&] {
-    const int sig = wait_for_shutdown_signal();
-    std::fprintf(stderr, "lowbit serve: %s, finishing the requests in progress (up to %.0f s)\n",
-                 sig == SIGINT ? "interrupted" : "terminated", a.drain_timeout);
-    sched.drain();
-    const bool idle = sched.wait_idle(std::chrono::milliseconds(static_cast<int64_t>(a.drain_timeout * 1000)));
-    if (!idle) std::fprintf(stderr, "lowbit serve: drain timeout, cancelled the rest\n");
-    api.stop();
+    if (const int sig = wait_for_shutdown_signal(); sig != 0) {
+      std::fprintf(stderr, "lowbit serve: %s, finishing the requests in progress (up to %.0f s)\n",
+                   sig == SIGINT ? "interrupted" : "terminated", a.drain_timeout);
+      api.begin_shutdown();
+      sched.drain();
+      const bool idle = sched.wait_idle(std::chrono::milliseconds(static_cast<int64_t>(a.drain_timeout * 1000)));
+      if (!idle) std::fprintf(stderr, "lowbit serve: drain timeout, cancelled the rest\n");
+    }
+    while (!served.load()) {
+      api.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   });
-  api.serve();
-  watcher.join();
+  auto finish = [&] {
+    served.store(true);
+    const unsigned char zero = 0;  // wakes the watcher if no signal came
+    [[maybe_unused]] const ssize_t n = write(g_signal_pipe[1], &zero, 1);
+    watcher.join();
+  };
+  try {
+    api.serve();
+  } catch (...) {
+    finish();
+    throw;
+  }
+  finish();
   const SchedulerStats st = sched.stats();
   std::fprintf(stderr, "lowbit serve: stopped after %lld requests, %lld tokens generated\n",
                static_cast<long long>(st.requests_total), static_cast<long long>(st.generated_tokens_total));
@@ -95,15 +116,19 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: found with the model)");
   cmd->add_option("--host", a->server.host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", a->server.port, "TCP port (0: any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("--parallel", a->sched.parallel, "requests decoded together in one batch")->check(positive())->capture_default_str();
-  cmd->add_option("--queue", a->sched.max_queue, "requests that may wait for a slot; beyond it: 503")->check(non_negative())->capture_default_str();
+  cmd->add_option("--parallel", a->sched.parallel, "requests decoded together in one batch")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--queue", a->sched.max_queue, "requests that may wait for a slot; beyond it: 503")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   cmd->add_option("-c,--ctx", a->sched.ctx, "tokens per request, prompt and reply (default: the model's context)")->check(non_negative());
   cmd->add_option("--prefill-chunk", a->sched.prefill_chunk, "prompt tokens prefilled per batch step")->check(positive())->capture_default_str();
   cmd->add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' on /v1 (or set LOWBIT_API_KEY)");
   cmd->add_option("--alias", a->model_name, "model name that /v1/models lists (default: the --model path)");
   cmd->add_option("--chat-template", a->chat_template, "file with a Jinja chat template (default: the model's)");
-  cmd->add_option("--http-threads", a->server.http_threads, "HTTP worker threads (0: 2 x (parallel + queue) + 16)")
-      ->check(non_negative());
+  cmd->add_option("--http-threads", a->server.http_threads, "HTTP worker threads (0: 2 x (parallel + queue) + 16, at most 1024)")
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--drain-timeout", a->drain_timeout, "seconds SIGTERM waits for requests in progress")->check(non_negative())->capture_default_str();
   add_lora_options(*cmd, &a->lora, "apply a LoRA adapter to every request");
   add_kv_type_option(*cmd, &a->kv_type);

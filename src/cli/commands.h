@@ -73,6 +73,9 @@ std::vector<std::string> split_list(const std::string& s);
 // Shared by generate, perplexity, eval, bench and serve: --kv-type f32|f16|q8|q4 (the KV cache
 // format, model/kv_cache.h), checked when parsed.
 void add_kv_type_option(CLI::App& cmd, std::string* kv_type);
+// Shared by perplexity and eval: --act int8|int4[:g<G>] (activation quantization of every block
+// linear's input as an evaluation mode, model/act_quant.h), checked when parsed.
+void add_act_option(CLI::App& cmd, std::string* act);
 
 // Shared by commands: --threads (0 = all cores), applied before the command runs.
 void add_threads_option(CLI::App& cmd, int* threads);

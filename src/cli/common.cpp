@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "cli/commands.h"
+#include "model/act_quant.h"
 #include "model/llama.h"
 #include "pipeline/bit_allocation.h"
 #include "train/peft.h"
@@ -113,6 +114,18 @@ void add_kv_type_option(CLI::App& cmd, std::string* kv_type) {
   cmd.add_option("--kv-type", *kv_type, "KV cache format: f32 (exact), f16, q8 (8.5 bits) or q4 (5 bits)")
       ->check(CLI::IsMember({"f32", "f16", "q8", "q4"}))
       ->capture_default_str();
+}
+
+void add_act_option(CLI::App& cmd, std::string* act) {
+  cmd.add_option("--act", *act, "round every block linear's input to int<2..8>[:g<group>] per token (W8A8/W4A4 studies)")
+      ->check([](const std::string& s) {
+        try {
+          parse_act_quant(s);
+          return std::string();
+        } catch (const Error& e) {
+          return std::string(e.message());
+        }
+      });
 }
 
 void add_threads_option(CLI::App& cmd, int* threads) {

@@ -42,6 +42,15 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) cons
     input_rotation_->apply_right_f32(rotated.data(), T, rotated.data() + n);
     x = rotated.data();
   }
+  if (input_quant_.enabled()) {
+    const int64_t n = T * cols();
+    if (x != rotated.data()) {
+      rotated.resize(static_cast<size_t>(n));
+      std::copy(x, x + n, rotated.begin());
+    }
+    fake_quantize_rows(input_quant_, rotated.data(), T, cols());
+    x = rotated.data();
+  }
   if (!is_packed_) {
     lowbit::matmul(x, T, dense_, bias, y);
   } else {

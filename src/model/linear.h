@@ -11,6 +11,7 @@
 
 #include "kernels/packed_matrix.h"
 #include "kernels/rotation.h"
+#include "model/act_quant.h"
 #include "model/matrix.h"
 
 namespace lowbit {
@@ -37,6 +38,8 @@ class Linear {
   // kernels/rotation.h) before the product, so matmul computes x·Wᵀ.
   void set_input_rotation(std::shared_ptr<const Rotation> h) { input_rotation_ = std::move(h); }
   bool has_input_rotation() const { return input_rotation_ != nullptr; }
+  // Evaluation mode: matmul rounds its (rotated) input to `a` first (model/act_quant.h).
+  void set_input_quant(ActQuant a) { input_quant_ = a; }
   const Matrix& dense_matrix() const { return dense_; }
   // Adds a low-rank update to every later matmul (several add up); rows/cols must match.
   void add_delta(std::shared_ptr<const LowRankDelta> d) { deltas_.push_back(std::move(d)); }
@@ -80,6 +83,7 @@ class Linear {
   Matrix dense_;
   PackedMatrix packed_;
   std::shared_ptr<const Rotation> input_rotation_;
+  ActQuant input_quant_;
   std::vector<std::shared_ptr<const LowRankDelta>> deltas_;
 };
 

@@ -245,6 +245,12 @@ void LlamaModel::replace_packed(const std::string& name, PackedMatrix p) {
   lin->replace_packed(std::move(p));
 }
 
+void LlamaModel::set_activation_quant(const ActQuant& a) {
+  for (LayerWeights& l : weights_.layers)
+    for (Linear* w : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj})
+      w->set_input_quant(a);
+}
+
 int64_t LlamaModel::decode_weight_bytes() const {
   auto norm_bytes = [](const Matrix& m) { return m.rows * m.cols * static_cast<int64_t>(sizeof(float)); };
   int64_t total = weights_.lm_head.weight_bytes() + norm_bytes(weights_.norm);

@@ -78,6 +78,9 @@ class LlamaModel {
   // tuning writes its scales back this way). Throws lowbit::Error if there is no such packed
   // layer or the shape differs.
   void replace_packed(const std::string& name, PackedMatrix p);
+  // Evaluation mode: every linear layer of the blocks (not lm_head) rounds its input to `a`
+  // (model/act_quant.h); ActQuant{} turns it off.
+  void set_activation_quant(const ActQuant& a);
 
   // Runs `tokens` at positions cache.n_past ... and appends them to the cache. Writes logits
   // [tokens.size(), V] into `logits` if all_logits, else only the last position's [V].

@@ -1,5 +1,6 @@
 #include "serve/chat_prompt.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -99,6 +100,16 @@ ChatSetup find_chat_setup(const ModelSource& src, const Tokenizer& tok, const st
   }
   if (s.bos_token.empty() && spm_like(tok) && tok.bos_id() >= 0) s.bos_token = "<s>";
   if (s.eos_token.empty() && spm_like(tok) && tok.eos_id() >= 0) s.eos_token = "</s>";
+  if (tok.eos_id() >= 0) s.end_ids.push_back(tok.eos_id());
+  for (const std::string& marker : {s.eos_token, std::string("<|eot_id|>"), std::string("<|im_end|>"),
+                                    std::string("<end_of_turn>"), std::string("<|end|>"), std::string("<|endoftext|>"),
+                                    std::string("<|end_of_text|>")}) {
+    if (marker.empty() || spm_like(tok)) continue;  // SentencePiece kinds do not parse specials
+    const std::vector<int32_t> ids = tok.encode(marker, false);
+    if (ids.size() == 1 && tok.token_bytes(ids[0]) == marker &&
+        std::find(s.end_ids.begin(), s.end_ids.end(), ids[0]) == s.end_ids.end())
+      s.end_ids.push_back(ids[0]);
+  }
   try {
     s.tmpl = std::make_shared<const ChatTemplate>(source);
   } catch (const Error& e) {
@@ -108,28 +119,33 @@ ChatSetup find_chat_setup(const ModelSource& src, const Tokenizer& tok, const st
 }
 
 std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, const ChatSetup& s, const std::string& text) {
+  if (!spm_like(tok)) return tok.encode(text, /*add_bos=*/false);
+  struct Special {
+    const std::string* str;
+    int32_t id;
+    size_t next;  // its next occurrence at or after the scan position (npos: none)
+  };
+  std::vector<Special> specials;
+  for (const auto& [str, id] : {std::pair{&s.bos_token, tok.bos_id()}, std::pair{&s.eos_token, tok.eos_id()}})
+    if (!str->empty() && id >= 0) specials.push_back({str, id, text.find(*str)});
   std::vector<int32_t> ids;
-  const std::pair<const std::string*, int32_t> specials[] = {{&s.bos_token, tok.bos_id()}, {&s.eos_token, tok.eos_id()}};
   size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t next = std::string::npos;  // the earliest special string at or after pos
-    int32_t next_id = -1;
-    size_t next_len = 0;
-    for (const auto& [str, id] : specials) {
-      if (str->empty() || id < 0) continue;
-      const size_t at = text.find(*str, pos);
-      if (at < next) next = at, next_id = id, next_len = str->size();
+  for (;;) {
+    Special* first = nullptr;
+    for (Special& sp : specials) {
+      if (sp.next != std::string::npos && sp.next < pos) sp.next = text.find(*sp.str, pos);  // passed: look again
+      if (sp.next != std::string::npos && (!first || sp.next < first->next)) first = &sp;
     }
-    const std::string_view plain = std::string_view(text).substr(pos, next == std::string::npos ? std::string::npos : next - pos);
-    if (!plain.empty()) {
-      const std::vector<int32_t> part = tok.encode(plain, false);
+    const size_t end = first ? first->next : text.size();
+    if (end > pos) {
+      const std::vector<int32_t> part = tok.encode(std::string_view(text).substr(pos, end - pos), false);
       ids.insert(ids.end(), part.begin(), part.end());
     }
-    if (next == std::string::npos) break;
-    ids.push_back(next_id);
-    pos = next + next_len;
+    if (!first) break;
+    ids.push_back(first->id);
+    pos = end + first->str->size();
   }
-  if (spm_like(tok) && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
+  if (tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id())) ids.insert(ids.begin(), tok.bos_id());
   return ids;
 }
 

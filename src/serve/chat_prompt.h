@@ -17,6 +17,10 @@ struct ChatSetup {
   std::shared_ptr<const ChatTemplate> tmpl;
   std::string origin;                 // where the template came from, for the startup line
   std::string bos_token, eos_token;   // the strings the template prints for BOS/EOS
+  // Ids that end a chat reply: the tokenizer's EOS, and the end-of-turn tokens the vocabulary
+  // has as single special tokens (the template's eos_token, <|eot_id|>, <|im_end|>,
+  // <end_of_turn>, <|end|>, <|endoftext|>, <|end_of_text|>).
+  std::vector<int32_t> end_ids;
 };
 
 // A ChatML template (<|im_start|>role\ncontent<|im_end|>\n), used when the model has none, as
@@ -31,10 +35,11 @@ extern const char* const kDefaultChatTemplate;
 // override file or a template that does not parse.
 ChatSetup find_chat_setup(const ModelSource& src, const Tokenizer& tok, const std::string& override_path);
 
-// Tokenizes a rendered chat prompt: the BOS and EOS strings become their ids wherever they appear
-// (the template writes them as text), the text between them is encoded as plain text. BOS is
-// prepended when the tokenizer has one, adds it to plain prompts (SentencePiece-style kinds)
-// and the rendering does not begin with it.
+// Tokenizes a rendered chat prompt. Byte-level BPE (tokenizer.json) vocabularies match their
+// special tokens in the text themselves; for SentencePiece-style kinds, whose encode() treats
+// "<s>" as plain text, the BOS and EOS strings become their ids wherever they appear and BOS is
+// prepended unless the rendering begins with it. Linear in the text length. (As in llama-server,
+// a special-token string inside a message becomes that token.)
 std::vector<int32_t> encode_chat_prompt(const Tokenizer& tok, const ChatSetup& s, const std::string& text);
 
 }  // namespace lowbit

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <cstdio>
+#include <thread>
 #include <ctime>
 
 #include "base/error.h"
@@ -21,6 +22,12 @@ constexpr auto kPollInterval = std::chrono::milliseconds(50);
 // One generation as a handler sees it: tokens arrive from the scheduler, become text (complete
 // UTF-8 characters only), pass the stop strings and leave as the reply or as stream chunks.
 struct Generation {
+  // Counts the replies in progress while it lives (ApiServer::stop waits for them).
+  struct Live {
+    std::atomic<int>& n;
+    explicit Live(std::atomic<int>& c) : n(c) { ++n; }
+    ~Live() { --n; }
+  } live;
   ApiRequest req;
   std::shared_ptr<RequestHandle> handle;
   StreamDecoder decoder;
@@ -29,9 +36,9 @@ struct Generation {
   int64_t created = 0, completion_tokens = 0, text_offset = 0;
   bool first_chunk = true;
 
-  Generation(ApiRequest r, std::shared_ptr<RequestHandle> h, const Tokenizer& tok, std::vector<std::string> stop_strings,
-             std::string id_)
-      : req(std::move(r)), handle(std::move(h)), decoder(tok, /*continues_text=*/true),
+  Generation(std::atomic<int>& live_count, ApiRequest r, std::shared_ptr<RequestHandle> h, const Tokenizer& tok,
+             std::vector<std::string> stop_strings, std::string id_)
+      : live(live_count), req(std::move(r)), handle(std::move(h)), decoder(tok, /*continues_text=*/true),
         stops(std::move(stop_strings)), id(std::move(id_)), created(static_cast<int64_t>(std::time(nullptr))) {}
 };
 
@@ -100,12 +107,15 @@ struct ApiServer::Impl {
   std::atomic<uint64_t> next_id{0};
   std::atomic<int64_t> http_requests{0}, client_errors{0}, server_errors{0};
   std::atomic<bool> stopping{false};
+  std::atomic<int> live_replies{0};
 
   Impl(const Tokenizer& t, const ChatSetup& c, Scheduler& s, ServerOptions o) : tok(t), chat(c), sched(s), opt(std::move(o)) {}
 
   std::shared_ptr<Generation> start(const httplib::Request& http, Endpoint e);
   void reply_whole(Generation& g, httplib::Response& res);
   void reply_stream(std::shared_ptr<Generation> g, httplib::Response& res);
+  // One call of the chunked content provider: writes what is ready; false ends the response.
+  bool stream_step(Generation& g, httplib::DataSink& sink);
   std::string metrics() const;
 };
 
@@ -146,7 +156,7 @@ std::shared_ptr<Generation> ApiServer::Impl::start(const httplib::Request& http,
   const int64_t room = sched.ctx() - static_cast<int64_t>(g.prompt.size());
   g.max_tokens = r.max_tokens > 0 ? r.max_tokens : (e == Endpoint::Chat ? std::max<int64_t>(room, 1) : 16);
   g.sampler = r.sampler;
-  g.eos_id = r.ignore_eos ? -1 : tok.eos_id();
+  if (!r.ignore_eos) g.stop_ids = e == Endpoint::Chat ? chat.end_ids : std::vector<int32_t>{tok.eos_id()};
   g.top_logprobs = r.top_logprobs;
   std::shared_ptr<RequestHandle> h;
   try {
@@ -157,7 +167,7 @@ std::shared_ptr<Generation> ApiServer::Impl::start(const httplib::Request& http,
   if (!h) throw ApiError(503, "the server is busy (request queue full) or shutting down; retry later", "server_error");
   const std::string id = (e == Endpoint::Chat ? "chatcmpl-" : "cmpl-") + std::to_string(started_unix) + "-" +
                          std::to_string(next_id.fetch_add(1));
-  return std::make_shared<Generation>(std::move(r), std::move(h), tok, std::move(stop_strings), id);
+  return std::make_shared<Generation>(live_replies, std::move(r), std::move(h), tok, std::move(stop_strings), id);
 }
 
 void ApiServer::Impl::reply_whole(Generation& g, httplib::Response& res) {
@@ -177,43 +187,52 @@ void ApiServer::Impl::reply_whole(Generation& g, httplib::Response& res) {
   }
 }
 
+bool ApiServer::Impl::stream_step(Generation& g, httplib::DataSink& sink) {
+  auto write = [&](const std::string& s) {
+    if (sink.write(s.data(), s.size())) return true;
+    g.handle->cancel();  // the client is gone: free its slot
+    return false;
+  };
+  if (g.first_chunk && g.req.endpoint == Endpoint::Chat) {
+    if (!write(sse(stream_chunk(g.req, g.id, g.created, "", nullptr, json(), true)))) return false;
+    g.first_chunk = false;
+  }
+  Progress p = poll(g, kPollInterval);
+  if (!p.text.empty() || (g.req.top_logprobs >= 0 && !p.events.empty())) {
+    const json lp = logprobs_json(g.req, tok, p.events, g.text_offset);
+    for (const TokenEvent& e : p.events) g.text_offset += static_cast<int64_t>(tok.token_bytes(e.id).size());
+    if (!write(sse(stream_chunk(g.req, g.id, g.created, p.text, nullptr, lp, g.first_chunk)))) return false;
+    g.first_chunk = false;
+  }
+  if (!p.finished) {
+    if (sink.is_writable()) return true;
+    g.handle->cancel();
+    return false;
+  }
+  if (p.error_status) {
+    if (!write(sse(ApiError(p.error_status, p.error, "server_error").body()))) return false;
+  } else {
+    if (!write(sse(stream_chunk(g.req, g.id, g.created, "", p.finish_reason, json(), g.first_chunk)))) return false;
+    if (g.req.include_usage &&
+        !write(sse(usage_chunk(g.req, g.id, g.created, g.handle->prompt_tokens(), g.completion_tokens))))
+      return false;
+  }
+  if (!write("data: [DONE]\n\n")) return false;
+  sink.done();
+  return true;
+}
+
 void ApiServer::Impl::reply_stream(std::shared_ptr<Generation> g, httplib::Response& res) {
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, g](size_t, httplib::DataSink& sink) {
-        auto write = [&](const std::string& s) {
-          if (sink.write(s.data(), s.size())) return true;
-          g->handle->cancel();  // the client is gone: free its slot
-          return false;
-        };
-        if (g->first_chunk && g->req.endpoint == Endpoint::Chat) {
-          if (!write(sse(stream_chunk(g->req, g->id, g->created, "", nullptr, json(), true)))) return false;
-          g->first_chunk = false;
-        }
-        Progress p = poll(*g, kPollInterval);
-        if (!p.text.empty() || (g->req.top_logprobs >= 0 && !p.events.empty())) {
-          const json lp = logprobs_json(g->req, tok, p.events, g->text_offset);
-          for (const TokenEvent& e : p.events) g->text_offset += static_cast<int64_t>(tok.token_bytes(e.id).size());
-          if (!write(sse(stream_chunk(g->req, g->id, g->created, p.text, nullptr, lp, g->first_chunk)))) return false;
-          g->first_chunk = false;
-        }
-        if (!p.finished) {
-          if (sink.is_writable()) return true;
+        try {
+          return stream_step(*g, sink);
+        } catch (const std::exception&) {  // out of memory: end this stream, keep the server
           g->handle->cancel();
           return false;
         }
-        if (p.error_status) {
-          if (!write(sse(ApiError(p.error_status, p.error, "server_error").body()))) return false;
-        } else {
-          if (!write(sse(stream_chunk(g->req, g->id, g->created, "", p.finish_reason, json(), g->first_chunk)))) return false;
-          if (g->req.include_usage &&
-              !write(sse(usage_chunk(g->req, g->id, g->created, g->handle->prompt_tokens(), g->completion_tokens))))
-            return false;
-        }
-        if (!write("data: [DONE]\n\n")) return false;
-        sink.done();
-        return true;
       },
       [g](bool) { g->handle->cancel(); });  // finished or not, the request holds nothing after this
 }
@@ -258,15 +277,21 @@ void ApiServer::install_routes() {
   // A connection waits for a worker thread before anything reads it, out of the scheduler's
   // sight: with twice as many workers as the scheduler holds requests, every request reaches a
   // worker at once and is either admitted, queued or refused with 503 there.
-  const int threads = m.opt.http_threads > 0
-                          ? m.opt.http_threads
-                          : 2 * (m.sched.options().parallel + m.sched.options().max_queue) + 16;
+  const int64_t wanted = m.opt.http_threads > 0
+                            ? m.opt.http_threads
+                            : 2 * (int64_t{m.sched.options().parallel} + m.sched.options().max_queue) + 16;
+  const int threads = static_cast<int>(std::min<int64_t>(wanted, kMaxHttpThreads));
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   svr.set_payload_max_length(m.opt.max_body_bytes);
   svr.set_read_timeout(30, 0);
   svr.set_write_timeout(30, 0);
   svr.set_keep_alive_timeout(5);
   svr.set_pre_routing_handler([&m](const httplib::Request& req, httplib::Response& res) {
+    // The body limit applies to Content-Length; a chunked body would be read without one.
+    if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
+      send_error(res, ApiError(411, "chunked request bodies are not accepted: send Content-Length"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (m.opt.api_key.empty() || !req.path.starts_with("/v1/")) return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + m.opt.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
@@ -343,8 +368,12 @@ int ApiServer::bind() {
 
 void ApiServer::serve() { impl_->svr.listen_after_bind(); }
 
+void ApiServer::begin_shutdown() { impl_->stopping.store(true); }
+
 void ApiServer::stop() {
   impl_->stopping.store(true);
+  // Let replies whose last tokens are out write their end ([DONE]) before the sockets close.
+  for (int i = 0; i < 200 && impl_->live_replies.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   impl_->svr.stop();
 }
 

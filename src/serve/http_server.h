@@ -7,7 +7,7 @@
 // server-sent events ending in "data: [DONE]"), GET /v1/models, GET /health, GET /metrics
 // (Prometheus text), GET / (the chat page, serve/chat_page.h). With an API key every /v1 route needs
 // "Authorization: Bearer KEY" (401 otherwise). Errors are OpenAI-style JSON bodies: 400 for a bad
-// request, 401, 404, 413 for a body over the limit, 503 when the queue is full or the server is
+// request, 401, 404, 411 for a chunked body, 413 for a body over the limit, 503 when the queue is full or the server is
 // shutting down (with Retry-After), 500 if generation fails.
 #pragma once
 
@@ -25,6 +25,8 @@ class Server;
 }
 
 namespace lowbit {
+
+inline constexpr int64_t kMaxHttpThreads = 1024;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -44,7 +46,11 @@ class ApiServer {
   int bind();
   // Serves until stop() (call from another thread or a signal-watching thread).
   void serve();
-  // Stops accepting connections; returns once the requests in progress have been answered.
+  // /health answers 503 from now on (the scheduler is draining).
+  void begin_shutdown();
+  // Waits (at most 10 s) for replies in progress to write their end, then stops accepting
+  // connections and returns once the workers are done. A stop() before serve() began listening
+  // does nothing: call it again once serve() runs.
   void stop();
 
  private:

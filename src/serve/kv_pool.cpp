@@ -1,6 +1,7 @@
 #include "serve/kv_pool.h"
 
 #include <algorithm>
+#include <random>
 #include <string>
 
 #include "base/error.h"
@@ -9,7 +10,8 @@
 namespace lowbit {
 
 KvBlockPool::KvBlockPool(const LlamaModel& model, KvType type, int64_t block_rows, int64_t max_blocks)
-    : block_rows_(block_rows), max_blocks_(max_blocks), alive_counter_(std::make_shared<int64_t>(0)) {
+    : block_rows_(block_rows), max_blocks_(max_blocks), seed_((uint64_t{std::random_device{}()} << 32) | std::random_device{}()),
+      alive_counter_(std::make_shared<int64_t>(0)) {
   if (block_rows < 1) throw Error("serve", "--kv-block must be >= 1");
   if (max_blocks < 1) throw Error("serve", "the KV budget must hold at least one block");
   prototype_ = model.new_paged_cache(block_rows, type);
@@ -18,7 +20,7 @@ KvBlockPool::KvBlockPool(const LlamaModel& model, KvType type, int64_t block_row
 KvBlockPool::~KvBlockPool() = default;
 
 uint64_t KvBlockPool::block_key(uint64_t parent, std::span<const int32_t> tokens) const {
-  uint64_t h = splitmix64(parent ^ 0x6b76626c6f636bull);
+  uint64_t h = splitmix64(parent ^ seed_);
   for (int32_t t : tokens) h = splitmix64(h ^ static_cast<uint32_t>(t));
   return h;
 }
@@ -39,7 +41,6 @@ KvCache KvBlockPool::start_cache(std::span<const int32_t> prompt) {
     parent = key;
   }
   c.n_past = c.capacity();
-  reused_tokens_ += c.n_past;
   return c;
 }
 
@@ -54,8 +55,10 @@ bool KvBlockPool::evict_one() {
 }
 
 bool KvBlockPool::reserve(int64_t n) {
-  while (*alive_counter_ + reserved_ + n > max_blocks_)
-    if (!evict_one()) return false;
+  int64_t evictable = 0;  // published blocks no request holds
+  for (const auto& [key, e] : prefixes_) evictable += e.block.use_count() == 1;
+  if (*alive_counter_ - evictable + reserved_ + n > max_blocks_) return false;
+  while (*alive_counter_ + reserved_ + n > max_blocks_) evict_one();
   reserved_ += n;
   return true;
 }
@@ -81,7 +84,11 @@ void KvBlockPool::publish(const KvCache& c, std::span<const int32_t> prompt) {
     const std::span<const int32_t> tokens = prompt.subspan(b * block_rows_, block_rows_);
     const uint64_t key = block_key(parent, tokens);
     auto [it, added] = prefixes_.try_emplace(key);
-    if (added) it->second = Entry{c.blocks[b], parent, std::vector<int32_t>(tokens.begin(), tokens.end()), 0};
+    if (added)
+      it->second = Entry{c.blocks[b], parent, std::vector<int32_t>(tokens.begin(), tokens.end()), 0};
+    else if (it->second.parent != parent || !std::equal(tokens.begin(), tokens.end(), it->second.tokens.begin(),
+                                                        it->second.tokens.end()))
+      return;  // a collision: this prompt's chain stops here
     it->second.last_use = ++clock_;
     parent = key;
   }

@@ -9,8 +9,9 @@
 //
 // Prefix cache: once a request's prompt is in its cache, each full block that holds only prompt
 // positions is published under the hash of all tokens up to its end (a chain: the hash of the
-// previous block's key and this block's tokens; the tokens and the parent key are compared too,
-// so a hash collision cannot attach a wrong block). A new request takes the longest chain of
+// previous block's key and this block's tokens, seeded randomly per process; the tokens and the
+// parent key are compared too, and publishing stops at an entry that holds other tokens, so a
+// collision cannot attach a wrong block). A new request takes the longest chain of
 // published blocks that matches its prompt, leaving at least one prompt token to compute (the
 // logits of the last one are needed). Blocks are immutable once full, so sharing is safe. When
 // the budget is short, published blocks no request holds are evicted, least recently used first.
@@ -56,6 +57,8 @@ class KvBlockPool {
   // Promises n more blocks if they fit (evicting unused prefix blocks as needed); false leaves
   // everything as it was.
   bool reserve(int64_t n);
+  // Counts prompt positions a request took from the prefix cache (once admitted).
+  void count_reused(int64_t n) { reused_tokens_ += n; }
   // Returns n promised blocks that will not be needed.
   void release(int64_t n);
   // Appends one block to c, taken from the promised ones.
@@ -79,6 +82,7 @@ class KvBlockPool {
   int64_t block_rows_, max_blocks_;
   int64_t alive_ = 0, reserved_ = 0, reused_tokens_ = 0;
   uint64_t clock_ = 0;
+  uint64_t seed_ = 0;  // random per pool: chain keys cannot be predicted to force collisions
   std::unordered_map<uint64_t, Entry> prefixes_;
   std::shared_ptr<int64_t> alive_counter_;  // decremented by each block's deleter
 };

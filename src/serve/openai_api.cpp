@@ -99,7 +99,8 @@ void check_messages(const json& m) {
     if (content->is_string()) continue;
     if (!content->is_array()) bad("messages", "'content' must be a string or an array of parts");
     for (const json& part : *content)
-      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+      if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+          !part["text"].is_string())
         bad("messages", "only text content parts are supported");
   }
 }

@@ -141,11 +141,7 @@ void Scheduler::drain() {
 bool Scheduler::wait_idle(std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
   const bool idle = idle_cv_.wait_for(lk, timeout, [&] { return queue_.empty() && stats_.active == 0; });
-  if (!idle) {  // out of time: the thread cancels the active ones at its next step
-    for (auto& [req, h] : queue_) h->finish(FinishReason::Drained);
-    queue_.clear();
-    cancel_all_ = true;
-  }
+  if (!idle) cancel_all_ = true;  // out of time: the thread cancels the rest at its next step
   lk.unlock();
   cv_.notify_all();
   return idle;
@@ -163,9 +159,14 @@ void Scheduler::run() {
       cv_.wait(lk, [&] { return stopping_ || !queue_.empty() || !active_.empty(); });
       if (stopping_) break;
     }
-    admit();
-    retire(active_);
-    if (!active_.empty()) step(active_);
+    try {
+      admit();
+      retire(active_);
+      if (!active_.empty()) step(active_);
+    } catch (const std::exception& e) {  // out of memory: fail what is running, keep serving
+      for (auto& a : active_)
+        if (a->done == FinishReason::None) a->done = FinishReason::Error, a->error = e.what();
+    }
     retire(active_);
   }
   for (auto& a : active_) a->handle->finish(FinishReason::Drained);
@@ -174,41 +175,45 @@ void Scheduler::run() {
 }
 
 // Admits queued requests in order while there is a free slot and the pool can promise their KV
-// blocks. Only this thread pops the queue, so its front stays valid while the lock is released
-// (std::deque keeps references to elements across push_back).
+// blocks; the front request waits (put back) until blocks come back. After a drain timeout it
+// finishes every queued request instead.
 void Scheduler::admit() {
   while (static_cast<int>(active_.size()) < opt_.parallel) {
-    std::pair<GenRequest, std::shared_ptr<RequestHandle>>* front;
+    std::pair<GenRequest, std::shared_ptr<RequestHandle>> item;
     {
       std::lock_guard lk(mu_);
+      if (cancel_all_) {
+        for (auto& [req, h] : queue_) h->finish(FinishReason::Drained);
+        queue_.clear();
+      }
       if (queue_.empty()) return;
-      front = &queue_.front();
-    }
-    const GenRequest& req = front->first;
-    const int64_t limit = std::min(req.max_tokens, ctx_ - static_cast<int64_t>(req.prompt.size()));
-    auto a = std::make_unique<Active>();
-    try {
-      a->cache = pool_->start_cache(req.prompt);
-      a->reserved = pool_->blocks_for(static_cast<int64_t>(req.prompt.size()) + limit) -
-                    static_cast<int64_t>(a->cache.blocks.size());
-      if (!pool_->reserve(a->reserved)) return;  // waits for blocks to come back
-      a->sampler.emplace(req.sampler);
-    } catch (const std::exception& e) {
-      std::lock_guard lk(mu_);
-      queue_.front().second->finish(FinishReason::Error, e.what());
+      item = std::move(queue_.front());
       queue_.pop_front();
+      stats_.active = static_cast<int>(active_.size()) + 1;  // wait_idle must not see it nowhere
+    }
+    auto& [req, handle] = item;
+    if (handle->cancelled()) {  // the client left while it waited
+      handle->finish(FinishReason::Cancelled);
       continue;
     }
-    {
+    const int64_t limit = std::min(req.max_tokens, ctx_ - static_cast<int64_t>(req.prompt.size()));
+    auto a = std::make_unique<Active>();
+    a->cache = pool_->start_cache(req.prompt);
+    a->reserved = pool_->blocks_for(static_cast<int64_t>(req.prompt.size()) + limit) -
+                  static_cast<int64_t>(a->cache.blocks.size());
+    if (!pool_->reserve(a->reserved)) {
       std::lock_guard lk(mu_);
-      a->req = std::move(queue_.front().first);
-      a->handle = std::move(queue_.front().second);
-      queue_.pop_front();
-      stats_.active = static_cast<int>(active_.size()) + 1;  // for wait_idle
+      queue_.push_front(std::move(item));
+      stats_.active = static_cast<int>(active_.size());
+      return;
     }
+    pool_->count_reused(a->cache.n_past);
+    a->sampler.emplace(req.sampler);  // validated by submit()
     a->limit = limit;
     a->prefilled = a->cache.n_past;  // prompt positions taken from the prefix cache
-    a->history = a->req.prompt;
+    a->history = req.prompt;
+    a->req = std::move(req);
+    a->handle = std::move(handle);
     active_.push_back(std::move(a));
   }
 }
@@ -310,7 +315,7 @@ void Scheduler::sample_into(Active& a, const float* logits) {
   a.history.push_back(id);
   a.last = id;
   ++a.generated;
-  if (id == a.req.eos_id) {  // the end-of-sequence token is not part of the reply
+  if (std::find(a.req.stop_ids.begin(), a.req.stop_ids.end(), id) != a.req.stop_ids.end()) {  // not part of the reply
     a.done = FinishReason::Eos;
     return;
   }

@@ -37,7 +37,7 @@ struct GenRequest {
   std::vector<int32_t> prompt;  // non-empty token ids
   int64_t max_tokens = 16;      // new tokens at most (the context may stop it earlier)
   SamplerParams sampler;
-  int32_t eos_id = -1;          // stop when sampled (-1: never)
+  std::vector<int32_t> stop_ids;  // end-of-sequence/turn ids: generation ends when one is sampled
   int top_logprobs = -1;        // -1: no log-probabilities; else also the n most likely tokens
 };
 

@@ -186,6 +186,15 @@ TEST(HttpServer, BadRequestsGetOpenAiErrors) {
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(json::parse(bad->body)["error"]["message"].get<std::string>().find("not valid JSON"), std::string::npos);
+  auto chunked = c.Post("/v1/completions",
+                        [](size_t offset, httplib::DataSink& sink) {
+                          if (offset == 0) sink.write("{\"prompt\":\"x\"}", 14);
+                          sink.done();
+                          return true;
+                        },
+                        "application/json");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 411);
   auto big = c.Post("/v1/completions", std::string(1 << 17, ' '), "application/json");
   ASSERT_TRUE(big);
   EXPECT_EQ(big->status, 413);

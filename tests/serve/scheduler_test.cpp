@@ -24,7 +24,7 @@ GenRequest greedy(std::vector<int32_t> prompt, int64_t n) {
   r.prompt = std::move(prompt);
   r.max_tokens = n;
   r.sampler.temperature = 0;
-  r.eos_id = test::serve_test_model().tokenizer->eos_id();
+  r.stop_ids = {test::serve_test_model().tokenizer->eos_id()};
   return r;
 }
 
@@ -100,7 +100,7 @@ TEST(Scheduler, DrainTimeoutCancelsWhatIsLeft) {
   so.parallel = 1;
   Scheduler s(*test::serve_test_model().model, so);
   GenRequest r = greedy(prompt_of("Hello"), 250);
-  r.eos_id = -1;  // never stops early
+  r.stop_ids.clear();  // never stops early
   auto a = s.submit(r);
   auto b = s.submit(greedy(prompt_of("Queued"), 5));
   s.drain();
@@ -135,7 +135,7 @@ TEST(Scheduler, ContextStopsAReplyWithLengthReason) {
   so.ctx = 12;
   Scheduler s(m, so);
   GenRequest r = greedy(prompt_of("The history of the city"), 100);
-  r.eos_id = -1;
+  r.stop_ids.clear();
   const int64_t n_prompt = static_cast<int64_t>(r.prompt.size());
   auto h = s.submit(r);
   EXPECT_EQ(static_cast<int64_t>(drain_tokens(*h).size()), 12 - n_prompt);
