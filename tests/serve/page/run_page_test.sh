@@ -13,7 +13,7 @@ browser_pid=""
 trap '[ -n "$browser_pid" ] && kill -9 "$browser_pid" 2>/dev/null; cleanup_server; rm -rf "$work"' EXIT
 
 start_server "$bin" -m "$shared/models/ref-s" --api-key page-key --alias ref-s --threads 2
-"$browser" --headless=new --no-sandbox --disable-gpu --no-first-run --disable-extensions \
+"$browser" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --disable-extensions \
   --remote-debugging-port=0 --user-data-dir="$work/profile" about:blank > "$work/browser.log" 2>&1 &
 browser_pid=$!
 disown "$browser_pid"  # killed at exit without a job-control message
