@@ -14,6 +14,7 @@
 #include "serve/chat_prompt.h"
 #include "serve/http_server.h"
 #include "serve/scheduler.h"
+#include "train/lora.h"
 
 namespace lowbit::cli {
 
@@ -59,7 +60,12 @@ void run_serve(ServeArgs& a) {
   apply_threads(a.threads);
   if (const char* key = std::getenv("LOWBIT_API_KEY"); key && a.server.api_key.empty()) a.server.api_key = key;
   LoadedModel m = load_model(a.model, a.tokenizer);
-  apply_lora(*m.model, a.lora);
+  // Adapters are switchable: every request runs with all of them unless its "lora" field says.
+  const std::vector<LoraAdapter> adapters = load_lora_adapters(a.lora, m.model->config());
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    m.model->add_switchable_adapter(adapters[i].deltas(a.lora.scale));
+    a.server.adapters.push_back(a.lora.dirs[i]);
+  }
   const ChatSetup chat = find_chat_setup(m.source, *m.tokenizer, a.chat_template);
   a.server.model_name = a.model_name.empty() ? a.model : a.model_name;
   a.sched.kv_type = parse_kv_type(a.kv_type);
@@ -130,7 +136,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--http-threads", a->server.http_threads, "HTTP worker threads (0: 2 x (parallel + queue) + 16, at most 1024)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--drain-timeout", a->drain_timeout, "seconds SIGTERM waits for requests in progress")->check(non_negative())->capture_default_str();
-  add_lora_options(*cmd, &a->lora, "apply a LoRA adapter to every request");
+  add_lora_options(*cmd, &a->lora, "load a LoRA adapter (id 0, 1, ... in order); requests use all unless their \"lora\" field picks");
   add_kv_type_option(*cmd, &a->kv_type);
   cmd->add_option("--kv-block", a->sched.kv_block, "positions per KV cache block")->check(positive())->capture_default_str();
   cmd->add_option("--kv-budget", a->sched.kv_budget,

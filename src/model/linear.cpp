@@ -32,7 +32,13 @@ void add_bias(const float* bias, int64_t T, int64_t n, float* y) {
 
 }  // namespace
 
-void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) const {
+void Linear::set_switchable(int32_t index, std::shared_ptr<const LowRankDelta> d) {
+  if (static_cast<int32_t>(switchable_.size()) <= index) switchable_.resize(static_cast<size_t>(index) + 1);
+  switchable_[static_cast<size_t>(index)] = std::move(d);
+}
+
+void Linear::matmul(const float* x, int64_t T, const float* bias, float* y,
+                    std::span<const RowAdapter> row_adapters) const {
   const float* x_in = x;  // deltas read the unrotated input
   std::vector<float> rotated;
   if (input_rotation_) {  // y = (x·H)·(W·H)ᵀ = x·Wᵀ
@@ -58,12 +64,17 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y) cons
     if (bias) add_bias(bias, T, packed_.rows(), y);
   }
   for (const auto& d : deltas_) add_low_rank(*d, x_in, T, y);
+  for (const RowAdapter& ra : row_adapters) {
+    const size_t i = static_cast<size_t>(ra.use.index);
+    if (i < switchable_.size() && switchable_[i])
+      add_low_rank(*switchable_[i], x_in + ra.begin * cols(), ra.count, y + ra.begin * rows(), ra.use.scale);
+  }
 }
 
-void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y) {
+void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y, float factor) {
   std::vector<float> xa(static_cast<size_t>(T * d.rank));
   gemm<float>(false, true, T, d.rank, d.cols, 1.0f, x, d.cols, d.a.data(), d.cols, 0.0f, xa.data(), d.rank);
-  gemm<float>(false, true, T, d.rows, d.rank, d.scale, xa.data(), d.rank, d.b.data(), d.rank, 1.0f, y, d.rows);
+  gemm<float>(false, true, T, d.rows, d.rank, d.scale * factor, xa.data(), d.rank, d.b.data(), d.rank, 1.0f, y, d.rows);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "kernels/packed_matrix.h"
@@ -23,6 +24,19 @@ struct LowRankDelta {
   std::vector<float> a;  // [rank, cols]
   std::vector<float> b;  // [rows, rank]
   float scale = 1.0f;
+};
+
+// A sequence's use of a switchable adapter (LlamaModel::add_switchable_adapter): index and the
+// factor its update is multiplied by.
+struct AdapterUse {
+  int32_t index = 0;
+  float scale = 1.0f;
+};
+
+// Rows [begin, begin + count) of a batched product that add switchable adapter `use`.
+struct RowAdapter {
+  int64_t begin = 0, count = 0;
+  AdapterUse use;
 };
 
 class Linear {
@@ -45,8 +59,13 @@ class Linear {
   void add_delta(std::shared_ptr<const LowRankDelta> d) { deltas_.push_back(std::move(d)); }
   size_t delta_count() const { return deltas_.size(); }
 
-  // Y[T, rows] = X[T, cols] · Wᵀ (+ bias[rows] if non-null).
-  void matmul(const float* x, int64_t T, const float* bias, float* y) const;
+  // Switchable adapter `index` of this layer (null: that adapter does not touch it).
+  void set_switchable(int32_t index, std::shared_ptr<const LowRankDelta> d);
+  // Y[T, rows] = X[T, cols] · Wᵀ (+ bias[rows] if non-null), plus, for each entry of
+  // row_adapters, that switchable adapter's update on its rows (a server batch mixing requests
+  // with different adapters).
+  void matmul(const float* x, int64_t T, const float* bias, float* y,
+              std::span<const RowAdapter> row_adapters = {}) const;
   // Y[T, rows] = X[T, cols] · Wᵀ (+ bias) with the decoded fp32 weights (PackedMatrix::
   // dequantize_rows) and fp32 activations: no activation quantization and no deltas, so Y is
   // smooth in X and backward_input is its exact transpose (training's forward; packed weights are
@@ -85,6 +104,7 @@ class Linear {
   std::shared_ptr<const Rotation> input_rotation_;
   ActQuant input_quant_;
   std::vector<std::shared_ptr<const LowRankDelta>> deltas_;
+  std::vector<std::shared_ptr<const LowRankDelta>> switchable_;  // by adapter index
 };
 
 // g[n, groups] += Σ over each group of group_len columns of dw ⊙ w, for n rows of `cols`
@@ -92,7 +112,7 @@ class Linear {
 // tile. Rows are split over the threads; sums in double.
 void add_group_products(const float* dw, const float* w, int64_t n, int64_t cols, int64_t group_len, float* g);
 
-// y[T, d.rows] += d.scale · (x[T, d.cols] · Aᵀ) · Bᵀ
-void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y);
+// y[T, d.rows] += factor · d.scale · (x[T, d.cols] · Aᵀ) · Bᵀ
+void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y, float factor = 1.0f);
 
 }  // namespace lowbit

@@ -102,15 +102,15 @@ KvCache LlamaModel::new_paged_cache(int64_t block_rows, KvType type) const {
   return make_kv_cache(kv_row_layout(type, config_.n_kv_heads, config_.head_dim), config_.n_layers, block_rows);
 }
 
-void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x,
-                                 std::span<const BatchSequence> seqs, int64_t T) const {
+void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x, std::span<const BatchSequence> seqs,
+                                 int64_t T, std::span<const RowAdapter> ra) const {
   const int64_t D = config_.dim, hd = config_.head_dim;
   const int64_t dq = config_.n_heads * hd, dkv = config_.n_kv_heads * hd;
   std::vector<float> xn(T * D), q(T * dq), k(T * dkv), v(T * dkv), att(T * dq), o(T * D);
   for (int64_t t = 0; t < T; ++t) rms_norm(x + t * D, lw.attn_norm.data, D, config_.norm_eps, &xn[t * D]);
-  lw.q_proj.matmul(xn.data(), T, lw.q_bias.data, q.data());
-  lw.k_proj.matmul(xn.data(), T, lw.k_bias.data, k.data());
-  lw.v_proj.matmul(xn.data(), T, lw.v_bias.data, v.data());
+  lw.q_proj.matmul(xn.data(), T, lw.q_bias.data, q.data(), ra);
+  lw.k_proj.matmul(xn.data(), T, lw.k_bias.data, k.data(), ra);
+  lw.v_proj.matmul(xn.data(), T, lw.v_bias.data, v.data(), ra);
   int64_t row = 0;  // first row of the current sequence
   for (const BatchSequence& s : seqs) {
     KvCache& cache = *s.cache;
@@ -125,18 +125,18 @@ void LlamaModel::attention_block(const LayerWeights& lw, int64_t layer, float* x
                         &att[row * dq]);
     row += n;
   }
-  lw.o_proj.matmul(att.data(), T, nullptr, o.data());
+  lw.o_proj.matmul(att.data(), T, nullptr, o.data(), ra);
   for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
 }
 
-void LlamaModel::mlp_block(const LayerWeights& lw, float* x, int64_t T) const {
+void LlamaModel::mlp_block(const LayerWeights& lw, float* x, int64_t T, std::span<const RowAdapter> ra) const {
   const int64_t D = config_.dim, H = config_.hidden_dim;
   std::vector<float> xn(T * D), g(T * H), u(T * H), o(T * D);
   for (int64_t t = 0; t < T; ++t) rms_norm(x + t * D, lw.ffn_norm.data, D, config_.norm_eps, &xn[t * D]);
-  lw.gate_proj.matmul(xn.data(), T, nullptr, g.data());
-  lw.up_proj.matmul(xn.data(), T, nullptr, u.data());
+  lw.gate_proj.matmul(xn.data(), T, nullptr, g.data(), ra);
+  lw.up_proj.matmul(xn.data(), T, nullptr, u.data(), ra);
   for (int64_t i = 0; i < T * H; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];  // silu(g)·u
-  lw.down_proj.matmul(g.data(), T, nullptr, o.data());
+  lw.down_proj.matmul(g.data(), T, nullptr, o.data(), ra);
   for (int64_t i = 0; i < T * D; ++i) x[i] += o[i];
 }
 
@@ -149,7 +149,7 @@ void LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool a
 namespace {
 
 // Everything forward_batch refuses, checked before any cache changes. Returns the total rows.
-int64_t check_batch(std::span<const BatchSequence> seqs, const LlamaConfig& c) {
+int64_t check_batch(std::span<const BatchSequence> seqs, const LlamaConfig& c, int32_t n_switchable) {
   const int64_t vocab = c.vocab_size;
   if (seqs.empty()) throw Error("model", "forward: no sequences");
   int64_t T = 0;
@@ -166,6 +166,9 @@ int64_t check_batch(std::span<const BatchSequence> seqs, const LlamaConfig& c) {
       fits = fits && b && static_cast<int64_t>(b->k.size()) == kc.block_bytes() / 2 &&
              static_cast<int64_t>(b->v.size()) == kc.block_bytes() / 2;
     if (!fits) throw Error("model", "forward: the KV cache was made for another model");
+    for (const AdapterUse& u : s.adapters)
+      if (u.index < 0 || u.index >= n_switchable || !std::isfinite(u.scale))
+        throw Error("model", "forward: adapter " + std::to_string(u.index) + " does not exist or its scale is not finite");
     const int64_t n = static_cast<int64_t>(s.tokens.size());
     if (kc.n_past + n > kc.capacity())
       throw Error("model", "context full: " + std::to_string(kc.n_past + n) + " positions > " +
@@ -182,14 +185,20 @@ int64_t check_batch(std::span<const BatchSequence> seqs, const LlamaConfig& c) {
 
 void LlamaModel::forward_batch(std::span<const BatchSequence> seqs, std::vector<float>& logits) const {
   const int64_t D = config_.dim, V = config_.vocab_size;
-  const int64_t T = check_batch(seqs, config_);
+  const int64_t T = check_batch(seqs, config_, n_switchable_);
+  std::vector<RowAdapter> ra;  // which rows add which switchable adapters
+  int64_t first_row = 0;
+  for (const BatchSequence& s : seqs) {
+    for (const AdapterUse& u : s.adapters) ra.push_back({first_row, static_cast<int64_t>(s.tokens.size()), u});
+    first_row += static_cast<int64_t>(s.tokens.size());
+  }
   std::vector<float> x(T * D);
   int64_t t = 0;
   for (const BatchSequence& s : seqs)
     for (int32_t id : s.tokens) std::memcpy(&x[t++ * D], weights_.embed_tokens.row(id), sizeof(float) * D);
   for (int64_t l = 0; l < config_.n_layers; ++l) {
-    attention_block(weights_.layers[l], l, x.data(), seqs, T);
-    mlp_block(weights_.layers[l], x.data(), T);
+    attention_block(weights_.layers[l], l, x.data(), seqs, T, ra);
+    mlp_block(weights_.layers[l], x.data(), T, ra);
   }
   std::vector<int64_t> out_rows;  // rows of x whose logits are wanted, in output order
   int64_t row = 0;
@@ -243,6 +252,20 @@ void LlamaModel::replace_packed(const std::string& name, PackedMatrix p) {
   Linear* lin = const_cast<Linear*>(find_linear(name));  // our own weights_, non-const here
   if (!lin) throw Error("model", "no linear layer named '" + name + "'");
   lin->replace_packed(std::move(p));
+}
+
+int32_t LlamaModel::add_switchable_adapter(
+    const std::vector<std::pair<std::string, std::shared_ptr<const LowRankDelta>>>& deltas) {
+  for (const auto& [name, d] : deltas) {  // all checked before any layer changes
+    const Linear* lin = name == "lm_head" ? nullptr : find_linear(name);
+    if (!lin) throw Error("model", "no block linear layer named '" + name + "' for a switchable adapter");
+    if (!d || d->rows != lin->rows() || d->cols != lin->cols() || d->rank < 1 ||
+        static_cast<int64_t>(d->a.size()) != d->rank * d->cols || static_cast<int64_t>(d->b.size()) != d->rows * d->rank)
+      throw Error("model", "switchable adapter for '" + name + "' does not match the layer's shape");
+  }
+  const int32_t index = n_switchable_++;
+  for (const auto& [name, d] : deltas) const_cast<Linear*>(find_linear(name))->set_switchable(index, d);
+  return index;
 }
 
 void LlamaModel::set_activation_quant(const ActQuant& a) {

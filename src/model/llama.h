@@ -46,6 +46,7 @@ struct BatchSequence {
   std::span<const int32_t> tokens;
   KvCache* cache = nullptr;
   bool all_logits = false;
+  std::span<const AdapterUse> adapters = {};  // switchable adapters this sequence runs with
 };
 
 class LlamaModel {
@@ -78,6 +79,11 @@ class LlamaModel {
   // tuning writes its scales back this way). Throws lowbit::Error if there is no such packed
   // layer or the shape differs.
   void replace_packed(const std::string& name, PackedMatrix p);
+  // Registers an adapter that sequences switch on one by one (BatchSequence::adapters: a server's
+  // per-request LoRA) and returns its index. Each entry names a block linear layer as add_delta
+  // does (lm_head is refused). Throws lowbit::Error("model", ...) for a bad name or shape.
+  int32_t add_switchable_adapter(const std::vector<std::pair<std::string, std::shared_ptr<const LowRankDelta>>>& deltas);
+  int32_t switchable_adapters() const { return n_switchable_; }
   // Evaluation mode: every linear layer of the blocks (not lm_head) rounds its input to `a`
   // (model/act_quant.h); ActQuant{} turns it off.
   void set_activation_quant(const ActQuant& a);
@@ -98,14 +104,15 @@ class LlamaModel {
   void forward_batch(std::span<const BatchSequence> seqs, std::vector<float>& logits) const;
 
  private:
-  void attention_block(const LayerWeights& lw, int64_t layer, float* x,
-                       std::span<const BatchSequence> seqs, int64_t T) const;
-  void mlp_block(const LayerWeights& lw, float* x, int64_t T) const;
+  void attention_block(const LayerWeights& lw, int64_t layer, float* x, std::span<const BatchSequence> seqs,
+                       int64_t T, std::span<const RowAdapter> ra) const;
+  void mlp_block(const LayerWeights& lw, float* x, int64_t T, std::span<const RowAdapter> ra) const;
 
   LlamaConfig config_;
   LlamaWeights weights_;
   std::vector<std::shared_ptr<const void>> owners_;
   std::vector<double> inv_freq_;  // [head_dim/2]: theta^(-2i/head_dim)
+  int32_t n_switchable_ = 0;
 };
 
 // out[i] = x[i] / sqrt(mean(x²) + eps) * w[i]   (Real: float, or double for gradient checks)

@@ -111,7 +111,7 @@ struct ApiServer::Impl {
 
   Impl(const Tokenizer& t, const ChatSetup& c, Scheduler& s, ServerOptions o) : tok(t), chat(c), sched(s), opt(std::move(o)) {}
 
-  std::shared_ptr<Generation> start(const httplib::Request& http, Endpoint e);
+  std::shared_ptr<Generation> start(const std::string& body, Endpoint e);
   void reply_whole(Generation& g, httplib::Response& res);
   void reply_stream(std::shared_ptr<Generation> g, httplib::Response& res);
   // One call of the chunked content provider: writes what is ready; false ends the response.
@@ -126,8 +126,8 @@ ApiServer::ApiServer(const Tokenizer& tok, const ChatSetup& chat, Scheduler& sch
 
 ApiServer::~ApiServer() = default;
 
-std::shared_ptr<Generation> ApiServer::Impl::start(const httplib::Request& http, Endpoint e) {
-  ApiRequest r = parse_api_request(http.body, e);
+std::shared_ptr<Generation> ApiServer::Impl::start(const std::string& body, Endpoint e) {
+  ApiRequest r = parse_api_request(body, e);
   r.model = opt.model_name;
   std::vector<int32_t> prompt;
   std::vector<std::string> stop_strings = r.stop;
@@ -158,6 +158,16 @@ std::shared_ptr<Generation> ApiServer::Impl::start(const httplib::Request& http,
   g.sampler = r.sampler;
   if (!r.ignore_eos) g.stop_ids = e == Endpoint::Chat ? chat.end_ids : std::vector<int32_t>{tok.eos_id()};
   g.top_logprobs = r.top_logprobs;
+  if (r.has_lora) {
+    for (const AdapterUse& u : r.lora)
+      if (u.index >= static_cast<int32_t>(opt.adapters.size()))
+        throw ApiError(400, "'lora' id " + std::to_string(u.index) + " does not exist (the server has " +
+                                std::to_string(opt.adapters.size()) + " adapters, see /lora-adapters)",
+                       "invalid_request_error", "lora");
+    g.adapters = r.lora;
+  } else {
+    for (size_t i = 0; i < opt.adapters.size(); ++i) g.adapters.push_back({static_cast<int32_t>(i), 1.0f});
+  }
   std::shared_ptr<RequestHandle> h;
   try {
     h = sched.submit(std::move(g));
@@ -287,11 +297,6 @@ void ApiServer::install_routes() {
   svr.set_write_timeout(30, 0);
   svr.set_keep_alive_timeout(5);
   svr.set_pre_routing_handler([&m](const httplib::Request& req, httplib::Response& res) {
-    // The body limit applies to Content-Length; a chunked body would be read without one.
-    if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
-      send_error(res, ApiError(411, "chunked request bodies are not accepted: send Content-Length"));
-      return httplib::Server::HandlerResponse::Handled;
-    }
     if (m.opt.api_key.empty() || !req.path.starts_with("/v1/")) return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + m.opt.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
@@ -299,9 +304,20 @@ void ApiServer::install_routes() {
     return httplib::Server::HandlerResponse::Handled;
   });
   auto generate = [&m](Endpoint e) {
-    return [&m, e](const httplib::Request& req, httplib::Response& res) {
+    // The body is read here, not by the library: its size limit applies to Content-Length only,
+    // and a chunked body must stop at the same limit.
+    return [&m, e](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& reader) {
       try {
-        std::shared_ptr<Generation> g = m.start(req, e);
+        std::string body;
+        const bool read = reader([&](const char* data, size_t n) {
+          if (body.size() + n > m.opt.max_body_bytes) return false;
+          body.append(data, n);
+          return true;
+        });
+        // Not read: over the limit (our receiver, or the library's check of Content-Length) or a
+        // connection that broke mid-body.
+        if (!read) throw ApiError(413, "the request body is larger than " + std::to_string(m.opt.max_body_bytes) + " bytes");
+        std::shared_ptr<Generation> g = m.start(body, e);
         if (g->req.stream)
           m.reply_stream(std::move(g), res);
         else
@@ -317,6 +333,11 @@ void ApiServer::install_routes() {
     send_json(res, 200, {{"object", "list"},
                          {"data", json::array({{{"id", m.opt.model_name}, {"object", "model"},
                                                 {"created", m.started_unix}, {"owned_by", "lowbit"}}})}});
+  });
+  svr.Get("/lora-adapters", [&m](const httplib::Request&, httplib::Response& res) {
+    json list = json::array();
+    for (size_t i = 0; i < m.opt.adapters.size(); ++i) list.push_back({{"id", i}, {"path", m.opt.adapters[i]}, {"scale", 1.0}});
+    send_json(res, 200, list);
   });
   svr.Get("/health", [&m](const httplib::Request&, httplib::Response& res) {
     if (m.stopping.load())

@@ -4,10 +4,11 @@
 // active slots plus its queue: overflow is answered 503 by the scheduler, not left waiting).
 //
 // Routes: POST /v1/completions, POST /v1/chat/completions (both with "stream": true as
-// server-sent events ending in "data: [DONE]"), GET /v1/models, GET /health, GET /metrics
+// server-sent events ending in "data: [DONE]"; "lora": [{"id", "scale"}] picks the switchable
+// adapters, default all at scale 1), GET /v1/models, GET /lora-adapters, GET /health, GET /metrics
 // (Prometheus text), GET / (the chat page, serve/chat_page.h). With an API key every /v1 route needs
 // "Authorization: Bearer KEY" (401 otherwise). Errors are OpenAI-style JSON bodies: 400 for a bad
-// request, 401, 404, 411 for a chunked body, 413 for a body over the limit, 503 when the queue is full or the server is
+// request, 401, 404, 413 for a body over the limit (chunked bodies too), 503 when the queue is full or the server is
 // shutting down (with Retry-After), 500 if generation fails.
 #pragma once
 
@@ -34,6 +35,7 @@ struct ServerOptions {
   std::string api_key;                 // empty: no authentication
   std::string model_name = "lowbit";   // what /v1/models lists and replies carry
   size_t max_body_bytes = 8 << 20;
+  std::vector<std::string> adapters;  // the model's switchable LoRA adapters (paths), by index
   int http_threads = 0;                // 0: 2 · (parallel + queue) + 16
 };
 

@@ -156,6 +156,16 @@ ApiRequest parse_api_request(const std::string& text, Endpoint e) {
     if (!so->is_object()) bad("stream_options", "must be an object");
     r.include_usage = bool_field(*so, "include_usage", false);
   }
+  if (auto l = body.find("lora"); l != body.end() && !l->is_null()) {
+    if (!l->is_array() || l->size() > 16) bad("lora", "must be an array of at most 16 {\"id\", \"scale\"} objects");
+    r.has_lora = true;
+    for (const json& e : *l) {
+      if (!e.is_object()) bad("lora", "entries must be objects with an integer 'id'");
+      const int64_t id = int_field(e, "id", -1, 0, 1 << 20);
+      if (id < 0) bad("lora", "entries need an integer 'id'");
+      r.lora.push_back({static_cast<int32_t>(id), static_cast<float>(number_field(e, "scale", 1.0, -100.0, 100.0))});
+    }
+  }
   if (int_field(body, "n", 1, 1, 1) != 1) bad("n", "must be 1");
   if (bool_field(body, "echo", false)) bad("echo", "is not supported");
   if (e == Endpoint::Chat) {

@@ -51,6 +51,8 @@ struct ApiRequest {
   std::vector<std::string> stop;      // at most kMaxStops, each 1..kMaxStopBytes bytes
   bool stream = false, include_usage = false, ignore_eos = false;
   int top_logprobs = -1;              // -1: no logprobs; else how many alternatives per token
+  bool has_lora = false;              // "lora": [{"id": i, "scale": s}, ...] given (llama-server's field)
+  std::vector<AdapterUse> lora;
 };
 
 inline constexpr int kMaxStops = 16;

@@ -116,6 +116,10 @@ std::shared_ptr<RequestHandle> Scheduler::submit(GenRequest r) {
     if (id < 0 || id >= model_.config().vocab_size)
       throw Error("serve", "token id " + std::to_string(id) + " is outside the vocabulary");
   validate_sampler_params(r.sampler);
+  for (const AdapterUse& u : r.adapters)
+    if (u.index < 0 || u.index >= model_.switchable_adapters() || !std::isfinite(u.scale))
+      throw Error("serve", "LoRA adapter " + std::to_string(u.index) + " does not exist (the server has " +
+                               std::to_string(model_.switchable_adapters()) + ") or its scale is not finite");
   auto h = std::make_shared<RequestHandle>();
   h->prompt_tokens_ = static_cast<int64_t>(r.prompt.size());
   {
@@ -229,12 +233,12 @@ void Scheduler::step(std::vector<std::unique_ptr<Active>>& active) {
     if (a->prefilled < n_prompt) {
       if (budget == 0) continue;
       const int64_t n = std::min(budget, n_prompt - a->prefilled);
-      batch.push_back({std::span<const int32_t>(a->req.prompt).subspan(a->prefilled, n), &a->cache, false});
+      batch.push_back({std::span<const int32_t>(a->req.prompt).subspan(a->prefilled, n), &a->cache, false, a->req.adapters});
       samples.push_back(a->prefilled + n == n_prompt);
       budget -= n;
       prompt_rows += n;
     } else {
-      batch.push_back({std::span<const int32_t>(&a->last, 1), &a->cache, false});
+      batch.push_back({std::span<const int32_t>(&a->last, 1), &a->cache, false, a->req.adapters});
       samples.push_back(true);
     }
     members.push_back(a.get());

@@ -39,6 +39,7 @@ struct GenRequest {
   SamplerParams sampler;
   std::vector<int32_t> stop_ids;  // end-of-sequence/turn ids: generation ends when one is sampled
   int top_logprobs = -1;        // -1: no log-probabilities; else also the n most likely tokens
+  std::vector<AdapterUse> adapters;  // switchable LoRA adapters of the model to run with
 };
 
 // One generated token as the consumer sees it.

@@ -115,7 +115,8 @@ int64_t LoraAdapter::parameter_count() const {
   return n;
 }
 
-void LoraAdapter::attach_to(LlamaModel& model, double extra_scale) const {
+std::vector<std::pair<std::string, std::shared_ptr<const LowRankDelta>>> LoraAdapter::deltas(double extra_scale) const {
+  std::vector<std::pair<std::string, std::shared_ptr<const LowRankDelta>>> out;
   for (const LoraParam& p : params_) {
     auto d = std::make_shared<LowRankDelta>();
     d->rank = p.rank;
@@ -124,8 +125,13 @@ void LoraAdapter::attach_to(LlamaModel& model, double extra_scale) const {
     d->a = p.a;
     d->b = p.b;
     d->scale = static_cast<float>(config_.scale() * extra_scale);
-    model.add_delta(p.module, std::move(d));
+    out.emplace_back(p.module, std::move(d));
   }
+  return out;
+}
+
+void LoraAdapter::attach_to(LlamaModel& model, double extra_scale) const {
+  for (auto& [module, d] : deltas(extra_scale)) model.add_delta(module, std::move(d));
 }
 
 }  // namespace lowbit

@@ -79,6 +79,9 @@ class LoraAdapter {
   void zero_grads();
   int64_t parameter_count() const;
   // The adapters as low-rank deltas a LlamaModel applies at inference (LlamaModel::add_delta).
+  // Each targeted layer's update (scale · B·A with the adapter's α/r times extra_scale), by
+  // canonical layer name.
+  std::vector<std::pair<std::string, std::shared_ptr<const LowRankDelta>>> deltas(double extra_scale) const;
   void attach_to(LlamaModel& model, double extra_scale = 1.0) const;
 
   // Built from loaded matrices (PEFT import); shapes are checked by the caller.

@@ -39,6 +39,13 @@ TEST(OpenAiApi, ParsesACompletionWithDefaultsAndExtensions) {
   EXPECT_EQ(d.sampler.temperature, 1.0f);  // OpenAI's defaults
   EXPECT_EQ(d.sampler.top_p, 1.0f);
   EXPECT_EQ(d.top_logprobs, -1);
+  EXPECT_FALSE(d.has_lora);
+  const ApiRequest l = parse_api_request(R"({"prompt":"x","lora":[{"id":1,"scale":0.5},{"id":0}]})", Endpoint::Completions);
+  ASSERT_TRUE(l.has_lora);
+  ASSERT_EQ(l.lora.size(), 2u);
+  EXPECT_EQ(l.lora[0].index, 1);
+  EXPECT_EQ(l.lora[0].scale, 0.5f);
+  EXPECT_EQ(l.lora[1].scale, 1.0f);
 }
 
 TEST(OpenAiApi, ParsesChatMessagesAndChatLogprobs) {
@@ -80,6 +87,9 @@ TEST(OpenAiApi, MalformedBodiesAre400sNamingTheField) {
       {R"({"prompt":"x","frequency_penalty":0.5})", "'frequency_penalty' is not supported"},
       {R"({"prompt":"x","stream_options":3})", "'stream_options' must be an object"},
       {R"({"prompt":"x","model":5})", "'model' must be a string"},
+      {R"({"prompt":"x","lora":5})", "'lora' must be an array"},
+      {R"({"prompt":"x","lora":[{"scale":1}]})", "integer 'id'"},
+      {R"({"prompt":"x","lora":[{"id":0,"scale":"big"}]})", "'scale' must be a number"},
       {R"({"messages":[]})", "'messages' must be a non-empty array", Endpoint::Chat},
       {R"({"messages":[{"content":"hi"}]})", "string 'role'", Endpoint::Chat},
       {R"({"messages":[{"role":"user","content":5}]})", "'content' must be", Endpoint::Chat},

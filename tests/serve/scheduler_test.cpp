@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <thread>
 
 #include "base/error.h"
@@ -253,6 +254,62 @@ TEST(SchedulerKv, BlocksGoBackWhenRequestsEnd) {
   const KvRowLayout L = kv_row_layout(KvType::Q8, test::serve_test_model().model->config().n_kv_heads,
                                       test::serve_test_model().model->config().head_dim);
   EXPECT_EQ(st.kv_bytes, 2 * 16 * test::serve_test_model().model->config().n_layers * L.row_bytes());
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+using Deltas = std::vector<std::pair<std::string, std::shared_ptr<const LowRankDelta>>>;
+
+// A random rank-4 adapter on every q_proj and down_proj of the shared test model, scaled by `s`.
+Deltas random_adapter(float s) {
+  const LlamaModel& m = *test::serve_test_model().model;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> d(0.0f, 0.3f);
+  Deltas out;
+  for (int64_t l = 0; l < m.config().n_layers; ++l)
+    for (const char* proj : {"q_proj", "down_proj"}) {
+      const std::string name = "layers." + std::to_string(l) + "." + proj;
+      const Linear* lin = m.find_linear(name);
+      auto delta = std::make_shared<LowRankDelta>();
+      delta->rank = 4;
+      delta->rows = lin->rows();
+      delta->cols = lin->cols();
+      delta->a.resize(static_cast<size_t>(4 * lin->cols()));
+      delta->b.resize(static_cast<size_t>(4 * lin->rows()));
+      for (float& x : delta->a) x = d(rng);
+      for (float& x : delta->b) x = d(rng) * 0.1f;
+      delta->scale = s;
+      out.emplace_back(name, std::move(delta));
+    }
+  return out;
+}
+
+// Requests with different adapters (or none, or another scale) in one batch each get exactly the
+// tokens of a model with that adapter merged in as a fixed delta.
+TEST(SchedulerLora, EachRequestInAMixedBatchRunsWithItsOwnAdapter) {
+  LoadedModel& shared = test::serve_test_model();
+  static const int32_t index = shared.model->add_switchable_adapter(random_adapter(1.0f));
+  LlamaModel full(shared.source), half(shared.source);
+  for (auto& [name, d] : random_adapter(1.0f)) full.add_delta(name, d);
+  for (auto& [name, d] : random_adapter(0.5f)) half.add_delta(name, d);
+  const std::vector<int32_t> p1 = prompt_of("The history of the city"), p2 = prompt_of("Once upon a time");
+  Scheduler s(*shared.model, SchedulerOptions{});
+  GenRequest plain = greedy(p1, 12), tuned = greedy(p2, 12), weak = greedy(p1, 12);
+  tuned.adapters = {{index, 1.0f}};
+  weak.adapters = {{index, 0.5f}};
+  auto hp = s.submit(plain), ht = s.submit(tuned), hw = s.submit(weak);
+  EXPECT_EQ(drain_tokens(*hp), test::greedy_reference(p1, 12));
+  const std::vector<int32_t> t = drain_tokens(*ht);
+  EXPECT_EQ(t, test::greedy_reference(p2, 12, &full));
+  EXPECT_NE(t, test::greedy_reference(p2, 12));  // the adapter changes the reply
+  EXPECT_EQ(drain_tokens(*hw), test::greedy_reference(p1, 12, &half));
+  GenRequest bad = greedy(p1, 4);
+  bad.adapters = {{index + 1, 1.0f}};
+  test::expect_error([&] { s.submit(bad); }, "does not exist", "serve");
 }
 
 }  // namespace

@@ -36,16 +36,17 @@ inline LoadedModel& serve_test_model() {
   return m;
 }
 
-// lowbit generate's greedy tokens for `prompt` (without the final EOS, which a server does not
-// return as text).
-inline std::vector<int32_t> greedy_reference(const std::vector<int32_t>& prompt, int64_t n) {
+// lowbit generate's greedy tokens for `prompt` on `model` (default: the shared test model),
+// without the final EOS, which a server does not return as text.
+inline std::vector<int32_t> greedy_reference(const std::vector<int32_t>& prompt, int64_t n,
+                                             const LlamaModel* model = nullptr) {
   LoadedModel& m = serve_test_model();
   GenerateOptions opt;
   opt.max_new_tokens = n;
   opt.sampler.temperature = 0;
   opt.eos_id = m.tokenizer->eos_id();
   std::vector<int32_t> out;
-  generate(*m.model, prompt, opt, [&](int32_t id) {
+  generate(model ? *model : *m.model, prompt, opt, [&](int32_t id) {
     if (id != opt.eos_id) out.push_back(id);
     return true;
   });

@@ -10,7 +10,7 @@ browser="$(command -v chromium || command -v chromium-browser || true)"
 work="$(mktemp -d)"
 source "$here/../serve_harness.sh"
 browser_pid=""
-trap '[ -n "$browser_pid" ] && kill -9 "$browser_pid" 2>/dev/null; cleanup_server; rm -rf "$work"' EXIT
+trap '{ [ -n "$browser_pid" ] && kill -9 "$browser_pid" 2>/dev/null; } || true; cleanup_server; rm -rf "$work"' EXIT
 
 start_server "$bin" -m "$shared/models/ref-s" --api-key page-key --alias ref-s --threads 2
 "$browser" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --disable-extensions \
