@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   // A file size limit (ulimit -f) must give a write error that the writers report and clean up
   // after (temp and spill files), not the default SIGXFSZ death that leaves them behind.
   std::signal(SIGXFSZ, SIG_IGN);
-  CLI::App app{"lowbit: compress LLaMA-family models to low bit-widths, run, measure and fine-tune them (QLoRA)"};
+  CLI::App app{"lowbit: compress LLaMA-family models to low bit-widths, run, measure, fine-tune (QLoRA) and serve them (OpenAI API)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lowbit 0.1.0");
   lowbit::cli::add_generate(app);

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "model/llama.h"
 #include "model/loader.h"
+#include "logits_kl.h"
 #include "testutil.h"
 
 namespace lowbit {
@@ -79,22 +80,7 @@ TEST(ActQuant, ModelLogitsCost) {
     return out;
   };
   const std::vector<float> ref = logits_with("none");
-  auto mean_kl = [&](const std::vector<float>& got) {
-    double total = 0;
-    for (int64_t r = 0; r < 128; ++r) {
-      const float* p = &ref[r * V];
-      const float* q = &got[r * V];
-      double mp = p[0], mq = q[0], zp = 0, zq = 0, kl = 0;
-      for (int64_t i = 0; i < V; ++i) mp = std::max<double>(mp, p[i]), mq = std::max<double>(mq, q[i]);
-      for (int64_t i = 0; i < V; ++i) zp += std::exp(p[i] - mp), zq += std::exp(q[i] - mq);
-      for (int64_t i = 0; i < V; ++i) {
-        const double lp = p[i] - mp - std::log(zp), lq = q[i] - mq - std::log(zq);
-        kl += std::exp(lp) * (lp - lq);
-      }
-      total += kl;
-    }
-    return total / 128;
-  };
+  auto mean_kl = [&](const std::vector<float>& got) { return test::mean_kl(ref, got, 128, V); };
   const double a8 = mean_kl(logits_with("int8")), a4 = mean_kl(logits_with("int4")), a4g = mean_kl(logits_with("int4:g32"));
   std::printf("mean KL vs exact activations: int8 %.3g, int4 %.3g, int4:g32 %.3g\n", a8, a4, a4g);
   EXPECT_GT(a8, 1e-7);

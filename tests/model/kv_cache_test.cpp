@@ -13,6 +13,7 @@
 #include "model/attention.h"
 #include "model/llama.h"
 #include "model/loader.h"
+#include "logits_kl.h"
 #include "testutil.h"
 
 namespace lowbit {
@@ -138,24 +139,7 @@ TEST(KvCache, ModelLogitsCostOfEachFormat) {
     return out;
   };
   const std::vector<float> ref = logits_with(KvType::F32);
-  auto mean_kl = [&](const std::vector<float>& got) {
-    double total = 0;
-    for (int64_t r = 0; r < 128; ++r) {
-      const float* p = &ref[r * V];
-      const float* q = &got[r * V];
-      double mp = p[0], mq = q[0];
-      for (int64_t i = 0; i < V; ++i) mp = std::max<double>(mp, p[i]), mq = std::max<double>(mq, q[i]);
-      double zp = 0, zq = 0;
-      for (int64_t i = 0; i < V; ++i) zp += std::exp(p[i] - mp), zq += std::exp(q[i] - mq);
-      double kl = 0;
-      for (int64_t i = 0; i < V; ++i) {
-        const double lp = p[i] - mp - std::log(zp), lq = q[i] - mq - std::log(zq);
-        kl += std::exp(lp) * (lp - lq);
-      }
-      total += kl;
-    }
-    return total / 128;
-  };
+  auto mean_kl = [&](const std::vector<float>& got) { return test::mean_kl(ref, got, 128, V); };
   const double f16 = mean_kl(logits_with(KvType::F16)), q8 = mean_kl(logits_with(KvType::Q8)),
                q4 = mean_kl(logits_with(KvType::Q4));
   std::printf("mean KL vs f32 cache: f16 %.3g, q8 %.3g, q4 %.3g\n", f16, q8, q4);
