@@ -55,11 +55,14 @@ struct Progress {
 Progress poll(Generation& g, std::chrono::milliseconds wait) {
   Progress p;
   const bool more = g.handle->next(p.events, wait);
+  size_t used = 0;  // tokens up to the one that completed a stop string; later ones are dropped
   for (const TokenEvent& e : p.events) {
     if (g.stops.stopped()) break;
     ++g.completion_tokens;
+    ++used;
     p.text += g.stops.push(g.decoder.push(e.id));
   }
+  p.events.resize(used);
   if (!g.stops.stopped() && !more) {
     p.text += g.stops.push(g.decoder.flush());
     p.text += g.stops.flush();
@@ -189,7 +192,6 @@ void ApiServer::Impl::reply_whole(Generation& g, httplib::Response& res) {
     for (TokenEvent& e : p.events) events.push_back(std::move(e));
     if (!p.finished) continue;
     if (p.error_status) throw ApiError(p.error_status, p.error, p.error_status == 503 ? "server_error" : "internal_error");
-    events.resize(static_cast<size_t>(std::min<int64_t>(g.completion_tokens, static_cast<int64_t>(events.size()))));
     const json lp = logprobs_json(g.req, tok, events, 0);
     send_json(res, 200, completion_body(g.req, g.id, g.created, text, p.finish_reason, lp,
                                         g.handle->prompt_tokens(), g.completion_tokens));

@@ -148,6 +148,27 @@ TEST(HttpServer, StopSequenceEndsTheReplyBeforeIt) {
   const json r = post(c, "/v1/completions", {{"prompt", "The history of the city"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", stop}});
   EXPECT_EQ(r["choices"][0]["text"], full.substr(0, full.find(stop)));
   EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
+  // Streamed with logprobs: one logprob per counted token, none for tokens past the stop string.
+  auto st = c.Post("/v1/completions",
+                   json({{"prompt", "The history of the city"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", stop},
+                         {"stream", true}, {"logprobs", 1}, {"stream_options", {{"include_usage", true}}}})
+                       .dump(),
+                   "application/json");
+  ASSERT_TRUE(st);
+  std::string text;
+  size_t logprobs = 0;
+  int64_t counted = -1;
+  for (const std::string& ev : sse_events(st->body)) {
+    if (ev == "[DONE]") continue;
+    const json j = json::parse(ev);
+    if (j.contains("usage")) counted = j["usage"]["completion_tokens"];
+    if (j["choices"].empty()) continue;
+    text += j["choices"][0]["text"].get<std::string>();
+    if (!j["choices"][0]["logprobs"].is_null()) logprobs += j["choices"][0]["logprobs"]["tokens"].size();
+  }
+  EXPECT_EQ(text, full.substr(0, full.find(stop)));
+  EXPECT_EQ(static_cast<int64_t>(logprobs), counted);
+  EXPECT_EQ(counted, r["usage"]["completion_tokens"]);
 }
 
 TEST(HttpServer, ChatUsesTheTemplateAndStreamsDeltas) {
