@@ -235,16 +235,26 @@ const Linear* LlamaModel::find_linear(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+// Throws lowbit::Error("model", ...) unless d is a low-rank update of lin's shape.
+void check_delta_shape(const std::string& name, const Linear& lin, const LowRankDelta* d) {
+  if (d && d->rows == lin.rows() && d->cols == lin.cols() && d->rank >= 1 &&
+      static_cast<int64_t>(d->a.size()) == d->rank * d->cols && static_cast<int64_t>(d->b.size()) == d->rows * d->rank)
+    return;
+  throw Error("model", "adapter for '" + name + "' is " +
+                           (d ? "[" + std::to_string(d->rows) + ", " + std::to_string(d->cols) + "] rank " +
+                                    std::to_string(d->rank)
+                              : std::string("missing")) +
+                           ", layer is [" + std::to_string(lin.rows()) + ", " + std::to_string(lin.cols()) + "]");
+}
+
+}  // namespace
+
 void LlamaModel::add_delta(const std::string& name, std::shared_ptr<const LowRankDelta> d) {
   Linear* lin = const_cast<Linear*>(find_linear(name));  // our own weights_, non-const here
   if (!lin) throw Error("model", "no linear layer named '" + name + "' for an adapter");
-  if (d->rows != lin->rows() || d->cols != lin->cols() || d->rank < 1 ||
-      static_cast<int64_t>(d->a.size()) != d->rank * d->cols ||
-      static_cast<int64_t>(d->b.size()) != d->rows * d->rank)
-    throw Error("model", "adapter for '" + name + "' is [" + std::to_string(d->rows) + ", " +
-                             std::to_string(d->cols) + "] rank " + std::to_string(d->rank) +
-                             ", layer is [" + std::to_string(lin->rows()) + ", " +
-                             std::to_string(lin->cols()) + "]");
+  check_delta_shape(name, *lin, d.get());
   lin->add_delta(std::move(d));
 }
 
@@ -259,9 +269,7 @@ int32_t LlamaModel::add_switchable_adapter(
   for (const auto& [name, d] : deltas) {  // all checked before any layer changes
     const Linear* lin = name == "lm_head" ? nullptr : find_linear(name);
     if (!lin) throw Error("model", "no block linear layer named '" + name + "' for a switchable adapter");
-    if (!d || d->rows != lin->rows() || d->cols != lin->cols() || d->rank < 1 ||
-        static_cast<int64_t>(d->a.size()) != d->rank * d->cols || static_cast<int64_t>(d->b.size()) != d->rows * d->rank)
-      throw Error("model", "switchable adapter for '" + name + "' does not match the layer's shape");
+    check_delta_shape(name, *lin, d.get());
   }
   const int32_t index = n_switchable_++;
   for (const auto& [name, d] : deltas) const_cast<Linear*>(find_linear(name))->set_switchable(index, d);
