@@ -219,8 +219,8 @@ KvCache make_kv_cache(const KvRowLayout& L, int64_t n_layers, int64_t block_rows
   return c;
 }
 
-std::shared_ptr<KvBlock> new_kv_block(const KvCache& c) {
-  auto b = std::make_shared<KvBlock>();
+std::unique_ptr<KvBlock> new_kv_block(const KvCache& c) {
+  auto b = std::make_unique<KvBlock>();
   const size_t n = static_cast<size_t>(c.n_layers * c.block_rows * c.layout.row_bytes());
   b->k.assign(n, 0);
   b->v.assign(n, 0);

@@ -69,7 +69,7 @@ struct KvCache {
 
 // An empty cache with no blocks, and a new zeroed block for it (throws std::bad_alloc).
 KvCache make_kv_cache(const KvRowLayout& L, int64_t n_layers, int64_t block_rows);
-std::shared_ptr<KvBlock> new_kv_block(const KvCache& c);
+std::unique_ptr<KvBlock> new_kv_block(const KvCache& c);
 
 // Where one layer's rows are: block b holds rows b·block_rows ... of K at k[b] and of V at v[b].
 struct KvLayerRows {

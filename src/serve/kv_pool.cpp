@@ -66,13 +66,13 @@ bool KvBlockPool::reserve(int64_t n) {
 void KvBlockPool::release(int64_t n) { reserved_ -= std::min(n, reserved_); }
 
 void KvBlockPool::grow(KvCache& c) {
-  std::shared_ptr<KvBlock> fresh = new_kv_block(prototype_);
-  std::shared_ptr<int64_t> counter = alive_counter_;
-  ++*counter;
-  // Count the block while any cache or the prefix cache holds it.
-  c.blocks.push_back(std::shared_ptr<KvBlock>(fresh.get(), [fresh, counter](KvBlock*) mutable {
+  std::unique_ptr<KvBlock> fresh = new_kv_block(prototype_);
+  // Counted while any cache or the prefix cache holds it. The count goes up first: if making the
+  // shared_ptr throws, it runs the deleter, which takes it down again.
+  ++*alive_counter_;
+  c.blocks.push_back(std::shared_ptr<KvBlock>(fresh.release(), [counter = alive_counter_](KvBlock* b) {
     --*counter;
-    fresh.reset();
+    delete b;
   }));
   reserved_ = std::max<int64_t>(reserved_ - 1, 0);
 }
