@@ -104,6 +104,13 @@ std::optional<GgmlType> stored_block_type(const ModelSource& src, const std::str
   return is_ggml_block_type(d) ? ggml_type_of(d) : std::nullopt;
 }
 
+// Whether the source already stores a tensor quantized: a .lowbit grid or any GGUF block type,
+// including those lowbit reads but never writes (Q2_K, IQ4_XS, TQ1_0, TQ2_0), which have no
+// exact export type.
+bool source_quantized(const ModelSource& src, const std::string& canonical) {
+  return src.quantized.count(canonical) || is_ggml_block_type(src.tensor(canonical).dtype);
+}
+
 // How a 2-D tensor is stored in the source: "int4:g32", "Q4_0", "F16", ...
 std::string source_format(const ModelSource& src, const std::string& canonical) {
   auto q = src.quantized.find(canonical);
@@ -122,7 +129,7 @@ std::optional<GgmlType> exact_type(const ModelSource& src, const std::string& ca
 // Q8_0 for other quantized grids, F16 for float storage.
 GgmlType auto_type(const ModelSource& src, const std::string& canonical) {
   if (const std::optional<GgmlType> exact = exact_type(src, canonical)) return *exact;
-  return src.quantized.count(canonical) ? GgmlType::Q8_0 : GgmlType::F16;
+  return source_quantized(src, canonical) ? GgmlType::Q8_0 : GgmlType::F16;
 }
 
 // Encoded by a search (not plain rounding) when re-quantized.
@@ -227,7 +234,7 @@ GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonica
     t.codes_kept = true;
     return t;
   }
-  t.requantized = (exact || src.quantized.count(canonical)) && t.type != GgmlType::F32;
+  t.requantized = source_quantized(src, canonical) && t.type != GgmlType::F32;
   if (t.requantized)
     warner.once(kind + "/" + ggml_type_label(t.type),
                 kind + ": " + source_format(src, canonical) + " is not exactly " +
@@ -310,7 +317,7 @@ bool is_calibrated_linear(const std::string& canonical) {
 void check_float_source(const ModelSource& src, GgufMethod method) {
   for (const auto& [canonical, shape] : canonical_tensor_shapes(src.config)) {
     if (!is_calibrated_linear(canonical) || !src.has(canonical)) continue;
-    const bool quantized = src.quantized.count(canonical) || stored_block_type(src, canonical);
+    const bool quantized = source_quantized(src, canonical);
     if (quantized)
       throw Error(kComp, src.path + ": --method " + gguf_method_name(method) +
                              " chooses codes from the original weights, but '" + canonical +

@@ -20,6 +20,10 @@ constexpr GgmlBlockLayout kQ3_K{256, 110, 16, 7, 4, nullptr};
 constexpr GgmlBlockLayout kQ4_K{256, 144, 32, 15, 0, nullptr};
 constexpr GgmlBlockLayout kQ5_K{256, 176, 32, 31, 0, nullptr};
 constexpr GgmlBlockLayout kQ6_K{256, 210, 16, 63, 32, nullptr};
+constexpr GgmlBlockLayout kQ2_K{256, 84, 16, 3, 0, nullptr};
+constexpr GgmlBlockLayout kIq4Xs{256, 136, 32, 15, 0, kIq4NlValues};
+constexpr GgmlBlockLayout kTq1_0{256, 54, 256, 2, 1, nullptr};
+constexpr GgmlBlockLayout kTq2_0{256, 66, 256, 3, 1, nullptr};
 
 float half_at(const uint8_t* p) {
   return f16_to_f32(static_cast<uint16_t>(p[0] | p[1] << 8));
@@ -43,6 +47,14 @@ int k3_scale(const uint8_t* s, int j) {
   const int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
   const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
   return lo | hi << 4;
+}
+
+// IQ4_XS: 6-bit scale j (0..7; unsigned, 32 means 0): low 4 bits in nibble j % 2 of
+// scales_l[j / 2] (4 bytes at 4), top 2 bits at bits 2j..2j+1 of the u16 scales_h (at 2).
+int iq4xs_scale(const uint8_t* b, int j) {
+  const int scales_h = b[2] | b[3] << 8;
+  const int lo = (b[4 + j / 2] >> (4 * (j % 2))) & 15;
+  return lo | ((scales_h >> (2 * j)) & 3) << 4;
 }
 
 // ---- code positions -------------------------------------------------------------------------
@@ -79,6 +91,56 @@ void pack_k_nibbles(uint8_t* qs, const uint8_t* codes) {
     qs[32 * (e / 64) + e % 32] |= static_cast<uint8_t>((codes[e] & 15) << (e % 64 < 32 ? 0 : 4));
 }
 
+// 2-bit codes of 256 elements in qs[64] (Q2_K, TQ2_0, and Q3_K's low bits):
+// e = 128h + 32k + l at bits 2k..2k+1 of qs[32h + l].
+void unpack_crumbs(const uint8_t* qs, uint8_t* codes) {
+  for (int e = 0; e < 256; ++e)
+    codes[e] = (qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+}
+void pack_crumbs(uint8_t* qs, const uint8_t* codes) {
+  std::memset(qs, 0, 64);
+  for (int e = 0; e < 256; ++e)
+    qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>((codes[e] & 3) << (2 * ((e / 32) % 4)));
+}
+
+// TQ1_0 keeps base-3 digits (trits) in the 52 bytes qs[48] + qh[4] at the start of the block.
+// A byte holds the digits t0..t4 of v = t0·81 + t1·27 + t2·9 + t3·3 + t4 (0 <= v < 243 = 3^5)
+// as the fraction v / 243 rounded up to 8 bits: byte = ceil(256 v / 243). Digit n is read by
+// multiplying by 3^n mod 256, which drops the n leading digits and keeps the fraction of the
+// rest, then taking its leading digit floor(3 r / 256); any byte gives a digit in 0..2.
+// qh bytes carry four digits (t4 = 0). Element order (byte, digit):
+//   e < 160: (e % 32, e / 32);  e < 240: (32 + (e - 160) % 16, (e - 160) / 16);
+//   else:    (48 + (e - 240) % 4, (e - 240) / 4).
+constexpr int kPow3[5] = {1, 3, 9, 27, 81};
+
+void tq1_position(int e, int& byte, int& digit) {
+  if (e < 160) {
+    byte = e % 32, digit = e / 32;
+  } else if (e < 240) {
+    byte = 32 + (e - 160) % 16, digit = (e - 160) / 16;
+  } else {
+    byte = 48 + (e - 240) % 4, digit = (e - 240) / 4;
+  }
+}
+
+void unpack_trits(const uint8_t* q, uint8_t* codes) {
+  for (int e = 0; e < 256; ++e) {
+    int byte = 0, digit = 0;
+    tq1_position(e, byte, digit);
+    const int r = (q[byte] * kPow3[digit]) & 255;  // uint8 product: the remaining fraction
+    codes[e] = static_cast<uint8_t>((r * 3) >> 8);
+  }
+}
+void pack_trits(uint8_t* q, const uint8_t* codes) {
+  int v[52] = {};
+  for (int e = 0; e < 256; ++e) {
+    int byte = 0, digit = 0;
+    tq1_position(e, byte, digit);
+    v[byte] += codes[e] * kPow3[4 - digit];
+  }
+  for (int i = 0; i < 52; ++i) q[i] = static_cast<uint8_t>((v[i] * 256 + 242) / 243);
+}
+
 }  // namespace
 
 bool is_ggml_block_type(DType t) {
@@ -101,6 +163,10 @@ const GgmlBlockLayout& ggml_block_layout(DType t) {
     case DType::Q4_K: return kQ4_K;
     case DType::Q5_K: return kQ5_K;
     case DType::Q6_K: return kQ6_K;
+    case DType::Q2_K: return kQ2_K;
+    case DType::IQ4_XS: return kIq4Xs;
+    case DType::TQ1_0: return kTq1_0;
+    case DType::TQ2_0: return kTq2_0;
     default: break;
   }
   LOWBIT_ASSERT(false && "not a ggml block type");
@@ -135,6 +201,20 @@ void ggml_block_grids(DType t, const uint8_t* b, GgmlSubGrid* g) {
       for (int j = 0; j < 16; ++j) g[j] = {d * static_cast<float>(sc[j]), 0.0f};
       return;
     }
+    case DType::Q2_K: {
+      // scales[j]: low nibble the scale, high nibble the min of sub-block j (both unsigned).
+      const float d = half_at(b + 80), dmin = half_at(b + 82);
+      for (int j = 0; j < 16; ++j)
+        g[j] = {d * static_cast<float>(b[j] & 15), dmin * static_cast<float>(b[j] >> 4)};
+      return;
+    }
+    case DType::IQ4_XS: {
+      const float d = half_at(b);
+      for (int j = 0; j < 8; ++j) g[j] = {d * static_cast<float>(iq4xs_scale(b, j) - 32), 0.0f};
+      return;
+    }
+    case DType::TQ1_0: g[0] = {half_at(b + 52), 0.0f}; return;
+    case DType::TQ2_0: g[0] = {half_at(b + 64), 0.0f}; return;
     default: LOWBIT_ASSERT(false && "not a ggml block type");
   }
 }
@@ -178,17 +258,11 @@ void ggml_unpack_codes(DType t, const uint8_t* b, uint8_t* codes) {
     case DType::Q8_0:
       for (int j = 0; j < 32; ++j) codes[j] = static_cast<uint8_t>(b[2 + j] ^ 0x80);  // int8 + 128
       return;
-    case DType::Q3_K: {
-      const uint8_t* hmask = b;
-      const uint8_t* qs = b + 32;
-      for (int e = 0; e < 256; ++e) {
-        const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-        const int lo = (qs[32 * h + l] >> (2 * k)) & 3;
-        const int hi = (hmask[l] >> (e / 32)) & 1;
-        codes[e] = static_cast<uint8_t>(lo | hi << 2);
-      }
+    case DType::Q3_K:
+      unpack_crumbs(b + 32, codes);
+      for (int e = 0; e < 256; ++e)  // bit 2: bit e / 32 of hmask[e % 32]
+        codes[e] |= static_cast<uint8_t>(((b[e % 32] >> (e / 32)) & 1) << 2);
       return;
-    }
     case DType::Q4_K: unpack_k_nibbles(b + 16, codes); return;
     case DType::Q5_K:
       unpack_k_nibbles(b + 48, codes);
@@ -205,6 +279,12 @@ void ggml_unpack_codes(DType t, const uint8_t* b, uint8_t* codes) {
       }
       return;
     }
+    case DType::Q2_K: unpack_crumbs(b + 16, codes); return;
+    case DType::IQ4_XS:
+      for (int j = 0; j < 8; ++j) unpack_nibbles32(b + 8 + 16 * j, codes + 32 * j);
+      return;
+    case DType::TQ1_0: unpack_trits(b, codes); return;
+    case DType::TQ2_0: unpack_crumbs(b, codes); return;
     default: LOWBIT_ASSERT(false && "not a ggml block type");
   }
 }
@@ -224,17 +304,12 @@ void ggml_pack_codes(DType t, uint8_t* b, const uint8_t* codes) {
     case DType::Q8_0:
       for (int j = 0; j < 32; ++j) b[2 + j] = static_cast<uint8_t>(codes[j] ^ 0x80);
       return;
-    case DType::Q3_K: {
-      uint8_t* hmask = b;
-      uint8_t* qs = b + 32;
-      std::memset(b, 0, 96);
-      for (int e = 0; e < 256; ++e) {
-        const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-        qs[32 * h + l] |= static_cast<uint8_t>((codes[e] & 3) << (2 * k));
-        hmask[l] |= static_cast<uint8_t>(((codes[e] >> 2) & 1) << (e / 32));
-      }
+    case DType::Q3_K:
+      pack_crumbs(b + 32, codes);
+      std::memset(b, 0, 32);
+      for (int e = 0; e < 256; ++e)
+        b[e % 32] |= static_cast<uint8_t>(((codes[e] >> 2) & 1) << (e / 32));
       return;
-    }
     case DType::Q4_K: pack_k_nibbles(b + 16, codes); return;
     case DType::Q5_K:
       pack_k_nibbles(b + 48, codes);
@@ -252,6 +327,12 @@ void ggml_pack_codes(DType t, uint8_t* b, const uint8_t* codes) {
       }
       return;
     }
+    case DType::Q2_K: pack_crumbs(b + 16, codes); return;
+    case DType::IQ4_XS:
+      for (int j = 0; j < 8; ++j) pack_nibbles32(b + 8 + 16 * j, codes + 32 * j);
+      return;
+    case DType::TQ1_0: pack_trits(b, codes); return;
+    case DType::TQ2_0: pack_crumbs(b, codes); return;
     default: LOWBIT_ASSERT(false && "not a ggml block type");
   }
 }

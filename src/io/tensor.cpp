@@ -31,6 +31,10 @@ const char* dtype_name(DType t) {
     case DType::Q3_K: return "Q3_K";
     case DType::Q5_K: return "Q5_K";
     case DType::IQ4_NL: return "IQ4_NL";
+    case DType::Q2_K: return "Q2_K";
+    case DType::IQ4_XS: return "IQ4_XS";
+    case DType::TQ1_0: return "TQ1_0";
+    case DType::TQ2_0: return "TQ2_0";
   }
   return "?";
 }

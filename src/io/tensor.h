@@ -25,6 +25,10 @@ enum class DType : uint8_t {
   Q3_K,    // GGUF super-block of 256: 3-bit codes, 16 six-bit scales, fp16 d (110 bytes)
   Q5_K,    // GGUF super-block of 256: as Q4_K with a 5th code bit in qh[32] (176 bytes)
   IQ4_NL,  // GGUF block of 32: fp16 d, 16 bytes of nibbles indexing a code book (18 bytes)
+  Q2_K,    // GGUF super-block of 256: 2-bit codes, 16 4-bit scale/min pairs, fp16 d, dmin (84)
+  IQ4_XS,  // GGUF super-block of 256: IQ4_NL's code book, 8 six-bit scales, fp16 d (136 bytes)
+  TQ1_0,   // GGUF super-block of 256: ternary codes, 5 (or 4) base-3 digits a byte, fp16 d (54)
+  TQ2_0,   // GGUF super-block of 256: ternary codes in 2 bits each, fp16 d (66 bytes)
   // Exact bit layouts of every block type: io/ggml_quants.h and docs/FORMAT.md.
 };
 

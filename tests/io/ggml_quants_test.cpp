@@ -1,14 +1,18 @@
-// The ggml block layouts of io/ggml_quants.h (Q5_1, IQ4_NL, Q3_K, Q5_K; the older types have
-// their own tests in gguf_test.cpp and export/kquant_test.cpp), checked against the published
-// llama.cpp format written out independently here, twice per type:
+// The ggml block layouts of io/ggml_quants.h (Q5_1, IQ4_NL, Q3_K, Q5_K, Q2_K, IQ4_XS, TQ1_0,
+// TQ2_0; the older types have their own tests in gguf_test.cpp and export/kquant_test.cpp),
+// checked against the published llama.cpp format written out independently here, twice per
+// type:
 //   - a sparse block built byte by byte (a few hand-placed codes, literal scale bytes) whose
 //     values are worked out by hand in the comments;
 //   - pseudo-random blocks decoded by a transcription of llama.cpp's dequantize_row_* loops
 //     (ggml-quants.c: the kmask/aux shuffle for Q3_K, the u1/u2 walk over qh for Q5_K), which
 //     is organised differently from our per-element description. Both evaluate the same float
 //     operations in the same order, so the comparison is exact.
+//   (Q2_K, IQ4_XS, TQ1_0 and TQ2_0 instead get reference decoders written here field by field
+//   from the format description; TQ1_0's reads each digit as a base-3 expansion of byte / 256.)
 // Then pack/unpack round trips for every block type, the code-choice rule, the layout table and
-// the GGUF reader's type ids 7, 11, 13, 20.
+// the GGUF reader's type ids 7, 10, 11, 13, 20, 23, 34, 35. Real llama-quantize output is
+// checked in ggml_golden_test.cpp.
 #include "io/ggml_quants.h"
 
 #include <gtest/gtest.h>
@@ -161,6 +165,141 @@ TEST(GgmlQuants, Iq4NlHandBuiltBlock) {
   EXPECT_EQ(decode(DType::IQ4_NL, b, 64), want);
 }
 
+// Q2_K (84 bytes): scales[16] at 0, qs[64] at 16, fp16 d at 80, fp16 dmin at 82. Sub-block
+// j = e / 16 has scale sc_j = scales[j] & 15 and min m_j = scales[j] >> 4; element
+// e = 128h + 32k + l has code q = bits 2k..2k+1 of qs[32h + l]; value = d sc_j q - dmin m_j.
+TEST(GgmlQuants, Q2KHandBuiltBlock) {
+  std::vector<uint8_t> b(3 * 84, 0);
+  // Block 0: d = 0.5, dmin = -0.25 (a negative min scale adds), sc_j = j, m_j = 15 - j.
+  for (int j = 0; j < 16; ++j) b[j] = static_cast<uint8_t>(j | (15 - j) << 4);
+  put_half(b, 80, 0x3800);
+  put_half(b, 82, 0xB400);
+  // Every code is 0 (value 0.25 m_j) except:
+  //  e = 0   (h 0, k 0, l 0):  q = 3: qs[0] bits 0..1
+  //  e = 45  (h 0, k 1, l 13): q = 2: qs[13] bits 2..3
+  //  e = 130 (h 1, k 0, l 2):  q = 1: qs[32 + 2] bits 0..1
+  //  e = 255 (h 1, k 3, l 31): q = 3: qs[63] bits 6..7
+  b[16 + 0] = 0x03, b[16 + 13] = 0x08, b[16 + 34] = 0x01, b[16 + 63] = 0xC0;
+  // Block 1: every byte 0xff except d = -0.25, dmin = 1: sc = m = 15, every code 3.
+  std::fill(b.begin() + 84, b.begin() + 84 + 80, 0xff);
+  put_half(b, 84 + 80, 0xB400);
+  put_half(b, 84 + 82, 0x3C00);
+  // Block 2: all zero bytes: d = dmin = 0, every value 0 - 0 = +0.
+  std::vector<float> want(3 * 256);
+  for (int e = 0; e < 256; ++e) {
+    want[e] = 0.25f * static_cast<float>(15 - e / 16);
+    want[256 + e] = -26.25f;  // -0.25 * 15 * 3 - 1 * 15
+  }
+  want[0] = 3.75f;    // 0.5 * 0 * 3 + 0.25 * 15
+  want[45] = 5.25f;   // 0.5 * 2 * 2 + 0.25 * 13
+  want[130] = 5.75f;  // 0.5 * 8 * 1 + 0.25 * 7
+  want[255] = 22.5f;  // 0.5 * 15 * 3 + 0.25 * 0
+  const std::vector<float> got = decode(DType::Q2_K, b, 3 * 256);
+  EXPECT_EQ(got, want);
+  for (int e = 512; e < 768; ++e) ASSERT_FALSE(std::signbit(got[e])) << e;
+}
+
+// IQ4_XS (136 bytes): fp16 d at 0, u16 scales_h at 2, scales_l[4] at 4, qs[128] at 8. Sub-block
+// j (32 elements) has the 6-bit scale ls_j = nibble j % 2 of scales_l[j / 2] | bits 2j..2j+1
+// of scales_h << 4, and its codes as an IQ4_NL block's in qs[16j..]; value = d (ls_j - 32) kv[q].
+TEST(GgmlQuants, Iq4XsHandBuiltBlock) {
+  // With d = 0.5 these give the steps -16, -0.5, 0, 0.5, 15.5, -8, 7.5, -13.5.
+  const int ls[8] = {0, 31, 32, 33, 63, 16, 47, 5};
+  // scales_l[k] = (ls[2k] & 15) | (ls[2k + 1] & 15) << 4; scales_h = sum (ls[j] >> 4) << 2j =
+  // 1 << 2 | 2 << 4 | 2 << 6 | 3 << 8 | 1 << 10 | 2 << 12 = 0x27a4.
+  std::vector<uint8_t> b(136, 0);
+  put_half(b, 0, 0x3800);  // d = 0.5
+  b[2] = 0xa4, b[3] = 0x27;
+  b[4] = 0xf0, b[5] = 0x10, b[6] = 0x0f, b[7] = 0x5f;
+  for (int i = 0; i < 128; ++i) b[8 + i] = static_cast<uint8_t>(i % 16 | (15 - i % 16) << 4);
+  std::vector<float> want(256);
+  for (int j = 0; j < 8; ++j) {
+    const float step = 0.5f * static_cast<float>(ls[j] - 32);
+    for (int i = 0; i < 16; ++i) {
+      want[32 * j + i] = step * static_cast<float>(kIq4Nl[i]);
+      want[32 * j + 16 + i] = step * static_cast<float>(kIq4Nl[15 - i]);
+    }
+  }
+  EXPECT_EQ(want[0], 2032.0f);    // -16 * -127
+  EXPECT_EQ(want[47], -56.5f);    // -0.5 * 113 (code 15)
+  EXPECT_EQ(want[150], 201.5f);   // 15.5 * 13 (high nibble of qs[64 + 6]: code 9)
+  EXPECT_EQ(want[255], 1714.5f);  // -13.5 * -127
+  EXPECT_TRUE(std::signbit(want[64]));  // ls 32: 0 * -127 = -0, as llama.cpp computes it
+  const std::vector<float> got = decode(DType::IQ4_XS, b, 256);
+  EXPECT_EQ(got, want);
+  for (int e = 64; e < 96; ++e) EXPECT_EQ(std::signbit(got[e]), std::signbit(want[e])) << e;
+}
+
+// TQ2_0 (66 bytes): qs[64], fp16 d at 64; codes as Q2_K's; value = d (q - 1), so code 3 (never
+// written by llama.cpp's quantizer, still defined) is 2d.
+TEST(GgmlQuants, Tq2HandBuiltBlock) {
+  std::vector<uint8_t> b(66, 0xe4);  // every byte holds codes 0, 1, 2, 3 in k = 0..3
+  put_half(b, 64, 0xB400);           // d = -0.25
+  b[5] = 0x1b;                       // codes 3, 2, 1, 0 for e = 5, 37, 69, 101
+  std::vector<float> want(256);
+  const float v[4] = {0.25f, -0.0f, -0.25f, -0.5f};
+  for (int e = 0; e < 256; ++e) want[e] = v[(e / 32) % 4];
+  want[5] = -0.5f, want[37] = -0.25f, want[69] = -0.0f, want[101] = 0.25f;
+  const std::vector<float> got = decode(DType::TQ2_0, b, 256);
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(std::signbit(got[32]));  // 0 * -0.25
+}
+
+// TQ1_0 (54 bytes): qs[48], qh[4], fp16 d at 52. A byte holds base-3 digits t0..t4 as
+// ceil(256 v / 243), v = 81 t0 + 27 t1 + 9 t2 + 3 t3 + t4; digit n is
+// floor(3 ((byte 3^n) mod 256) / 256). Element order: qs[m] digit n is e = 32n + m (m < 32),
+// qs[32 + m] digit n is e = 160 + 16n + m, qh[m] digit n (n < 4) is e = 240 + 4n + m.
+// value = d (t - 1).
+TEST(GgmlQuants, Tq1HandBuiltBlock) {
+  std::vector<uint8_t> b(54, 0);  // byte 0: every digit 0
+  put_half(b, 52, 0x3800);        // d = 0.5
+  // qs[0]: digits 1, 0, 2, 1, 0: v = 81 + 18 + 3 = 102, ceil(26112 / 243) = 108.
+  // (108: 324 >> 8 = 1; 108·3 mod 256 = 68, 204 >> 8 = 0; 108·9 mod 256 = 204, 612 >> 8 = 2;
+  // 108·27 mod 256 = 100, 300 >> 8 = 1; 108·81 mod 256 = 44, 132 >> 8 = 0.)
+  b[0] = 108;
+  b[7] = 255;  // every digit 2
+  // qs[40] (m = 8 of the second group): digits 0, 1, 2, 0, 1: v = 46, ceil(11776 / 243) = 49.
+  b[40] = 49;
+  // qh[2]: digits 2, 0, 1, 2 (t4 = 0): v = 162 + 9 + 6 = 177, ceil(45312 / 243) = 187.
+  b[48 + 2] = 187;
+  std::vector<float> want(256, -0.5f);
+  auto set = [&](std::initializer_list<int> es, std::initializer_list<int> digits) {
+    auto d = digits.begin();
+    for (int e : es) want[e] = 0.5f * static_cast<float>(*d++ - 1);
+  };
+  set({0, 32, 64, 96, 128}, {1, 0, 2, 1, 0});
+  set({7, 39, 71, 103, 135}, {2, 2, 2, 2, 2});
+  set({168, 184, 200, 216, 232}, {0, 1, 2, 0, 1});
+  set({242, 246, 250, 254}, {2, 0, 1, 2});
+  EXPECT_EQ(want[64], 0.5f);
+  EXPECT_EQ(want[246], -0.5f);
+  EXPECT_EQ(decode(DType::TQ1_0, b, 256), want);
+}
+
+// Every value 0..242 of a five-digit byte and 0..80 of a four-digit one survives pack/unpack,
+// and the packed byte is ceil(256 v / 243).
+TEST(GgmlQuants, Tq1TritBytesRoundTripExhaustively) {
+  std::vector<uint8_t> block(54, 0), codes(256), back(256);
+  for (int v = 0; v < 243; ++v) {
+    std::fill(codes.begin(), codes.end(), 0);
+    const int t[5] = {v / 81, v / 27 % 3, v / 9 % 3, v / 3 % 3, v % 3};
+    for (int n = 0; n < 5; ++n) {
+      codes[32 * n + 3] = static_cast<uint8_t>(t[n]);        // qs[3]
+      codes[160 + 16 * n + 9] = static_cast<uint8_t>(t[n]);  // qs[41]
+      if (n < 4 && t[4] == 0) codes[240 + 4 * n + 1] = static_cast<uint8_t>(t[n]);  // qh[1]
+    }
+    ggml_pack_codes(DType::TQ1_0, block.data(), codes.data());
+    const int want = (256 * v + 242) / 243;
+    ASSERT_EQ(block[3], want) << v;
+    ASSERT_EQ(block[41], want) << v;
+    if (t[4] == 0) {
+      ASSERT_EQ(block[49], want) << v;  // qh[1]: t0..t3 with t4 = 0, the same v
+    }
+    ggml_unpack_codes(DType::TQ1_0, block.data(), back.data());
+    ASSERT_EQ(back, codes) << v;
+  }
+}
+
 // ---- pseudo-random blocks against llama.cpp's loops -------------------------------------------
 
 // Finite fp16 scales of both signs and several magnitudes, for the d / dmin / m fields.
@@ -283,6 +422,71 @@ void ref_iq4_nl(const uint8_t* x, int64_t nb, float* y) {
   }
 }
 
+// Q2_K, field by field: sub-block j's scale/min byte, then its 16 codes (sub-block j covers
+// e = 16j..16j+15, all in the same 32-byte half h = j / 8 and bit pair k = (j / 2) % 4).
+void ref_q2_k(const uint8_t* x, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, x += 84, y += 256) {
+    const float d = h2f(x + 80), dmin = h2f(x + 82);
+    for (int j = 0; j < 16; ++j) {
+      const float step = d * static_cast<float>(x[j] % 16);
+      const float min = dmin * static_cast<float>(x[j] / 16);
+      for (int i16 = 0; i16 < 16; ++i16) {
+        const int e = 16 * j + i16;
+        const int q = x[16 + 32 * (j / 8) + e % 32] / (1 << (2 * ((j / 2) % 4))) % 4;
+        y[e] = step * static_cast<float>(q) - min;
+      }
+    }
+  }
+}
+
+// IQ4_XS: the scales of the 8 sub-blocks first, then each sub-block as an IQ4_NL block.
+void ref_iq4_xs(const uint8_t* x, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, x += 136, y += 256) {
+    const float d = h2f(x);
+    uint16_t high;
+    std::memcpy(&high, x + 2, 2);
+    for (int j = 0; j < 8; ++j) {
+      const int low = j % 2 == 0 ? x[4 + j / 2] % 16 : x[4 + j / 2] / 16;
+      const int scale = low + 16 * ((high / (1 << (2 * j))) % 4);
+      const float step = d * static_cast<float>(scale - 32);
+      const uint8_t* qs = x + 8 + 16 * j;
+      for (int m = 0; m < 32; ++m)
+        y[32 * j + m] = step * static_cast<float>(kIq4Nl[m < 16 ? qs[m] % 16 : qs[m - 16] / 16]);
+    }
+  }
+}
+
+// TQ1_0: digit n of a byte b is digit n + 1 after the point of b / 256 written in base 3, i.e.
+// floor(b 3^(n+1) / 256) mod 3 (the same number as the format's floor(3 ((b 3^n) mod 256) / 256),
+// computed another way).
+void ref_tq1_0(const uint8_t* x, int64_t nb, float* y) {
+  auto digit = [](int b, int n) {
+    int p = 3;
+    for (int k = 0; k < n; ++k) p *= 3;
+    return b * p / 256 % 3;
+  };
+  for (int64_t i = 0; i < nb; ++i, x += 54) {
+    const float d = h2f(x + 52);
+    for (int n = 0; n < 5; ++n)
+      for (int m = 0; m < 32; ++m) *y++ = static_cast<float>(digit(x[m], n) - 1) * d;
+    for (int n = 0; n < 5; ++n)
+      for (int m = 0; m < 16; ++m) *y++ = static_cast<float>(digit(x[32 + m], n) - 1) * d;
+    for (int n = 0; n < 4; ++n)
+      for (int m = 0; m < 4; ++m) *y++ = static_cast<float>(digit(x[48 + m], n) - 1) * d;
+  }
+}
+
+// TQ2_0: two halves of 128 elements, each four runs of 32 taking successive bit pairs.
+void ref_tq2_0(const uint8_t* x, int64_t nb, float* y) {
+  for (int64_t i = 0; i < nb; ++i, x += 66) {
+    const float d = h2f(x + 64);
+    for (int h = 0; h < 2; ++h)
+      for (int k = 0; k < 4; ++k)
+        for (int l = 0; l < 32; ++l)
+          *y++ = static_cast<float>(((x[32 * h + l] >> (2 * k)) & 3) - 1) * d;
+  }
+}
+
 TEST(GgmlQuants, RandomBlocksDecodeAsLlamaCppDoes) {
   struct Case {
     DType t;
@@ -293,7 +497,11 @@ TEST(GgmlQuants, RandomBlocksDecodeAsLlamaCppDoes) {
   const Case cases[] = {{DType::Q3_K, 256, 110, {108}, ref_q3_k},
                         {DType::Q5_K, 256, 176, {0, 2}, ref_q5_k},
                         {DType::Q5_1, 32, 24, {0, 2}, ref_q5_1},
-                        {DType::IQ4_NL, 32, 18, {0}, ref_iq4_nl}};
+                        {DType::IQ4_NL, 32, 18, {0}, ref_iq4_nl},
+                        {DType::Q2_K, 256, 84, {80, 82}, ref_q2_k},
+                        {DType::IQ4_XS, 256, 136, {0}, ref_iq4_xs},
+                        {DType::TQ1_0, 256, 54, {52}, ref_tq1_0},
+                        {DType::TQ2_0, 256, 66, {64}, ref_tq2_0}};
   for (const Case& c : cases) {
     const int64_t nb = 13;  // an odd count of blocks
     std::vector<uint8_t> b = random_blocks(nb, c.bytes, 17 + c.bytes);
@@ -302,7 +510,10 @@ TEST(GgmlQuants, RandomBlocksDecodeAsLlamaCppDoes) {
       for (size_t at : c.halves) put_half(b, i * c.bytes + at, random_half(rng));
     std::vector<float> want(nb * c.elems);
     c.ref(b.data(), nb, want.data());
-    EXPECT_EQ(decode(c.t, b, nb * c.elems), want) << dtype_name(c.t);
+    const std::vector<float> got = decode(c.t, b, nb * c.elems);
+    EXPECT_EQ(got, want) << dtype_name(c.t);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), 4 * want.size()), 0)  // -0 vs +0 too
+        << dtype_name(c.t);
     // Block by block through the library's own entry point.
     std::vector<float> y(c.elems);
     for (int64_t i = 0; i < nb; ++i) {
@@ -316,18 +527,27 @@ TEST(GgmlQuants, RandomBlocksDecodeAsLlamaCppDoes) {
 // ---- pack / unpack --------------------------------------------------------------------------
 
 struct TypeCase {
-  DType t;
-  int64_t elems, bytes;
-  int qmax;
-  size_t header_at, header_len;  // the header bytes (every other bit holds a code)
+  DType t = DType::F32;
+  int64_t elems = 0, bytes = 0;
+  int qmax = 0;
+  size_t header_at = 0, header_len = 0;    // the header bytes (every other bit holds a code)
+  size_t header2_at = 0, header2_len = 0;  // a second header run (Q2_K's d, dmin), or empty
+
+  bool in_header(int64_t i) const {
+    const auto u = static_cast<size_t>(i);
+    return (u >= header_at && u < header_at + header_len) ||
+           (u >= header2_at && u < header2_at + header2_len);
+  }
 };
 // From the published layouts (io/ggml_quants.h table), not from ggml_block_layout.
 const TypeCase kTypes[] = {
-    {DType::Q4_0, 32, 18, 15, 0, 2},      {DType::Q5_0, 32, 22, 31, 0, 2},
-    {DType::Q5_1, 32, 24, 31, 0, 4},      {DType::Q8_0, 32, 34, 255, 0, 2},
-    {DType::IQ4_NL, 32, 18, 15, 0, 2},    {DType::Q3_K, 256, 110, 7, 96, 14},
-    {DType::Q4_K, 256, 144, 15, 0, 16},   {DType::Q5_K, 256, 176, 31, 0, 16},
-    {DType::Q6_K, 256, 210, 63, 192, 18},
+    {DType::Q4_0, 32, 18, 15, 0, 2, 0, 0},        {DType::Q5_0, 32, 22, 31, 0, 2, 0, 0},
+    {DType::Q5_1, 32, 24, 31, 0, 4, 0, 0},        {DType::Q8_0, 32, 34, 255, 0, 2, 0, 0},
+    {DType::IQ4_NL, 32, 18, 15, 0, 2, 0, 0},      {DType::Q3_K, 256, 110, 7, 96, 14, 0, 0},
+    {DType::Q4_K, 256, 144, 15, 0, 16, 0, 0},     {DType::Q5_K, 256, 176, 31, 0, 16, 0, 0},
+    {DType::Q6_K, 256, 210, 63, 192, 18, 0, 0},   {DType::Q2_K, 256, 84, 3, 0, 16, 80, 4},
+    {DType::IQ4_XS, 256, 136, 15, 0, 8, 0, 0},    {DType::TQ1_0, 256, 54, 2, 52, 2, 0, 0},
+    {DType::TQ2_0, 256, 66, 3, 64, 2, 0, 0},
 };
 
 TEST(GgmlQuants, LayoutTable) {
@@ -340,12 +560,26 @@ TEST(GgmlQuants, LayoutTable) {
     EXPECT_EQ(dtype_block_elems(c.t), c.elems);
     EXPECT_EQ(dtype_storage_bytes(c.t, 3 * c.elems), static_cast<size_t>(3 * c.bytes));
     EXPECT_EQ(dtype_storage_bytes(c.t, c.elems + 1), 0u);  // not whole blocks
-    // Bits: header + elems codes of log2(qmax + 1) bits fill the block exactly.
+    // Bits: header + elems codes of log2(qmax + 1) bits fill the block exactly; TQ1_0's
+    // 52 code bytes hold 48 x 5 + 4 x 4 = 256 base-3 digits instead.
     int bits = 0;
     while ((1 << bits) <= c.qmax) ++bits;
-    EXPECT_EQ(static_cast<int64_t>(c.header_len) * 8 + c.elems * bits, c.bytes * 8)
-        << dtype_name(c.t);
+    const auto header = static_cast<int64_t>(c.header_len + c.header2_len);
+    if (c.t == DType::TQ1_0)
+      EXPECT_EQ(48 * 5 + 4 * 4, c.elems);
+    else
+      EXPECT_EQ(header * 8 + c.elems * bits, c.bytes * 8) << dtype_name(c.t);
   }
+  EXPECT_EQ(ggml_block_layout(DType::Q2_K).sub, 16);
+  EXPECT_EQ(ggml_block_layout(DType::IQ4_XS).sub, 32);
+  EXPECT_EQ(ggml_block_layout(DType::IQ4_XS).codebook, kIq4NlValues);
+  EXPECT_EQ(ggml_block_layout(DType::TQ1_0).zero, 1);
+  EXPECT_EQ(ggml_block_layout(DType::TQ2_0).zero, 1);
+  EXPECT_EQ(ggml_block_layout(DType::TQ2_0).sub, 256);
+  EXPECT_EQ(std::string(dtype_name(DType::Q2_K)), "Q2_K");
+  EXPECT_EQ(std::string(dtype_name(DType::IQ4_XS)), "IQ4_XS");
+  EXPECT_EQ(std::string(dtype_name(DType::TQ1_0)), "TQ1_0");
+  EXPECT_EQ(std::string(dtype_name(DType::TQ2_0)), "TQ2_0");
   EXPECT_EQ(ggml_block_layout(DType::Q3_K).sub, 16);
   EXPECT_EQ(ggml_block_layout(DType::Q5_K).sub, 32);
   EXPECT_EQ(ggml_block_layout(DType::Q3_K).zero, 4);
@@ -371,25 +605,25 @@ TEST(GgmlQuants, PackUnpackRoundTripKeepsHeader) {
       ggml_pack_codes(c.t, block.data(), codes.data());
       ggml_unpack_codes(c.t, block.data(), back.data());
       ASSERT_EQ(back, codes) << dtype_name(c.t) << " trial " << trial;
-      EXPECT_TRUE(std::equal(before.begin() + c.header_at,
-                             before.begin() + c.header_at + c.header_len,
-                             block.begin() + c.header_at))
-          << dtype_name(c.t);
-      // Every code bit is overwritten: packing into a zeroed block gives the same bytes.
+      // Every code bit is overwritten and the header kept: packing into a block whose code
+      // bytes are zero gives the same bytes.
       std::vector<uint8_t> clean(c.bytes, 0);
-      std::copy(before.begin() + c.header_at, before.begin() + c.header_at + c.header_len,
-                clean.begin() + c.header_at);
+      for (int64_t i = 0; i < c.bytes; ++i) {
+        if (!c.in_header(i)) continue;
+        EXPECT_EQ(block[i], before[i]) << dtype_name(c.t) << " header byte " << i;
+        clean[i] = before[i];
+      }
       ggml_pack_codes(c.t, clean.data(), codes.data());
       EXPECT_EQ(clean, block) << dtype_name(c.t);
-      // Codes all 0 / all qmax clear / set every non-header bit (Q8_0 stores code ^ 0x80).
+      // Codes all 0 / all qmax clear / set every non-header bit (Q8_0 stores code ^ 0x80;
+      // TQ1_0's five digits 2 are ceil(256 · 242 / 243) = 255, its qh's four 253).
       if (trial < 2) {
-        const uint8_t want =
-            static_cast<uint8_t>((trial == 0 ? 0x00 : 0xff) ^ (c.t == DType::Q8_0 ? 0x80 : 0));
         for (int64_t i = 0; i < c.bytes; ++i) {
-          if (i < static_cast<int64_t>(c.header_at) ||
-              i >= static_cast<int64_t>(c.header_at + c.header_len)) {
-            ASSERT_EQ(block[i], want) << dtype_name(c.t) << " byte " << i;
-          }
+          if (c.in_header(i)) continue;
+          uint8_t want = trial == 0 ? 0x00 : 0xff;
+          if (c.t == DType::Q8_0) want ^= 0x80;
+          if (c.t == DType::TQ1_0 && trial == 1 && i >= 48) want = 253;
+          ASSERT_EQ(block[i], want) << dtype_name(c.t) << " byte " << i;
         }
       }
     }
@@ -421,6 +655,17 @@ TEST(GgmlQuants, NearestCodeRule) {
   EXPECT_EQ(ggml_nearest_code(nl, {0.0f, 0.0f}, 3.0f), 8);  // step 0: value 1 * 0
   EXPECT_EQ(ggml_code_value(nl, {0.5f, 0.0f}, 15), 56.5f);
   EXPECT_EQ(ggml_code_value(q51, {0.25f, 3.0f}, 4), -2.0f);
+  // TQ1_0: d (q - 1) with q in 0..2; Q2_K: step q - min with q in 0..3.
+  const GgmlBlockLayout& tq1 = ggml_block_layout(DType::TQ1_0);
+  const GgmlBlockLayout& q2 = ggml_block_layout(DType::Q2_K);
+  EXPECT_EQ(ggml_nearest_code(tq1, {0.5f, 0.0f}, 0.3f), 2);
+  EXPECT_EQ(ggml_nearest_code(tq1, {0.5f, 0.0f}, -0.2f), 1);
+  EXPECT_EQ(ggml_nearest_code(tq1, {0.5f, 0.0f}, -9.0f), 0);
+  EXPECT_EQ(ggml_nearest_code(tq1, {0.5f, 0.0f}, 9.0f), 2);
+  EXPECT_EQ(ggml_nearest_code(q2, {1.0f, -2.0f}, 4.0f), 2);  // (4 - 2) / 1
+  EXPECT_EQ(ggml_nearest_code(q2, {1.0f, -2.0f}, 9.0f), 3);
+  EXPECT_EQ(ggml_code_value(tq1, {0.5f, 0.0f}, 0), -0.5f);
+  EXPECT_EQ(ggml_code_value(q2, {1.5f, 0.25f}, 3), 4.25f);
 }
 
 // ---- the GGUF reader ------------------------------------------------------------------------
@@ -470,6 +715,68 @@ TEST(GgmlQuants, GgufReaderViewsNewTypes) {
         std::string(e.what()).find("row length 128 is not a multiple of the Q5_K block size 256"),
         std::string::npos)
         << e.what();
+  }
+}
+
+// The reader maps ggml ids 10 (Q2_K), 23 (IQ4_XS), 34 (TQ1_0), 35 (TQ2_0) to their DTypes and
+// decodes them; malformed sizes are refused with lowbit::Error.
+TEST(GgmlQuants, GgufReaderViewsQ2KIq4XsTernary) {
+  struct Case {
+    const char* name;
+    uint32_t id;
+    DType t;
+    int64_t bytes;
+    size_t half_at;
+  };
+  const Case cases[] = {{"q2k", 10, DType::Q2_K, 84, 80},
+                        {"iq4xs", 23, DType::IQ4_XS, 136, 0},
+                        {"tq1", 34, DType::TQ1_0, 54, 52},
+                        {"tq2", 35, DType::TQ2_0, 66, 64}};
+  test::GgufBuilder b;
+  b.kvs = {test::kv_string("general.architecture", "llama")};
+  std::vector<std::vector<uint8_t>> data;
+  for (const Case& c : cases) {
+    std::vector<uint8_t> d = random_blocks(6, c.bytes, c.id);  // 3 rows of 2 blocks
+    for (int i = 0; i < 6; ++i) put_half(d, i * c.bytes + c.half_at, 0xB400);
+    b.tensors.push_back(test::tensor_spec(c.name, {512, 3}, c.id, std::string(d.begin(), d.end())));
+    data.push_back(d);
+  }
+  const std::string bytes = b.build();
+  const GgufFile g("mem.gguf", std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  for (size_t k = 0; k < 4; ++k) {
+    const Case& c = cases[k];
+    const TensorView v = g.view(c.name);
+    EXPECT_EQ(v.dtype, c.t) << c.name;
+    EXPECT_EQ(v.shape, (std::vector<int64_t>{3, 512})) << c.name;
+    EXPECT_EQ(v.nbytes, static_cast<size_t>(6 * c.bytes)) << c.name;
+    EXPECT_EQ(to_f32(v), decode(c.t, data[k], 6 * 256)) << c.name;
+    EXPECT_EQ(ggml_type_name(c.id), dtype_name(c.t));
+    // A view whose byte count disagrees with its shape is refused, not read past.
+    TensorView short_view = v;
+    short_view.nbytes -= 1;
+    test::expect_error([&] { to_f32(short_view); }, "shape needs", "tensor");
+    TensorView odd = v;
+    odd.shape = {3 * 512 + 128};
+    test::expect_error([&] { to_f32(odd); }, "needs a multiple of 256 elements", "tensor");
+  }
+  // Rows must be whole 256-element blocks.
+  for (size_t k = 0; k < 4; ++k) {
+    test::GgufBuilder bad = b;
+    bad.tensors[k].ne = {384, 2};
+    const std::string bb = bad.build();
+    std::string needle = "row length 384 is not a multiple of the ";
+    needle += dtype_name(cases[k].t);
+    needle += " block size 256";
+    test::expect_error(
+        [&] { GgufFile("mem.gguf", std::vector<uint8_t>(bb.begin(), bb.end())); }, needle,
+        "gguf");
+  }
+  // A data section cut short (the last tensor's bytes missing) is refused at open.
+  const std::string cut = bytes.substr(0, bytes.size() - 100);
+  try {
+    GgufFile("mem.gguf", std::vector<uint8_t>(cut.begin(), cut.end()));
+    ADD_FAILURE() << "a truncated file was accepted";
+  } catch (const Error&) {
   }
 }
 

@@ -337,27 +337,27 @@ TEST(Gguf, TensorDataErrors) {
 
 TEST(Gguf, UnsupportedTypesAreListedButNotViewable) {
   GgufBuilder b = small_file();
-  b.tensors.push_back(test::tensor_spec("k2", {256}, 10, zeros(84)));  // Q2_K: 256/block, 84 B
+  b.tensors.push_back(test::tensor_spec("k2", {256}, 16, zeros(66)));  // IQ2_XXS: 256/block, 66 B
   b.tensors.push_back(test::tensor_spec("odd", {5}, 99, "x"));         // id unknown to lowbit
   const GgufFile g = parse(b.build());
   ASSERT_EQ(g.tensors().size(), 5u);
   const GgufTensorInfo& k2 = g.tensors()[3];
-  EXPECT_EQ(k2.nbytes, 84u);
+  EXPECT_EQ(k2.nbytes, 66u);
   EXPECT_FALSE(k2.dtype.has_value());
-  EXPECT_EQ(ggml_type_name(k2.ggml_type), "Q2_K");
+  EXPECT_EQ(ggml_type_name(k2.ggml_type), "IQ2_XXS");
   EXPECT_EQ(ggml_type_name(99), "type 99");
   try {
     g.view("k2");
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(
-                  "mem.gguf: tensor 'k2' has type Q2_K (id 10), not supported yet"),
+                  "mem.gguf: tensor 'k2' has type IQ2_XXS (id 16), not supported yet"),
               std::string::npos)
         << e.what();
   }
   EXPECT_THROW(g.view("odd"), Error);
-  b.tensors[3].ne = {128};  // Q2_K rows must be whole 256-element blocks
-  expect_error(b.build(), "row length 128 is not a multiple of the Q2_K block size 256");
+  b.tensors[3].ne = {128};  // IQ2_XXS rows must be whole 256-element blocks
+  expect_error(b.build(), "row length 128 is not a multiple of the IQ2_XXS block size 256");
 }
 
 // fp16 bit patterns used as block scales, with their exact values worked out by hand:
