@@ -10,6 +10,7 @@ PACKAGES=(
   libsentencepiece-dev libpcre2-dev
   libgtest-dev libbenchmark-dev
   libcpp-httplib-dev
+  libbz2-dev
   gnuplot-nox
   chromium
 )

@@ -6,6 +6,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "cli/commands.h"
+#include "eval/task_data.h"
 #include "pipeline/sweep.h"
 
 namespace lowbit::cli {
@@ -13,7 +14,7 @@ namespace lowbit::cli {
 namespace {
 
 struct SweepArgs {
-  std::string model, recipes;
+  std::string model, recipes, tasks;
   SweepOptions opt;
   bool json = false;
   int threads = 0;
@@ -36,6 +37,10 @@ std::vector<std::string> split_commas(const std::string& s) {
 void run_sweep_command(SweepArgs& a) {
   apply_threads(a.threads);
   a.opt.recipes = split_commas(a.recipes);
+  if (!a.tasks.empty()) {
+    a.opt.tasks = split_list(a.tasks);
+    for (const std::string& t : a.opt.tasks) find_task(t);  // an unknown name fails before any work
+  }
   const auto t0 = std::chrono::steady_clock::now();
   a.opt.progress = [t0](const std::string& what) {
     progress_eta(0, 1, what, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -81,6 +86,10 @@ void add_sweep(CLI::App& app) {
       ->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--bench-tokens", a->opt.bench_gen, "decode tokens timed per recipe (0 = skip; default 32)")
       ->check(non_negative());
+  cmd->add_option("--tasks", a->tasks,
+                  "also score zero-shot tasks per recipe (comma-separated: hellaswag, arc_easy, arc_challenge, mmlu; "
+                  "acc_norm, lm-eval protocol, files from $LOWBIT_SHARED/data)");
+  cmd->add_option("--task-limit", a->opt.task_limit, "documents per task (default all)")->check(positive());
   cmd->add_flag("--json", a->json, "print the table as JSON");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_sweep_command(*a); });

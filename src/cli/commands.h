@@ -39,6 +39,7 @@ void add_export(CLI::App& app);
 void add_finetune(CLI::App& app);
 void add_merge(CLI::App& app);
 void add_serve(CLI::App& app);
+void add_tasks(CLI::App& app);
 
 // Shared by perplexity, eval and sweep: -c/--ctx (`ctx_help` says its default), --stride and
 // --max-tokens, with the windowing of eval/perplexity.h.

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_generate(app);
   lowbit::cli::add_perplexity(app);
   lowbit::cli::add_eval(app);
+  lowbit::cli::add_tasks(app);
   lowbit::cli::add_sweep(app);
   lowbit::cli::add_info(app);
   lowbit::cli::add_bench(app);

@@ -11,6 +11,8 @@
 #include "eval/bench.h"
 #include "eval/compare.h"
 #include "eval/perplexity.h"
+#include "eval/task_data.h"
+#include "eval/task_score.h"
 #include "model/loader.h"
 #include "pipeline/bit_allocation.h"
 
@@ -103,6 +105,20 @@ std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOption
   if (opt.max_tokens > 0 && static_cast<int64_t>(ids.size()) > opt.max_tokens) ids.resize(opt.max_tokens);
   const int64_t stride = opt.stride > 0 ? opt.stride : opt.ctx;
 
+  std::vector<std::pair<const TaskSpec*, std::vector<ChoiceDoc>>> tasks;
+  for (const std::string& name : opt.tasks) {
+    const TaskSpec& spec = find_task(name);
+    tasks.emplace_back(&spec, load_task_docs(spec, default_data_dir() + "/" + spec.default_file, opt.task_limit));
+  }
+  auto score_tasks = [&](const LoadedModel& m, SweepRow& r) {
+    for (const auto& [spec, docs] : tasks) {
+      say(r.recipe + ": " + spec->name);
+      const TaskResult t = run_task(*m.model, *m.tokenizer, docs, TaskProtocol::LmEval);
+      r.tasks.push_back({spec->name, t[TaskMetric::Acc].value, t[TaskMetric::AccNorm].value,
+                         t[TaskMetric::AccNorm].std_error});
+    }
+  };
+
   std::vector<SweepRow> rows;
   say("reference: perplexity and speed");
   {
@@ -116,6 +132,7 @@ std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOption
         std::filesystem::is_directory(model_path) ? std::filesystem::path(model_path) / "model.safetensors"
                                                   : std::filesystem::path(model_path), ec));
     r.decode_tok_s = decode_speed(*ref.model, opt);
+    score_tasks(ref, r);
     rows.push_back(r);
   }
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -143,6 +160,7 @@ std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOption
     r.quantize_seconds = q.seconds;
     say(recipe + ": decode speed");
     r.decode_tok_s = decode_speed(*m.model, opt);
+    score_tasks(m, r);
     rows.push_back(r);
   }
   mark_pareto(rows);
@@ -151,26 +169,38 @@ std::vector<SweepRow> run_sweep(const std::string& model_path, const SweepOption
 
 std::string sweep_markdown(const std::vector<SweepRow>& rows, const std::string& title) {
   std::string s = "### " + title + "\n\n";
-  s += "| recipe | bits/weight (linear) | bits/weight (all) | file MiB | ppl | Δppl | KLD mean | KLD p99 | top-1 | quantize s | decode tok/s | Pareto |\n";
-  s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|\n";
+  s += "| recipe | bits/weight (linear) | bits/weight (all) | file MiB | ppl | Δppl | KLD mean | KLD p99 | top-1 | quantize s | decode tok/s | Pareto |";
+  if (!rows.empty())
+    for (const auto& t : rows[0].tasks) s += " " + t.task + " acc_norm |";
+  s += "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|";
+  if (!rows.empty())
+    for (size_t i = 0; i < rows[0].tasks.size(); ++i) s += "---:|";
+  s += "\n";
   for (const SweepRow& r : rows) {
     s += "| " + r.recipe + " | " + fmt("%.3f", r.bits_per_weight) + " | " + fmt("%.3f", r.bits_per_weight_all) + " | " +
          fmt("%.2f", r.file_bytes / 1048576.0) + " | " + fmt("%.3f", r.ppl) + " ± " + fmt("%.3f", r.ppl_stderr) + " | " +
          fmt("%+.3f", r.delta_ppl) + " | " + fmt("%.5f", r.kld_mean) + " | " + fmt("%.4f", r.kld_p99) + " | " +
          fmt("%.2f%%", 100.0 * r.top1_agree) + " | " + fmt("%.1f", r.quantize_seconds) + " | " +
-         fmt("%.0f", r.decode_tok_s) + " | " + (r.pareto && r.recipe != "reference" ? "★" : "") + " |\n";
+         fmt("%.0f", r.decode_tok_s) + " | " + (r.pareto && r.recipe != "reference" ? "★" : "") + " |";
+    for (const auto& t : r.tasks)
+      s.append(" ").append(fmt("%.2f%%", 100.0 * t.acc_norm)).append(" ± ").append(fmt("%.2f", 100.0 * t.acc_norm_stderr)).append(" |");
+    s += "\n";
   }
   return s;
 }
 
 std::string sweep_json(const std::vector<SweepRow>& rows) {
   nlohmann::json a = nlohmann::json::array();
-  for (const SweepRow& r : rows)
+  for (const SweepRow& r : rows) {
+    nlohmann::json tasks = nlohmann::json::object();
+    for (const auto& t : r.tasks)
+      tasks[t.task] = {{"acc", t.acc}, {"acc_norm", t.acc_norm}, {"acc_norm_stderr", t.acc_norm_stderr}};
     a.push_back({{"recipe", r.recipe}, {"bits_per_weight", r.bits_per_weight},
                  {"bits_per_weight_all", r.bits_per_weight_all}, {"file_bytes", r.file_bytes}, {"ppl", r.ppl},
                  {"ppl_stderr", r.ppl_stderr}, {"delta_ppl", r.delta_ppl}, {"kld_mean", r.kld_mean},
                  {"kld_p99", r.kld_p99}, {"top1_agree", r.top1_agree}, {"quantize_seconds", r.quantize_seconds},
-                 {"decode_tok_s", r.decode_tok_s}, {"pareto", r.pareto}});
+                 {"decode_tok_s", r.decode_tok_s}, {"pareto", r.pareto}, {"tasks", tasks}});
+  }
   return a.dump(2) + "\n";
 }
 

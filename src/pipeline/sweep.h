@@ -1,6 +1,7 @@
 // `lowbit sweep`: quantize one model with several recipes and measure each the way users choose
 // quants: size, bits/weight, perplexity, KL-divergence and top-1 agreement against the original
-// (eval/compare.h), quantization time and decode speed (eval/bench.h).
+// (eval/compare.h), quantization time and decode speed (eval/bench.h), and optionally zero-shot
+// task accuracy (eval/task_score.h: acc_norm, lm-eval's protocol).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,11 @@ struct SweepRow {
   double quantize_seconds = 0;
   double decode_tok_s = 0;
   bool pareto = false;           // no other row has both fewer bits/weight (all) and a lower KLD
+  struct TaskScore {
+    std::string task;
+    double acc = 0, acc_norm = 0, acc_norm_stderr = 0;
+  };
+  std::vector<TaskScore> tasks;  // SweepOptions::tasks, in order
 };
 
 struct SweepOptions {
@@ -34,6 +40,8 @@ struct SweepOptions {
   std::string out_dir;                   // .lowbit files and the reports go here
   QuantizeOptions quantize;              // calibration settings (recipe is set per row)
   int64_t bench_prompt = 64, bench_gen = 32, bench_reps = 2;
+  std::vector<std::string> tasks;        // zero-shot tasks scored per row (eval/task_data.h names)
+  int64_t task_limit = 0;                // documents per task (0 = all)
   std::function<void(const std::string& what)> progress;
 };
 

@@ -15,11 +15,12 @@ std::string q(const std::string& s) { return "'" + s + "'"; }
 
 TEST(CliSweep, TabulatesRecipesAndPlots) {
   const std::string out = test::temp_dir() + "/sweep";
-  auto r = run_command(test::lowbit_bin() + " sweep -m " + q(test::shared_path("models/ref-s")) +
-                       " --recipes rtn:int4:g128,gptq:int3:g64 -f " +
+  auto r = run_command("LOWBIT_SHARED=" + q(test::shared_dir()) + " " + test::lowbit_bin() + " sweep -m " +
+                       q(test::shared_path("models/ref-s")) + " --recipes rtn:int4:g128,gptq:int3:g64 -f " +
                        q(test::shared_path("data/wikitext-2-raw/wiki.test.raw")) +
                        " --max-tokens 2048 --calib " + q(test::shared_path("data/calibration/wiki.utf8")) +
-                       " --calib-windows 8 --calib-len 64 --bench-tokens 4 --json -o " + q(out));
+                       " --calib-windows 8 --calib-len 64 --bench-tokens 4 --tasks arc_easy --task-limit 12 --json -o " +
+                       q(out));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), 3u);
@@ -27,6 +28,13 @@ TEST(CliSweep, TabulatesRecipesAndPlots) {
   EXPECT_EQ(j[2]["recipe"], "gptq:int3:g64");
   EXPECT_GT(j[2]["kld_mean"].get<double>(), j[1]["kld_mean"].get<double>()) << "3 bits lose more than 4";
   EXPECT_LT(j[2]["bits_per_weight"].get<double>(), j[1]["bits_per_weight"].get<double>());
+  for (const auto& row : j) {
+    const double acc = row["tasks"]["arc_easy"]["acc_norm"].get<double>();
+    EXPECT_GE(acc, 0.0);
+    EXPECT_LE(acc, 1.0);
+    EXPECT_GT(row["tasks"]["arc_easy"]["acc_norm_stderr"].get<double>(), 0.0);
+  }
+  EXPECT_NE(test::read_file(out + "/sweep.md").find("arc_easy acc_norm"), std::string::npos);
   for (const char* f : {"sweep.md", "sweep.json", "rtn_int4_g128.lowbit", "gptq_int3_g64.lowbit"})
     EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
   if (run_command("command -v gnuplot").exit_code == 0) {
@@ -67,6 +75,12 @@ TEST(CliSweep, BadRecipeFailsBeforeAnyWork) {
                        q(test::shared_path("data/wikitext-2-raw/wiki.test.raw")) + " -o " + q(out));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("int9"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out + "/rtn_int4_g128.lowbit"));
+  auto t = run_command(test::lowbit_bin() + " sweep -m " + q(test::shared_path("models/ref-s")) +
+                       " --recipes rtn:int4:g128 --tasks hellaswag,piqa -f " +
+                       q(test::shared_path("data/wikitext-2-raw/wiki.test.raw")) + " -o " + q(out));
+  EXPECT_NE(t.exit_code, 0);
+  EXPECT_NE(t.err.find("unknown task \"piqa\""), std::string::npos) << t.err;
   EXPECT_FALSE(std::filesystem::exists(out + "/rtn_int4_g128.lowbit"));
 }
 
