@@ -43,10 +43,14 @@ nlohmann::json tensors_json(const ModelSource& src, int64_t* params, int64_t* by
     *bytes += static_cast<int64_t>(t.nbytes);
   }
   for (const auto& [name, q] : src.quantized) {
-    list.push_back({{"name", name}, {"dtype", q.spec.to_string()}, {"shape", {q.rows, q.cols}},
-                    {"bytes", q.storage_bytes()}, {"bits_per_weight", q.bits_per_weight()}});
+    const auto c = src.corrections.find(name);  // a low-rank correction stored beside it (fp16)
+    const int64_t lr_rank = c == src.corrections.end() ? 0 : c->second.rank;
+    const int64_t nbytes = q.storage_bytes() + 2 * lr_rank * (q.rows + q.cols);
+    list.push_back({{"name", name}, {"dtype", q.spec.to_string() + (lr_rank ? "+lr" + std::to_string(lr_rank) : "")},
+                    {"shape", {q.rows, q.cols}}, {"bytes", nbytes},
+                    {"bits_per_weight", 8.0 * static_cast<double>(nbytes) / static_cast<double>(q.rows * q.cols)}});
     *params += q.rows * q.cols;
-    *bytes += q.storage_bytes();
+    *bytes += nbytes;
   }
   std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) { return a["name"] < b["name"]; });
   return list;

@@ -245,6 +245,9 @@ GgufExportTensor plan_tensor(const ModelSource& src, const std::string& canonica
 }
 
 void check_exportable(const ModelSource& src) {
+  if (!src.corrections.empty())
+    throw Error(kComp, src.path + ": '" + src.corrections.begin()->first + "' carries a low-rank error correction (recipe ':lr'), "
+                                  "which llama.cpp's block types cannot hold; export a model quantized without ':lr'");
   if (!src.input_hadamard.empty())
     throw Error(kComp, src.path + ": its down_proj inputs are rotated at run time (recipe ':had'), which llama.cpp "
                                   "cannot do; export a model quantized without ':had'");

@@ -340,6 +340,9 @@ HfQuantExportReport export_hf_quant(const ModelSource& src, const HfQuantExportO
     std::fprintf(stderr, "warning: %s\n", s.c_str());
   };
   if (out_dir.empty()) throw Error("export", "no output directory");
+  if (!src.corrections.empty())
+    throw Error("export", src.path + ": '" + src.corrections.begin()->first + "' carries a low-rank error correction "
+                                    "(recipe ':lr'), which the HF loaders cannot apply; export a model quantized without ':lr'");
   if (!src.input_hadamard.empty())
     throw Error("export", src.path + ": its down_proj inputs are rotated at run time (recipe ':had'), which the HF "
                                     "loaders cannot do; export a model quantized without ':had'");

@@ -115,6 +115,18 @@ void add_quantized(SafetensorsWriter& w, const std::string& name, const Quantize
   if (m.spec.asym) w.add(name + ".zeros", "U8", {m.rows, groups}, m.zeros);
 }
 
+std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_f16(v[i]);
+  return as_bytes(h);
+}
+
+void add_correction(SafetensorsWriter& w, const std::string& name, const LowRankFactors& c) {
+  LOWBIT_ASSERT(c.b.size() == static_cast<size_t>(c.rows * c.rank) && c.a.size() == static_cast<size_t>(c.rank * c.cols));
+  w.add(name + ".lr_b", "F16", {c.rows, c.rank}, f16_bytes(c.b));
+  w.add(name + ".lr_a", "F16", {c.rank, c.cols}, f16_bytes(c.a));
+}
+
 }  // namespace
 
 namespace {
@@ -127,6 +139,11 @@ void add_tensor(SafetensorsWriter& w, json& index, const LowbitTensorIn& t) {
     index[t.name] = {{"format", t.matrix->spec.to_string()}, {"shape", {t.matrix->rows, t.matrix->cols}},
                      {"recipe", t.recipe}};
     if (t.input_hadamard >= 0) index[t.name]["input_hadamard"] = static_cast<uint64_t>(t.input_hadamard);
+    if (t.correction) {
+      LOWBIT_ASSERT(t.correction->rows == t.matrix->rows && t.correction->cols == t.matrix->cols);
+      add_correction(w, t.name, *t.correction);
+      index[t.name]["low_rank"] = t.correction->rank;
+    }
   } else {
     w.add(t.name, t.plain_dtype, t.shape, plain_bytes(t));
     index[t.name] = {{"format", t.plain_dtype == "F32" ? "f32" : t.plain_dtype == "F16" ? "f16" : "bf16"},
@@ -247,6 +264,31 @@ QuantizedMatrix read_quantized(const SafetensorsFile& f, const std::string& name
   return m;
 }
 
+// A correction's parts, checked against the matrix's shape before anything is allocated.
+LowRankFactors read_correction(const SafetensorsFile& f, const std::string& name, const json& rank, int64_t rows,
+                               int64_t cols) {
+  const std::string where = f.path() + ": tensor '" + name + "'";
+  if (!rank.is_number_integer() || rank.get<int64_t>() < 1 || rank.get<int64_t>() > std::min(rows, cols))
+    throw Error(kComp, where + ": low_rank must be an integer in [1, " + std::to_string(std::min(rows, cols)) + "]");
+  LowRankFactors c;
+  c.rank = rank.get<int64_t>(), c.rows = rows, c.cols = cols;
+  auto read_f16 = [&](const std::string& part_name, int64_t n) {
+    const uint8_t* p = part(f, part_name, static_cast<size_t>(n) * 2);
+    std::vector<float> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t h = 0;
+      std::memcpy(&h, p + 2 * i, 2);
+      out[i] = f16_to_f32(h);
+      if (!std::isfinite(out[i])) throw Error(kComp, where + ": part '" + part_name + "' holds a non-finite value");
+    }
+    return out;
+  };
+  part(f, name + ".lr_a", static_cast<size_t>(c.rank * cols) * 2);  // both sizes checked first
+  c.b = read_f16(name + ".lr_b", rows * c.rank);
+  c.a = read_f16(name + ".lr_a", c.rank * cols);
+  return c;
+}
+
 json parse_meta(const SafetensorsFile& f, const char* key) {
   auto it = f.metadata().find(key);
   if (it == f.metadata().end()) throw Error(kComp, f.path() + ": metadata has no " + key);
@@ -275,6 +317,8 @@ void load_tensor(ModelSource& src, const SafetensorsFile& f, const std::string& 
     src.input_hadamard[name] = seed.get<uint64_t>();
   }
   if (!spec.quantized()) {
+    if (info.contains("low_rank"))
+      throw Error(kComp, f.path() + ": tensor '" + name + "': low_rank corrections belong to quantized matrices");
     const TensorView& v = f.tensor(name);
     if (v.shape != shape) throw Error(kComp, f.path() + ": tensor '" + name + "' shape disagrees with its index");
     src.tensors[name] = v;
@@ -283,6 +327,7 @@ void load_tensor(ModelSource& src, const SafetensorsFile& f, const std::string& 
   if (shape.size() != 2) throw Error(kComp, f.path() + ": quantized tensor '" + name + "' must be 2-D");
   checked_numel(shape, kComp, f.path() + ": tensor '" + name + "'");
   src.quantized.emplace(name, read_quantized(f, name, spec, shape[0], shape[1]));
+  if (info.contains("low_rank")) src.corrections.emplace(name, read_correction(f, name, info["low_rank"], shape[0], shape[1]));
 }
 
 }  // namespace

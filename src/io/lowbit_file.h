@@ -4,7 +4,8 @@
 //   - plain tensors under their canonical name, dtype F32/F16/BF16;
 //   - a quantized matrix NAME as parts NAME.codes (U8), NAME.scales (F16/BF16), NAME.zeros (U8),
 //     NAME.scale_codes (U8), NAME.dq_scale / NAME.dq_offset (F32), exactly the arrays of
-//     QuantizedMatrix, byte for byte;
+//     QuantizedMatrix, byte for byte, and NAME.lr_b / NAME.lr_a (F16) when it has a low-rank
+//     correction;
 //   - the tokenizer's serialized bytes as tensor "tokenizer.blob" (U8);
 //   - __metadata__: lowbit.version ("1"), lowbit.config, lowbit.tensors, lowbit.tokenizer,
 //     lowbit.recipe, lowbit.source (JSON strings), and lowbit.rotation when the weights were
@@ -36,6 +37,10 @@ struct LowbitTensorIn {
   // >= 0: the stored matrix is W·H with H = Rotation::random_hadamard(cols, seed), and readers
   // must multiply its input by H first (the index entry's "input_hadamard": seed).
   int64_t input_hadamard = -1;
+  // Quantized only, optional: a low-rank correction (the weight is Ŵ + B·A), stored as parts
+  // NAME.lr_b [rows, rank] and NAME.lr_a [rank, cols] in F16 (the index entry's "low_rank": rank).
+  // Its values must be fp16-representable (they are stored exactly).
+  const LowRankFactors* correction = nullptr;
 };
 
 struct LowbitModelIn {

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "formats/low_rank_factors.h"
 #include "formats/quantized_matrix.h"
 #include "io/llama_config.h"
 #include "io/tensor.h"
@@ -50,6 +51,9 @@ struct ModelSource {
   // .lowbit files: matrices stored as W·H whose input must be rotated by
   // Rotation::random_hadamard(cols, seed) at run time (canonical name -> seed).
   std::map<std::string, uint64_t> input_hadamard;
+  // .lowbit files: quantized matrices whose weight is Ŵ + B·A, a stored low-rank correction of
+  // their quantization error (":lr<r>" recipes; canonical name -> factors, fp16 values as fp32).
+  std::map<std::string, LowRankFactors> corrections;
   EmbeddedTokenizer embedded_tokenizer;        // kind empty when none
   std::vector<std::shared_ptr<const void>> owners;  // keep mappings alive
   std::shared_ptr<const GgufFile> gguf;  // set for GGUF sources (its metadata holds the vocab)

@@ -6,6 +6,8 @@
 #include "base/error.h"
 #include "base/gemm.h"
 #include "base/parallel.h"
+#include "formats/plain.h"
+#include "formats/quant_spec.h"
 
 namespace lowbit {
 
@@ -37,6 +39,45 @@ void Linear::set_switchable(int32_t index, std::shared_ptr<const LowRankDelta> d
   switchable_[static_cast<size_t>(index)] = std::move(d);
 }
 
+void Linear::set_correction(const LowRankFactors& c, Isa isa) {
+  if (c.rows != rows() || c.cols != cols() || c.rank < 1 || c.a.size() != static_cast<size_t>(c.rank * c.cols) ||
+      c.b.size() != static_cast<size_t>(c.rows * c.rank))
+    throw Error("model", "low-rank correction [" + std::to_string(c.rows) + ", " + std::to_string(c.cols) + "] of rank " +
+                             std::to_string(c.rank) + " does not match its weight [" + std::to_string(rows()) + ", " +
+                             std::to_string(cols()) + "]");
+  const QuantSpec f16 = parse_quant_spec("f16");
+  auto packed = std::make_shared<Correction>();
+  packed->a = PackedMatrix::pack(store_plain(c.a.data(), c.rank, c.cols, f16), isa);
+  packed->b = PackedMatrix::pack(store_plain(c.b.data(), c.rows, c.rank, f16), isa);
+  correction_ = std::move(packed);
+}
+
+namespace {
+
+// y[T, rows] += (x[T, cols]·Aᵀ)·Bᵀ with the packed fp16 factors (scratch kept per thread).
+void add_packed_low_rank(const PackedMatrix& a, const PackedMatrix& b, const float* x, int64_t T, float* y) {
+  thread_local std::vector<float> xa, out;
+  xa.resize(static_cast<size_t>(T * a.rows()));
+  out.resize(static_cast<size_t>(T * b.rows()));
+  a.matmul(x, T, xa.data());
+  b.matmul(xa.data(), T, out.data());
+  const float* o = out.data();
+  for (int64_t i = 0; i < T * b.rows(); ++i) y[i] += o[i];
+}
+
+// The factors as fp32 arrays (for training's products): a [r, cols], b [rows, r].
+LowRankDelta decoded_factors(const PackedMatrix& a, const PackedMatrix& b) {
+  LowRankDelta d;
+  d.rank = a.rows(), d.rows = b.rows(), d.cols = a.cols();
+  d.a.resize(static_cast<size_t>(d.rank * d.cols));
+  d.b.resize(static_cast<size_t>(d.rows * d.rank));
+  a.dequantize_rows(0, d.rank, d.a.data());
+  b.dequantize_rows(0, d.rows, d.b.data());
+  return d;
+}
+
+}  // namespace
+
 void Linear::matmul(const float* x, int64_t T, const float* bias, float* y,
                     std::span<const RowAdapter> row_adapters) const {
   const float* x_in = x;  // deltas read the unrotated input
@@ -63,6 +104,7 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y,
     packed_.matmul(x, T, y);
     if (bias) add_bias(bias, T, packed_.rows(), y);
   }
+  if (correction_) add_packed_low_rank(correction_->a, correction_->b, x, T, y);  // the input the stored weight reads
   for (const auto& d : deltas_) add_low_rank(*d, x_in, T, y);
   for (const RowAdapter& ra : row_adapters) {
     const size_t i = static_cast<size_t>(ra.use.index);
@@ -75,6 +117,12 @@ void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y, fl
   std::vector<float> xa(static_cast<size_t>(T * d.rank));
   gemm<float>(false, true, T, d.rank, d.cols, 1.0f, x, d.cols, d.a.data(), d.cols, 0.0f, xa.data(), d.rank);
   gemm<float>(false, true, T, d.rows, d.rank, d.scale * factor, xa.data(), d.rank, d.b.data(), d.rank, 1.0f, y, d.rows);
+}
+
+void add_low_rank_backward(const LowRankDelta& d, const float* dy, int64_t T, float* dx) {
+  std::vector<float> gb(static_cast<size_t>(T * d.rank));
+  gemm<float>(false, false, T, d.rank, d.rows, 1.0f, dy, d.rows, d.b.data(), d.rank, 0.0f, gb.data(), d.rank);
+  gemm<float>(false, false, T, d.cols, d.rank, d.scale, gb.data(), d.rank, d.a.data(), d.cols, 1.0f, dx, d.cols);
 }
 
 namespace {
@@ -102,12 +150,13 @@ void Linear::forward_decoded(const float* x, int64_t T, const float* bias, float
   const int64_t R = rows(), C = cols();
   if (!is_packed_) {
     lowbit::matmul(x, T, dense_, bias, y);
-    return;
+  } else {
+    for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
+      gemm<float>(false, true, T, n, C, 1.0f, x, C, tile, C, 0.0f, y + r0, R);
+    });
+    if (bias) add_bias(bias, T, R, y);
   }
-  for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
-    gemm<float>(false, true, T, n, C, 1.0f, x, C, tile, C, 0.0f, y + r0, R);
-  });
-  if (bias) add_bias(bias, T, R, y);
+  if (correction_) add_low_rank(decoded_factors(correction_->a, correction_->b), x, T, y);
 }
 
 void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumulate) const {
@@ -115,12 +164,12 @@ void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumula
   const int64_t R = rows(), C = cols();
   if (!is_packed_) {
     gemm<float>(false, false, T, C, R, 1.0f, dy, R, dense_.data, C, accumulate ? 1.0f : 0.0f, dx, C);
-    return;
+  } else {  // dX = Σ_tiles dY[:, tile] · W[tile, :]
+    for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
+      gemm<float>(false, false, T, C, n, 1.0f, dy + r0, R, tile, C, r0 == 0 && !accumulate ? 0.0f : 1.0f, dx, C);
+    });
   }
-  // dX = Σ_tiles dY[:, tile] · W[tile, :]
-  for_each_decoded_tile(packed_, [&](int64_t r0, int64_t n, const float* tile) {
-    gemm<float>(false, false, T, C, n, 1.0f, dy + r0, R, tile, C, r0 == 0 && !accumulate ? 0.0f : 1.0f, dx, C);
-  });
+  if (correction_) add_low_rank_backward(decoded_factors(correction_->a, correction_->b), dy, T, dx);
 }
 
 int64_t Linear::groups_per_row() const {
@@ -168,9 +217,14 @@ void Linear::replace_packed(PackedMatrix p) {
 }
 
 int64_t Linear::weight_bytes() const {
-  return is_packed_ ? packed_.weight_bytes() : dense_.rows * dense_.cols * static_cast<int64_t>(sizeof(float));
+  const int64_t base = is_packed_ ? packed_.weight_bytes() : dense_.rows * dense_.cols * static_cast<int64_t>(sizeof(float));
+  const int64_t correction = correction_ ? correction_->a.weight_bytes() + correction_->b.weight_bytes() : 0;
+  return base + correction;
 }
 
-std::string Linear::format() const { return is_packed_ ? packed_.spec().to_string() : "f32"; }
+std::string Linear::format() const {
+  const std::string base = is_packed_ ? packed_.spec().to_string() : "f32";
+  return correction_ ? base + "+lr" + std::to_string(correction_->a.rows()) : base;
+}
 
 }  // namespace lowbit

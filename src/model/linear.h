@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "formats/low_rank_factors.h"
 #include "kernels/packed_matrix.h"
 #include "kernels/rotation.h"
 #include "model/act_quant.h"
@@ -54,6 +55,15 @@ class Linear {
   bool has_input_rotation() const { return input_rotation_ != nullptr; }
   // Evaluation mode: matmul rounds its (rotated) input to `a` first (model/act_quant.h).
   void set_input_quant(ActQuant a) { input_quant_ = a; }
+  // The layer's weight is the stored one plus c's B·A: a low-rank correction of its quantization
+  // error (":lr<r>" recipes, algo/error_compensation.h), in the stored weight's basis (it reads
+  // the input after any input rotation). Unlike an adapter (add_delta) it is part of the weight:
+  // matmul, forward_decoded and backward_input all include it. A and B are kept as fp16
+  // PackedMatrix (values rounded to fp16; .lowbit files store them so) and multiplied by the
+  // float kernels on the process threads: (x·Aᵀ)·Bᵀ, two thin products streaming 2·r·(rows +
+  // cols) bytes. Throws lowbit::Error if the shape is not the layer's.
+  void set_correction(const LowRankFactors& c, Isa isa = best_isa());
+  bool has_correction() const { return correction_ != nullptr; }
   const Matrix& dense_matrix() const { return dense_; }
   // Adds a low-rank update to every later matmul (several add up); rows/cols must match.
   void add_delta(std::shared_ptr<const LowRankDelta> d) { deltas_.push_back(std::move(d)); }
@@ -67,11 +77,13 @@ class Linear {
   void matmul(const float* x, int64_t T, const float* bias, float* y,
               std::span<const RowAdapter> row_adapters = {}) const;
   // Y[T, rows] = X[T, cols] · Wᵀ (+ bias) with the decoded fp32 weights (PackedMatrix::
-  // dequantize_rows) and fp32 activations: no activation quantization and no deltas, so Y is
+  // dequantize_rows, plus the correction) and fp32 activations: no activation quantization and
+  // no deltas, so Y is
   // smooth in X and backward_input is its exact transpose (training's forward; packed weights are
   // decoded kRowTile rows at a time). The layer must not have an input rotation (asserted).
   void forward_decoded(const float* x, int64_t T, const float* bias, float* y) const;
-  // The base weight's input gradient dX[T, cols] = dY[T, rows] · W (no deltas, no bias): one
+  // The base weight's input gradient dX[T, cols] = dY[T, rows] · W (W with its correction; no
+  // deltas, no bias): one
   // sgemm when dense; packed weights are decoded kRowTile rows at a time (never a full fp32
   // copy). The layer must not have an input rotation (asserted).
   // With accumulate, dX += dY · W instead.
@@ -103,6 +115,10 @@ class Linear {
   PackedMatrix packed_;
   std::shared_ptr<const Rotation> input_rotation_;
   ActQuant input_quant_;
+  struct Correction {
+    PackedMatrix a, b;  // A [r, cols], B [rows, r], fp16
+  };
+  std::shared_ptr<const Correction> correction_;
   std::vector<std::shared_ptr<const LowRankDelta>> deltas_;
   std::vector<std::shared_ptr<const LowRankDelta>> switchable_;  // by adapter index
 };
@@ -114,5 +130,8 @@ void add_group_products(const float* dw, const float* w, int64_t n, int64_t cols
 
 // y[T, d.rows] += factor · d.scale · (x[T, d.cols] · Aᵀ) · Bᵀ
 void add_low_rank(const LowRankDelta& d, const float* x, int64_t T, float* y, float factor = 1.0f);
+
+// dx[T, d.cols] += d.scale · (dy[T, d.rows] · B) · A: the input gradient of add_low_rank.
+void add_low_rank_backward(const LowRankDelta& d, const float* dy, int64_t T, float* dx);
 
 }  // namespace lowbit

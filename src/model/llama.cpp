@@ -40,6 +40,7 @@ Linear linear_from(const ModelSource& src, const std::string& name, Isa isa) {
                                       : Linear::dense(matrix_from(src.tensor(name)));
   if (auto h = src.input_hadamard.find(name); h != src.input_hadamard.end())
     l.set_input_rotation(std::make_shared<const Rotation>(Rotation::random_hadamard(l.cols(), h->second)));
+  if (auto c = src.corrections.find(name); c != src.corrections.end()) l.set_correction(c->second, isa);
   return l;
 }
 
@@ -48,9 +49,14 @@ Linear linear_from(const ModelSource& src, const std::string& name, Isa isa) {
 LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), owners_(src.owners) {
   validate_llama_config(config_, src.path);
   check_canonical_tensors(src);
+  auto is_linear = [](const std::string& name) {
+    return name == "lm_head" || (name.starts_with("layers.") && name.ends_with("_proj"));
+  };
   for (const auto& [name, seed] : src.input_hadamard)
-    if (name != "lm_head" && !(name.starts_with("layers.") && name.ends_with("_proj")))
-      throw Error("model", src.path + ": '" + name + "' has an input rotation but is not a linear layer");
+    if (!is_linear(name)) throw Error("model", src.path + ": '" + name + "' has an input rotation but is not a linear layer");
+  for (const auto& [name, c] : src.corrections)
+    if (!is_linear(name) || !src.quantized.count(name) || (name == "lm_head" && config_.tie_embeddings))
+      throw Error("model", src.path + ": '" + name + "' has a low-rank correction but is not a quantized linear layer");
   auto m = [&](const std::string& name) { return fp32_matrix(src, name); };
   auto lin = [&](const std::string& name) { return linear_from(src, name, isa); };
   weights_.embed_tokens = m("embed_tokens");

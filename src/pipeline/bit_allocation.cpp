@@ -38,6 +38,7 @@ constexpr const char* kComp = "allocate";
 constexpr int64_t kPartEntryBytes = 110;
 constexpr int64_t kPadEntryBytes = 90;
 constexpr int64_t kIndexBytes = 60;
+constexpr int64_t kLowRankKeyBytes = 20;  // ,"low_rank":NNNN
 
 // The relative error of `back` against w: through h for a linear (energy = output_energy(w, h),
 // the same for every candidate), row-weighted for an embedding (row_weight [rows], how often each
@@ -62,6 +63,7 @@ double relative_error(const DenseWeight& w, const std::vector<float>& back, cons
 // What the KLD probe of a tensor replaces it with.
 struct Probe {
   std::optional<QuantizedMatrix> matrix;  // run through the packed kernels
+  std::optional<LowRankFactors> correction;  // with matrix, if any
   std::vector<float> values;              // otherwise: plain fp32 values
 };
 
@@ -87,6 +89,7 @@ TensorMeasurement measure_tensor(const std::string& name, const DenseWeight& w, 
       tm.probe = static_cast<int>(tm.candidates.size()) - 1;
       Probe& p = probes[name];
       p.matrix = std::move(coded->matrix);
+      p.correction = std::move(coded->correction);
       p.values = p.matrix ? std::vector<float>{} : std::move(coded->values);
     }
   }
@@ -160,6 +163,7 @@ void measure_probe_klds(const ModelSource& fsrc, const CalibrationSet& cs, int64
     if (probe->second.matrix) {
       overlay.tensors.erase(tm.name);
       overlay.quantized[tm.name] = std::move(*probe->second.matrix);
+      if (probe->second.correction) overlay.corrections[tm.name] = std::move(*probe->second.correction);
     } else {
       TensorView& v = overlay.tensors.at(tm.name);
       v.data = reinterpret_cast<const uint8_t*>(probe->second.values.data());
@@ -212,12 +216,14 @@ CandidateCoder lowbit_coder() {
             const float* h) -> std::optional<CodedTensor> {
     const Recipe r = parse_recipe(candidate);
     if (w.cols % vector_dim(r.spec) != 0) return std::nullopt;  // e8p on a row of 8k + j
-    LinearResult res = quantize_linear(w, r, r.calibrated() ? h : nullptr, /*measure=*/false);
+    // h also weights a correction's fit (rtn:...:lr<r> included)
+    LinearResult res = quantize_linear(w, r, r.calibrated() || r.low_rank > 0 ? h : nullptr, /*measure=*/false);
     CodedTensor c;
     if (res.quantized) {
-      c.bytes = res.matrix.storage_bytes();
-      c.values = dequantize(res.matrix);
+      c.bytes = res.matrix.storage_bytes() + (res.correction ? correction_bytes(*res.correction) : 0);
+      c.values = decoded_weight(res);
       c.matrix = std::move(res.matrix);
+      c.correction = std::move(res.correction);
     } else {  // float storage: the values rounded to its type
       c.bytes = w.rows * w.cols * (r.spec.kind == FormatKind::F32 ? 4 : 2);
       c.values = dequantize(quantize_rtn(w.w.data(), w.rows, w.cols, r.spec));
@@ -502,9 +508,10 @@ int64_t container_bytes(const std::string& name, const std::string& recipe, int6
       parts.push_back(2 * groups);
     }
     if (r.spec.asym) parts.push_back(groups);
+    if (r.low_rank > 0) parts.insert(parts.end(), {2 * rows * r.low_rank, 2 * r.low_rank * cols});  // lr_b, lr_a
   }
   const int64_t name_len = static_cast<int64_t>(name.size());
-  int64_t bytes = name_len + 2 * static_cast<int64_t>(recipe.size()) + kIndexBytes;
+  int64_t bytes = name_len + 2 * static_cast<int64_t>(recipe.size()) + kIndexBytes + (r.low_rank > 0 ? kLowRankKeyBytes : 0);
   for (int64_t size : parts) {
     bytes += name_len + kPartEntryBytes;
     if (size % 64 != 0) bytes += kPadEntryBytes + 63;

@@ -78,6 +78,7 @@ struct CodedTensor {
   int64_t bytes = 0;                     // storage + the container's per-tensor overhead
   std::vector<float> values;             // the decoded weights [rows, cols]
   std::optional<QuantizedMatrix> matrix;  // a .lowbit matrix (the KLD probe runs it packed)
+  std::optional<LowRankFactors> correction;  // with matrix: its ":lr<r>" correction
 };
 // Codes tensor `name` (w [rows, cols]; h = Σ x xᵀ of its inputs, null for embed_tokens) under
 // `candidate`; nullopt when the candidate does not apply to this shape. Throws lowbit::Error

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "algo/awq.h"
+#include "algo/error_compensation.h"
 #include "algo/gptq.h"
 #include "algo/input_stats.h"
 #include "algo/rtn.h"
@@ -192,7 +193,7 @@ LinearResult quantize_rotated_input(DenseWeight& w, const Recipe& r, const float
   }
   LinearResult res = quantize_linear(wr, r, h ? hr.data() : nullptr);
   if (res.quantized) {
-    w.w = dequantize(res.matrix);
+    w.w = decoded_weight(res);
     rot.apply_right_transposed(w.w.data(), w.rows);  // back to the unrotated basis for the pass
   }
   return res;
@@ -225,14 +226,24 @@ LinearResult quantize_linear(const DenseWeight& w, const Recipe& r, const float*
     throw Error("quantize", "unknown algorithm '" + r.algorithm + "'");
   }
   res.quantized = r.algorithm != "none";
+  if (res.quantized && r.low_rank > 0) {
+    const std::vector<float> back = dequantize(res.matrix);
+    res.correction = fit_error_correction(w.w.data(), back.data(), w.rows, w.cols, h, r.low_rank);
+  }
   res.seconds = seconds_since(t0);  // the algorithm alone; the error measurements below are extra
   if (measure) {
-    const std::vector<float> back = dequantize(res.matrix);
+    const std::vector<float> back = res.quantized ? decoded_weight(res) : dequantize(res.matrix);
     measure_linear_error(w, back.data(), h, res);
     if (r.spec.kind == FormatKind::F32) res.rel_rmse = 0.0;
   }
   if (!res.quantized) res.matrix = {};
   return res;
+}
+
+std::vector<float> decoded_weight(const LinearResult& r) {
+  std::vector<float> w = dequantize(r.matrix);
+  if (r.correction) add_correction(*r.correction, w.data());
+  return w;
 }
 
 void measure_linear_error(const DenseWeight& w, const float* back, const float* h, LinearResult& r) {
@@ -256,7 +267,7 @@ std::map<std::string, LinearResult> quantize_layer_calibrated(
     return with_error_context(name, [&] {
       if (name == "down_proj" && down_input) return quantize_rotated_input(w, recipes.at(name), h, *down_input);
       LinearResult r = quantize_linear(w, recipes.at(name), h);
-      if (r.quantized) w.w = dequantize(r.matrix);
+      if (r.quantized) w.w = decoded_weight(r);
       return r;
     });
   };

@@ -21,9 +21,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "algo/low_rank.h"
 #include "formats/quantized_matrix.h"
 #include "io/llama_config.h"
 #include "kernels/rotation.h"
@@ -52,11 +54,18 @@ struct Activations {
 // What became of one linear.
 struct LinearResult {
   QuantizedMatrix matrix;           // when the recipe quantizes
+  std::optional<LowRankFactors> correction;  // ":lr<r>": the weight is matrix + B·A
   bool quantized = false;
   double rel_rmse = 0;              // ‖W − Ŵ‖ / ‖W‖ in the (possibly AWQ-scaled) basis
   double rel_output_error = -1;     // tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) on the calibration inputs
   double seconds = 0;               // the quantization algorithm alone (not the error measurements)
 };
+
+// What a reader's weight is: the dequantized matrix plus the correction, if any [rows, cols].
+std::vector<float> decoded_weight(const LinearResult& r);
+
+// Bytes a correction's factors take in a .lowbit file (fp16 B and A).
+inline int64_t correction_bytes(const LowRankFactors& c) { return 2 * c.rank * (c.rows + c.cols); }
 
 using StageFn = std::function<void(const std::string& stage)>;
 
@@ -92,7 +101,9 @@ void measure_linear_error(const DenseWeight& w, const float* back, const float* 
 // Quantizes one weight per its recipe: rtn (h unused), imatrix (clip search weighted by diag h),
 // awq (the weight is already scaled and h is its input's: AWQ's output-error clip search,
 // algo/awq.h), gptq (h as its Hessian);
-// "none" recipes are rounded to their float type but not quantized. `h` = Σ x xᵀ [cols, cols]
+// "none" recipes are rounded to their float type but not quantized. A recipe with ":lr<r>" then
+// fits a rank-r correction of W − Ŵ (algo/error_compensation.h) through h when given (else by
+// plain SVD); the error measurements include it. `h` = Σ x xᵀ [cols, cols]
 // of the calibration inputs; it may be null only for rtn/none. Sets rel_output_error when h is
 // given. Throws lowbit::Error("quantize", ...) for a calibrated recipe without h.
 // measure = false skips the error measurements (rel_rmse 0, rel_output_error -1), for callers

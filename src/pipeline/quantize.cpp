@@ -51,7 +51,9 @@ class Emitter {
                     const Recipe& r) {
     const auto t0 = std::chrono::steady_clock::now();
     if (r.algorithm != "none" && shape.size() != 2) throw Error("quantize", name + ": only matrices can be quantized");
-    if (r.calibrated()) throw Error("quantize", name + ": " + r.to_string() + " applies to linear layers only");
+    if (r.calibrated() || r.low_rank > 0)
+      if (!is_linear(name)) throw Error("quantize", name + ": " + r.to_string() + " applies to linear layers only");
+    if (r.calibrated()) throw Error("quantize", name + ": " + r.to_string() + " needs calibration statistics");
     if (r.algorithm == "none") {
       TensorReport rep = base_report(name, shape, r);
       if (r.spec.kind != FormatKind::F32) {
@@ -80,12 +82,13 @@ class Emitter {
       add_plain(name, plain_values, shape, r, rep);
       return;
     }
-    rep.bytes = res.matrix.storage_bytes();
+    rep.bytes = res.matrix.storage_bytes() + (res.correction ? correction_bytes(*res.correction) : 0);
     LowbitTensorIn in;
     in.name = name;
     in.recipe = rep.recipe;
     in.quantized = true;
     in.matrix = &res.matrix;
+    if (res.correction) in.correction = &*res.correction;
     in.input_hadamard = input_hadamard(name);
     writer_.add(in);
     finish(std::move(rep));
@@ -110,7 +113,7 @@ class Emitter {
     TensorReport rep;
     rep.name = name;
     rep.recipe = r.to_string();
-    rep.format = r.spec.to_string();
+    rep.format = r.spec.to_string() + (r.low_rank > 0 ? "+lr" + std::to_string(r.low_rank) : "");
     rep.shape = shape;
     rep.params = 1;
     for (int64_t d : shape) rep.params *= d;
@@ -249,7 +252,7 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
   LinearResult res =
       with_error_context("lm_head", [&] { return quantize_linear(head, head_recipe, h.empty() ? nullptr : h.data()); });
   if (opt.calib_nll) {
-    if (res.quantized) head.w = dequantize(res.matrix);
+    if (res.quantized) head.w = decoded_weight(res);
     report.calib_nll = calibration_nll(config, norm, head, act, cs);
   }
   emit.add_linear("lm_head", head_recipe, std::move(res), head_values, {config.vocab_size, config.dim});

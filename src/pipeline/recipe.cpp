@@ -11,8 +11,29 @@ namespace lowbit {
 
 std::string Recipe::to_string() const {
   if (algorithm == "none") return spec.to_string();
-  return algorithm + ":" + spec.to_string() + (clip ? ":clip" : "") + (act_order ? "" : ":noact");
+  return algorithm + ":" + spec.to_string() + (clip ? ":clip" : "") + (act_order ? "" : ":noact") +
+         (low_rank > 0 ? ":lr" + std::to_string(low_rank) : "");
 }
+
+namespace {
+
+constexpr int64_t kMaxLowRank = 4096;
+
+// Removes a trailing ":lr<digits>" from spec and returns the rank (0 when there is none).
+int64_t take_low_rank(std::string& spec, const std::string& text) {
+  const size_t at = spec.rfind(":lr");
+  if (at == std::string::npos) return 0;
+  const std::string digits = spec.substr(at + 3);
+  if (digits.empty() || digits.size() > 4 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return 0;  // not an ":lr<r>" option: the format parser reports it
+  const int64_t r = std::stoll(digits);
+  if (r < 1 || r > kMaxLowRank)
+    throw Error("recipe", "'" + text + "': low-rank correction rank must be in [1, " + std::to_string(kMaxLowRank) + "]");
+  spec.erase(at);
+  return r;
+}
+
+}  // namespace
 
 Recipe parse_recipe(std::string_view s) {
   Recipe r;
@@ -37,6 +58,7 @@ Recipe parse_recipe(std::string_view s) {
     }
     return false;
   };
+  r.low_rank = take_low_rank(spec, text);
   if (r.algorithm == "gptq") r.act_order = !take(":noact");
   if (r.algorithm == "rtn" || r.algorithm == "gptq") r.clip = take(":clip");
   try {

@@ -10,6 +10,10 @@
 //                          order, ":clip" to fit group scales with the weighted clip search
 //   awq:int4:g128          AWQ: activation-aware scales folded into the preceding norm/linear,
 //                          then the weighted clip search
+//   gptq:int2:g64:lr16     ... plus a rank-16 correction of the quantization error, W ≈ Ŵ + B·A,
+//                          fitted to the calibration inputs (algo/error_compensation.h) and
+//                          stored in fp16 beside the codes; ":lr<r>" goes last, after ":clip"
+//                          and ":noact", and applies to linear layers only
 //   f16 | bf16 | f32       keep unquantized, stored in that float type
 // The whole-model recipe may end in ":rot" (e.g. gptq:int2:g64:asym:rot, f32:rot): the model is
 // rotated before quantization (pipeline/model_rotation.h: residual-stream and per-head
@@ -37,6 +41,7 @@ struct Recipe {
   QuantSpec spec;
   bool clip = false;      // rtn, gptq: clipping search
   bool act_order = true;  // gptq: act-order (static groups)
+  int64_t low_rank = 0;   // ":lr<r>": rank of the error correction (0: none)
   bool calibrated() const { return algorithm == "gptq" || algorithm == "awq" || algorithm == "imatrix"; }
   std::string to_string() const;
 };

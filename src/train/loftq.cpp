@@ -71,6 +71,9 @@ LoraAdapter loftq_model(const ModelSource& float_src, std::map<std::string, Quan
     if (q == quantized.end()) throw Error(kComp, "'" + p.module + "' is not quantized; LoftQ needs a quantized base");
     auto rit = recipes.find(p.module);
     const Recipe recipe = parse_recipe(rit == recipes.end() ? "" : rit->second);
+    if (recipe.low_rank > 0)
+      throw Error(kComp, "'" + p.module + "' carries a low-rank error correction (" + rit->second +
+                             "); LoftQ fits its own low-rank term, so quantize without ':lr'");
     if (recipe.algorithm != "rtn")
       throw Error(kComp, "'" + p.module + "' was quantized by '" + (rit == recipes.end() ? "?" : rit->second) +
                              "'; LoftQ re-quantizes with round-to-nearest, so quantize with an rtn recipe");

@@ -106,6 +106,55 @@ TEST(BitAllocation, MeasurementJsonRoundTripAndMalformed) {
 // ref-s end to end with a short calibration: measured errors fall with the bits; a file planned
 // for the size of the hand-written plan of issue 10 (gptq:int3:g128 with int4 embeddings and
 // head) is within that size and has a clearly lower KLD (measured: 0.0185 vs 0.0302).
+// A ":lr<r>" candidate: the coder returns the corrected weights and the correction, and counts
+// its fp16 factors and their two parts; the count bounds what the file really grows by.
+TEST(BitAllocation, CoderCountsLowRankCorrections) {
+  const int64_t R = 96, C = 64;
+  DenseWeight w{R, C, std::vector<float>(R * C)};
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> nd(0.0f, 0.02f);
+  for (float& v : w.w) v = nd(rng);
+  std::vector<float> x(256 * C), h(C * C, 0.0f);
+  for (float& v : x) v = nd(rng) * 50.0f;
+  for (int64_t t = 0; t < 256; ++t)
+    for (int64_t i = 0; i < C; ++i)
+      for (int64_t j = 0; j < C; ++j) h[i * C + j] += x[t * C + i] * x[t * C + j];
+  const CandidateCoder coder = lowbit_coder();
+  const CodedTensor plain = *coder("layers.0.up_proj", "gptq:int3:g64", w, h.data());
+  const CodedTensor lr = *coder("layers.0.up_proj", "gptq:int3:g64:lr4", w, h.data());
+  ASSERT_TRUE(lr.correction.has_value());
+  EXPECT_FALSE(plain.correction.has_value());
+  EXPECT_EQ(lr.correction->rank, 4);
+  const int64_t data = 2 * 4 * (R + C);
+  EXPECT_GE(lr.bytes - plain.bytes, data);
+  EXPECT_LE(lr.bytes - plain.bytes, data + 2 * (64 + 200) + 100);  // two parts' entries and pads
+  std::vector<float> want = dequantize(*lr.matrix);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t j = 0; j < 4; ++j) want[r * C + c] += lr.correction->b[r * 4 + j] * lr.correction->a[j * C + c];
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(lr.values[i], want[i], 1e-6f) << i;
+  EXPECT_EQ(dequantize(*lr.matrix), dequantize(*plain.matrix));  // the same codes, plus the term
+  // The file grows by no more than the counted bytes.
+  const std::string dir = test::temp_dir();
+  const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
+  const auto tok = load_tokenizer_for(src, "");
+  QuantizeOptions a, b;
+  a.recipe = "rtn:int4:g128";
+  b.recipe = "rtn:int4:g128:lr2";
+  quantize_model(src, *tok, a, dir + "/a.lowbit");
+  quantize_model(src, *tok, b, dir + "/b.lowbit");
+  const int64_t grown = static_cast<int64_t>(std::filesystem::file_size(dir + "/b.lowbit")) -
+                        static_cast<int64_t>(std::filesystem::file_size(dir + "/a.lowbit"));
+  int64_t counted = 0, data_bytes = 0;
+  for (const auto& [name, shape] : canonical_tensor_shapes(src.config)) {
+    if (!name.ends_with("_proj")) continue;
+    counted += container_bytes(name, "rtn:int4:g128:lr2", shape[0], shape[1]) - container_bytes(name, "rtn:int4:g128", shape[0], shape[1]);
+    data_bytes += 2 * 2 * (shape[0] + shape[1]);
+  }
+  EXPECT_GT(grown, data_bytes);
+  EXPECT_LE(grown, counted + data_bytes);
+}
+
 TEST(BitAllocation, RefSPlanBeatsHandWrittenPlanOfSameSize) {
   const std::string dir = test::temp_dir();
   const ModelSource src = open_model_source(test::shared_path("models/ref-s"));

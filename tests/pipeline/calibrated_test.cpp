@@ -13,46 +13,17 @@
 #include "io/lowbit_file.h"
 #include "model/loader.h"
 #include "pipeline/quantize.h"
+#include "ref_s_quantize.h"
 #include "testutil.h"
 
 namespace lowbit {
 namespace {
 
-QuantizeOptions small_calibration(const std::string& recipe) {
-  QuantizeOptions opt;
-  opt.recipe = recipe;
-  opt.calibration.source = test::shared_path("data/calibration/wiki.utf8");
-  opt.calibration.windows = 16;
-  opt.calibration.window_len = 128;
-  return opt;
-}
+using test::quantize_ref_s;
+using test::small_calibration;
 
-QuantizeReport quantize_ref_s(const QuantizeOptions& opt, const std::string& out) {
-  const ModelSource src = open_model_source(test::shared_path("models/ref-s"));
-  const auto tok = load_tokenizer_for(src, "");
-  return quantize_model(src, *tok, opt, out);
-}
-
-// A .lowbit model with every quantized matrix replaced by its fp32 dequantization, so that the
-// model's forward uses the same dense fp32 arithmetic as the pipeline.
-ModelSource dequantized_source(const std::string& path) {
-  ModelSource s = load_lowbit_model(path);
-  auto store = std::make_shared<std::vector<std::vector<float>>>();
-  store->reserve(s.quantized.size());
-  for (const auto& [name, m] : s.quantized) {
-    store->push_back(dequantize(m));
-    TensorView v;
-    v.name = name;
-    v.dtype = DType::F32;
-    v.shape = {m.rows, m.cols};
-    v.data = reinterpret_cast<const uint8_t*>(store->back().data());
-    v.nbytes = store->back().size() * sizeof(float);
-    s.tensors[name] = v;
-  }
-  s.quantized.clear();
-  s.owners.push_back(store);
-  return s;
-}
+// Dense fp32 weights, so that the model's forward uses the same arithmetic as the pipeline.
+ModelSource dequantized_source(const std::string& path) { return test::dense_source(path); }
 
 TEST(CalibratedPipeline, StreamedActivationsEqualTheQuantizedModelsForward) {
   const std::string out = test::temp_dir() + "/stream.lowbit";

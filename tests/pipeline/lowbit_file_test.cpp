@@ -205,6 +205,39 @@ TEST(LowbitFile, MalformedFilesGiveClearErrors) {
   EXPECT_THROW(load_lowbit_model(cut), Error);
 }
 
+// Low-rank corrections (":lr<r>") round-trip exactly, and their malformed index entries or
+// parts are refused with the tensor named.
+TEST(LowbitFile, CorrectionsRoundTripAndMalformedOnesAreRefused) {
+  const std::string a = quantize_to("models/ref-s", "rtn:int4:g128:lr2", "lr.lowbit");
+  const ModelSource src = load_lowbit_model(a);
+  ASSERT_EQ(src.corrections.size(), 28u);
+  const LowRankFactors& c = src.corrections.at("layers.1.up_proj");
+  EXPECT_EQ(c.rank, 2);
+  EXPECT_EQ(c.rows, src.quantized.at("layers.1.up_proj").rows);
+  EXPECT_EQ(c.cols, src.quantized.at("layers.1.up_proj").cols);
+  const SafetensorsFile f(a);
+  EXPECT_EQ(f.entries().at("layers.1.up_proj.lr_b").view.dtype, DType::F16);
+  EXPECT_EQ(f.entries().at("layers.1.up_proj.lr_a").view.shape, (std::vector<int64_t>{2, c.cols}));
+  auto expect_error = [](const std::string& p, const std::string& needle) {
+    test::expect_error([&] { load_lowbit_model(p); }, needle);
+  };
+  const auto tensors = nlohmann::json::parse(f.metadata().at("lowbit.tensors"));
+  auto bad = tensors;
+  bad["layers.0.q_proj"]["low_rank"] = 0;
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "low_rank must be an integer in [1, 128]");
+  bad["layers.0.q_proj"]["low_rank"] = "2";
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "layers.0.q_proj': low_rank");
+  bad["layers.0.q_proj"]["low_rank"] = 3;  // the parts hold rank 2
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "part 'layers.0.q_proj.lr_a' has");
+  bad = tensors;
+  bad["norm"]["low_rank"] = 2;
+  expect_error(with_metadata(a, "lowbit.tensors", bad.dump()), "belong to quantized matrices");
+  const std::string plain = quantize_to("models/ref-s", "rtn:int4:g128", "plain.lowbit");
+  bad = nlohmann::json::parse(SafetensorsFile(plain).metadata().at("lowbit.tensors"));
+  bad["layers.0.k_proj"]["low_rank"] = 1;  // no parts at all
+  expect_error(with_metadata(plain, "lowbit.tensors", bad.dump()), "missing part 'layers.0.k_proj.lr_a'");
+}
+
 // A huge finite norm gain (-3e38) overflows the activations: no undefined behaviour in the
 // kernels, and generation, perplexity and eval stop with an error instead of printing garbage.
 TEST(LowbitFile, OverflowingWeightsGiveAnErrorNotGarbage) {

@@ -24,6 +24,25 @@ TEST(Recipe, ParsesAndPrints) {
   EXPECT_EQ(r.spec.group, 128);
 }
 
+TEST(Recipe, LowRankCorrectionOption) {
+  for (const char* s : {"gptq:int2:g64:asym:lr16", "rtn:int3:g128:clip:lr1", "gptq:e8p:g64:noact:lr4096", "imatrix:int4:g128:lr8",
+                        "awq:int4:g128:lr32", "gptq:nf4:g64:dq:clip:noact:lr2"})
+    EXPECT_EQ(parse_recipe(s).to_string(), s);
+  EXPECT_EQ(parse_recipe("gptq:int2:g64:lr16").low_rank, 16);
+  EXPECT_EQ(parse_recipe("gptq:int2:g64").low_rank, 0);
+  test::expect_error([] { parse_recipe("gptq:int2:g64:lr0"); }, "rank must be in [1, 4096]");
+  test::expect_error([] { parse_recipe("gptq:int2:g64:lr5000"); }, "rank must be in [1, 4096]");
+  for (const char* s : {"gptq:int2:g64:lr", "gptq:int2:g64:lrx", "gptq:int2:g64:lr8:clip", "gptq:int2:g64:lr8:lr8", "f16:lr8",
+                        "gptq:int2:lr8:g64", "gptq:int2:g64:lr-1"})
+    EXPECT_THROW(parse_recipe(s), Error) << s;
+  const RecipePlan plan("gptq:int2:g64:lr8:rot", {"layers\\.0\\..*=gptq:int4:g128"});
+  EXPECT_TRUE(plan.rotate());
+  EXPECT_EQ(plan.for_tensor("layers.1.q_proj", true).low_rank, 8);
+  EXPECT_EQ(plan.for_tensor("layers.0.q_proj", true).low_rank, 0);
+  EXPECT_EQ(plan.for_tensor("lm_head", true).low_rank, 0);  // the edges keep the default plan
+  EXPECT_EQ(plan.to_string(), "gptq:int2:g64:lr8:rot");
+}
+
 TEST(Recipe, RejectsBadRecipes) {
   for (const char* s : {"", "gptq", "foo:int4:g128", "rtn", "rtn:int9:g128", "rtn:int4:g7", "rtn:f16", "rtn:int4:g128:clip:clip",
                         "awq:int4:g128:clip", "imatrix:int4:g128:noact", "rtn:int4:g128:noact", "gptq:f16",
