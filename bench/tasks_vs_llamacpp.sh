@@ -16,7 +16,12 @@ LLAMACPP_BIN="${LLAMACPP_BIN:-/root/llamacpp-peer/build/bin}"
 CTX="${CTX:-256}"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-bzcat "$SHARED/data/hellaswag/hellaswag_val_full.txt.bz2" | head -n $((6 * N_TASKS)) > "$TMP/hs.txt"
+# (head closes the pipe early: bzcat's SIGPIPE is expected, so the line count is checked instead)
+bzcat "$SHARED/data/hellaswag/hellaswag_val_full.txt.bz2" | head -n $((6 * N_TASKS)) > "$TMP/hs.txt" || true
+if [ "$(wc -l < "$TMP/hs.txt")" -ne $((6 * N_TASKS)) ]; then
+  echo "tasks_vs_llamacpp.sh: the HellaSwag file has fewer than $N_TASKS tasks" >&2
+  exit 1
+fi
 echo "| GGUF | tasks | llama-perplexity --hellaswag | lowbit tasks (llama.cpp protocol, acc_tok) | lowbit lm-eval acc / acc_norm |"
 echo "|---|---|---|---|---|"
 for T in $TYPES; do

@@ -6,6 +6,7 @@
 #include "base/error.h"
 #include "base/gemm.h"
 #include "base/parallel.h"
+#include "base/half.h"
 #include "formats/plain.h"
 #include "formats/quant_spec.h"
 
@@ -48,31 +49,43 @@ void Linear::set_correction(const LowRankFactors& c, Isa isa) {
   const QuantSpec f16 = parse_quant_spec("f16");
   auto packed = std::make_shared<Correction>();
   packed->a = PackedMatrix::pack(store_plain(c.a.data(), c.rank, c.cols, f16), isa);
-  packed->b = PackedMatrix::pack(store_plain(c.b.data(), c.rows, c.rank, f16), isa);
+  packed->bt.resize(c.b.size());
+  for (int64_t r = 0; r < c.rows; ++r)
+    for (int64_t j = 0; j < c.rank; ++j) packed->bt[j * c.rows + r] = f16_to_f32(f32_to_f16(c.b[r * c.rank + j]));
   correction_ = std::move(packed);
 }
 
 namespace {
 
-// y[T, rows] += (x[T, cols]·Aᵀ)·Bᵀ with the packed fp16 factors (scratch kept per thread).
-void add_packed_low_rank(const PackedMatrix& a, const PackedMatrix& b, const float* x, int64_t T, float* y) {
-  thread_local std::vector<float> xa, out;
-  xa.resize(static_cast<size_t>(T * a.rows()));
-  out.resize(static_cast<size_t>(T * b.rows()));
-  a.matmul(x, T, xa.data());
-  b.matmul(xa.data(), T, out.data());
-  const float* o = out.data();
-  for (int64_t i = 0; i < T * b.rows(); ++i) y[i] += o[i];
+// y[T, rows] += (x[T, cols]·Aᵀ)·Bᵀ: xa = x·Aᵀ by the packed kernel, then for each token and each
+// j < r, y += xa[j]·Bᵀ[j, :] over the threads' slices of the output (scratch kept per thread).
+void add_packed_low_rank(const PackedMatrix& a, const std::vector<float>& bt, const float* x, int64_t T, float* y) {
+  const int64_t r = a.rows(), rows = static_cast<int64_t>(bt.size()) / r;
+  thread_local std::vector<float> scratch;
+  scratch.resize(static_cast<size_t>(T * r));
+  const float* xa = scratch.data();
+  a.matmul(x, T, scratch.data());
+  parallel_for(rows, [&](int64_t i0, int64_t i1) {
+    for (int64_t t = 0; t < T; ++t) {
+      float* yt = y + t * rows;
+      for (int64_t j = 0; j < r; ++j) {
+        const float s = xa[t * r + j];
+        const float* b = bt.data() + j * rows;
+        for (int64_t i = i0; i < i1; ++i) yt[i] += s * b[i];
+      }
+    }
+  });
 }
 
 // The factors as fp32 arrays (for training's products): a [r, cols], b [rows, r].
-LowRankDelta decoded_factors(const PackedMatrix& a, const PackedMatrix& b) {
+LowRankDelta decoded_factors(const PackedMatrix& a, const std::vector<float>& bt) {
   LowRankDelta d;
-  d.rank = a.rows(), d.rows = b.rows(), d.cols = a.cols();
+  d.rank = a.rows(), d.rows = static_cast<int64_t>(bt.size()) / a.rows(), d.cols = a.cols();
   d.a.resize(static_cast<size_t>(d.rank * d.cols));
   d.b.resize(static_cast<size_t>(d.rows * d.rank));
   a.dequantize_rows(0, d.rank, d.a.data());
-  b.dequantize_rows(0, d.rows, d.b.data());
+  for (int64_t r = 0; r < d.rows; ++r)
+    for (int64_t j = 0; j < d.rank; ++j) d.b[r * d.rank + j] = bt[j * d.rows + r];
   return d;
 }
 
@@ -104,7 +117,7 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y,
     packed_.matmul(x, T, y);
     if (bias) add_bias(bias, T, packed_.rows(), y);
   }
-  if (correction_) add_packed_low_rank(correction_->a, correction_->b, x, T, y);  // the input the stored weight reads
+  if (correction_) add_packed_low_rank(correction_->a, correction_->bt, x, T, y);  // the input the stored weight reads
   for (const auto& d : deltas_) add_low_rank(*d, x_in, T, y);
   for (const RowAdapter& ra : row_adapters) {
     const size_t i = static_cast<size_t>(ra.use.index);
@@ -156,7 +169,7 @@ void Linear::forward_decoded(const float* x, int64_t T, const float* bias, float
     });
     if (bias) add_bias(bias, T, R, y);
   }
-  if (correction_) add_low_rank(decoded_factors(correction_->a, correction_->b), x, T, y);
+  if (correction_) add_low_rank(decoded_factors(correction_->a, correction_->bt), x, T, y);
 }
 
 void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumulate) const {
@@ -169,7 +182,7 @@ void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumula
       gemm<float>(false, false, T, C, n, 1.0f, dy + r0, R, tile, C, r0 == 0 && !accumulate ? 0.0f : 1.0f, dx, C);
     });
   }
-  if (correction_) add_low_rank_backward(decoded_factors(correction_->a, correction_->b), dy, T, dx);
+  if (correction_) add_low_rank_backward(decoded_factors(correction_->a, correction_->bt), dy, T, dx);
 }
 
 int64_t Linear::groups_per_row() const {
@@ -218,7 +231,8 @@ void Linear::replace_packed(PackedMatrix p) {
 
 int64_t Linear::weight_bytes() const {
   const int64_t base = is_packed_ ? packed_.weight_bytes() : dense_.rows * dense_.cols * static_cast<int64_t>(sizeof(float));
-  const int64_t correction = correction_ ? correction_->a.weight_bytes() + correction_->b.weight_bytes() : 0;
+  const int64_t correction =
+      correction_ ? correction_->a.weight_bytes() + static_cast<int64_t>(correction_->bt.size() * sizeof(float)) : 0;
   return base + correction;
 }
 

@@ -58,10 +58,12 @@ class Linear {
   // The layer's weight is the stored one plus c's B·A: a low-rank correction of its quantization
   // error (":lr<r>" recipes, algo/error_compensation.h), in the stored weight's basis (it reads
   // the input after any input rotation). Unlike an adapter (add_delta) it is part of the weight:
-  // matmul, forward_decoded and backward_input all include it. A and B are kept as fp16
-  // PackedMatrix (values rounded to fp16; .lowbit files store them so) and multiplied by the
-  // float kernels on the process threads: (x·Aᵀ)·Bᵀ, two thin products streaming 2·r·(rows +
-  // cols) bytes. Throws lowbit::Error if the shape is not the layer's.
+  // matmul, forward_decoded and backward_input all include it. Inference computes (x·Aᵀ)·Bᵀ on
+  // the process threads: A as an fp16 PackedMatrix (values rounded to fp16, as .lowbit files
+  // store them; r dot products of length cols per token), then Bᵀ [r, rows] kept in fp32 and
+  // added as r contiguous axpys over the output (a row-dot form of B, r = 8..64 long, costs more
+  // per row than it streams). Per token it reads 2·r·cols + 4·r·rows bytes. Throws
+  // lowbit::Error if the shape is not the layer's.
   void set_correction(const LowRankFactors& c, Isa isa = best_isa());
   bool has_correction() const { return correction_ != nullptr; }
   const Matrix& dense_matrix() const { return dense_; }
@@ -116,7 +118,8 @@ class Linear {
   std::shared_ptr<const Rotation> input_rotation_;
   ActQuant input_quant_;
   struct Correction {
-    PackedMatrix a, b;  // A [r, cols], B [rows, r], fp16
+    PackedMatrix a;         // A [r, cols], fp16
+    std::vector<float> bt;  // Bᵀ [r, rows]
   };
   std::shared_ptr<const Correction> correction_;
   std::vector<std::shared_ptr<const LowRankDelta>> deltas_;
