@@ -33,6 +33,19 @@ void thin_svd(std::vector<double>& work, int64_t rows, int64_t cols, std::vector
   if (info != 0) throw Error("algo", "SVD did not converge (LAPACK dgesdd info " + std::to_string(info) + ")");
 }
 
+// The leading `rank` triplets of a thin SVD u [rows, k], s [k], vt [k, cols].
+PartialSvd leading(const std::vector<double>& u, const std::vector<double>& s, const std::vector<double>& vt,
+                   int64_t rows, int64_t cols, int64_t rank) {
+  const int64_t k = static_cast<int64_t>(s.size());
+  PartialSvd out;
+  out.rank = rank, out.rows = rows, out.cols = cols;
+  out.u.resize(static_cast<size_t>(rows * rank));
+  for (int64_t r = 0; r < rows; ++r) std::copy_n(&u[r * k], rank, &out.u[r * rank]);
+  out.s.assign(s.begin(), s.begin() + rank);
+  out.vt.assign(vt.begin(), vt.begin() + rank * cols);
+  return out;
+}
+
 // Replaces y [n, k] (n >= k) by an orthonormal basis of its column space (Householder QR).
 void orthonormalize(std::vector<double>& y, int64_t n, int64_t k) {
   std::vector<double> tau(static_cast<size_t>(k));
@@ -64,15 +77,9 @@ PartialSvd randomized_svd(const double* m, int64_t rows, int64_t cols, int64_t r
   gemm<double>(true, false, k, cols, rows, 1.0, y.data(), k, m, cols, 0.0, small.data(), cols);
   std::vector<double> us, s, vt;
   thin_svd(small, k, cols, us, s, vt);  // us [k, k]
-  PartialSvd out;
-  out.rank = rank, out.rows = rows, out.cols = cols;
   std::vector<double> u(static_cast<size_t>(rows * k));
   gemm<double>(false, false, rows, k, k, 1.0, y.data(), k, us.data(), k, 0.0, u.data(), k);  // U = Y·Ũ
-  out.u.resize(static_cast<size_t>(rows * rank));
-  for (int64_t r = 0; r < rows; ++r) std::copy_n(&u[r * k], rank, &out.u[r * rank]);
-  out.s.assign(s.begin(), s.begin() + rank);
-  out.vt.assign(vt.begin(), vt.begin() + rank * cols);
-  return out;
+  return leading(u, s, vt, rows, cols, rank);
 }
 
 }  // namespace
@@ -82,21 +89,14 @@ PartialSvd partial_svd(const double* m, int64_t rows, int64_t cols, int64_t rank
   if (randomized) return randomized_svd(m, rows, cols, rank);
   std::vector<double> work(m, m + rows * cols), u, s, vt;
   thin_svd(work, rows, cols, u, s, vt);
-  const int64_t k = std::min(rows, cols);
-  PartialSvd out;
-  out.rank = rank, out.rows = rows, out.cols = cols;
-  out.u.resize(static_cast<size_t>(rows * rank));
-  for (int64_t r = 0; r < rows; ++r) std::copy_n(&u[r * k], rank, &out.u[r * rank]);
-  out.s.assign(s.begin(), s.begin() + rank);
-  out.vt.assign(vt.begin(), vt.begin() + rank * cols);
-  return out;
+  return leading(u, s, vt, rows, cols, rank);
 }
 
 LowRankFactors truncated_svd(const float* m, int64_t rows, int64_t cols, int64_t rank) {
   check_rank(rows, cols, rank);
   std::vector<double> work(m, m + rows * cols), u, s, vt;
   thin_svd(work, rows, cols, u, s, vt);
-  const int64_t k = std::min(rows, cols);
+  const PartialSvd p = leading(u, s, vt, rows, cols, rank);
   LowRankFactors f;
   f.rank = rank;
   f.rows = rows;
@@ -104,9 +104,9 @@ LowRankFactors truncated_svd(const float* m, int64_t rows, int64_t cols, int64_t
   f.b.resize(static_cast<size_t>(rows * rank));
   f.a.resize(static_cast<size_t>(rank * cols));
   for (int64_t j = 0; j < rank; ++j) {
-    const double root = std::sqrt(s[j]);
-    for (int64_t r = 0; r < rows; ++r) f.b[r * rank + j] = static_cast<float>(u[r * k + j] * root);
-    for (int64_t c = 0; c < cols; ++c) f.a[j * cols + c] = static_cast<float>(vt[j * cols + c] * root);
+    const double root = std::sqrt(p.s[j]);
+    for (int64_t r = 0; r < rows; ++r) f.b[r * rank + j] = static_cast<float>(p.u[r * rank + j] * root);
+    for (int64_t c = 0; c < cols; ++c) f.a[j * cols + c] = static_cast<float>(p.vt[j * cols + c] * root);
   }
   f.singular_values = std::move(s);
   return f;

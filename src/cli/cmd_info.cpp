@@ -45,7 +45,7 @@ nlohmann::json tensors_json(const ModelSource& src, int64_t* params, int64_t* by
   for (const auto& [name, q] : src.quantized) {
     const auto c = src.corrections.find(name);  // a low-rank correction stored beside it (fp16)
     const int64_t lr_rank = c == src.corrections.end() ? 0 : c->second.rank;
-    const int64_t nbytes = q.storage_bytes() + 2 * lr_rank * (q.rows + q.cols);
+    const int64_t nbytes = q.storage_bytes() + (lr_rank ? fp16_bytes(c->second) : 0);
     list.push_back({{"name", name}, {"dtype", q.spec.to_string() + (lr_rank ? "+lr" + std::to_string(lr_rank) : "")},
                     {"shape", {q.rows, q.cols}}, {"bytes", nbytes},
                     {"bits_per_weight", 8.0 * static_cast<double>(nbytes) / static_cast<double>(q.rows * q.cols)}});

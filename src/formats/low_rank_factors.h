@@ -17,4 +17,7 @@ struct LowRankFactors {
                                         // min(rows, cols); error corrections: the leading rank)
 };
 
+// Bytes the factors take stored in fp16 (a .lowbit correction's NAME.lr_b and NAME.lr_a).
+inline int64_t fp16_bytes(const LowRankFactors& f) { return 2 * f.rank * (f.rows + f.cols); }
+
 }  // namespace lowbit

@@ -116,9 +116,9 @@ void add_quantized(SafetensorsWriter& w, const std::string& name, const Quantize
 }
 
 std::vector<uint8_t> f16_bytes(const std::vector<float>& v) {
-  std::vector<uint16_t> h(v.size());
-  for (size_t i = 0; i < v.size(); ++i) h[i] = f32_to_f16(v[i]);
-  return as_bytes(h);
+  std::vector<uint8_t> out(v.size() * 2);
+  plain_store_row(FormatKind::F16, v.data(), static_cast<int64_t>(v.size()), out.data());
+  return out;
 }
 
 void add_correction(SafetensorsWriter& w, const std::string& name, const LowRankFactors& c) {
@@ -273,14 +273,10 @@ LowRankFactors read_correction(const SafetensorsFile& f, const std::string& name
   LowRankFactors c;
   c.rank = rank.get<int64_t>(), c.rows = rows, c.cols = cols;
   auto read_f16 = [&](const std::string& part_name, int64_t n) {
-    const uint8_t* p = part(f, part_name, static_cast<size_t>(n) * 2);
     std::vector<float> out(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      uint16_t h = 0;
-      std::memcpy(&h, p + 2 * i, 2);
-      out[i] = f16_to_f32(h);
-      if (!std::isfinite(out[i])) throw Error(kComp, where + ": part '" + part_name + "' holds a non-finite value");
-    }
+    plain_load_row(FormatKind::F16, part(f, part_name, static_cast<size_t>(n) * 2), n, out.data());
+    if (!std::all_of(out.begin(), out.end(), [](float v) { return std::isfinite(v); }))
+      throw Error(kComp, where + ": part '" + part_name + "' holds a non-finite value");
     return out;
   };
   part(f, name + ".lr_a", static_cast<size_t>(c.rank * cols) * 2);  // both sizes checked first

@@ -220,7 +220,7 @@ CandidateCoder lowbit_coder() {
     LinearResult res = quantize_linear(w, r, r.calibrated() || r.low_rank > 0 ? h : nullptr, /*measure=*/false);
     CodedTensor c;
     if (res.quantized) {
-      c.bytes = res.matrix.storage_bytes() + (res.correction ? correction_bytes(*res.correction) : 0);
+      c.bytes = res.matrix.storage_bytes() + (res.correction ? fp16_bytes(*res.correction) : 0);
       c.values = decoded_weight(res);
       c.matrix = std::move(res.matrix);
       c.correction = std::move(res.correction);

@@ -64,8 +64,6 @@ struct LinearResult {
 // What a reader's weight is: the dequantized matrix plus the correction, if any [rows, cols].
 std::vector<float> decoded_weight(const LinearResult& r);
 
-// Bytes a correction's factors take in a .lowbit file (fp16 B and A).
-inline int64_t correction_bytes(const LowRankFactors& c) { return 2 * c.rank * (c.rows + c.cols); }
 
 using StageFn = std::function<void(const std::string& stage)>;
 

@@ -82,7 +82,7 @@ class Emitter {
       add_plain(name, plain_values, shape, r, rep);
       return;
     }
-    rep.bytes = res.matrix.storage_bytes() + (res.correction ? correction_bytes(*res.correction) : 0);
+    rep.bytes = res.matrix.storage_bytes() + (res.correction ? fp16_bytes(*res.correction) : 0);
     LowbitTensorIn in;
     in.name = name;
     in.recipe = rep.recipe;
