@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <string>
 
 namespace lowbit {
 
@@ -24,7 +23,7 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
-void configure_runtime(char** argv, int gomp_spincount) {
+void configure_runtime(char** argv) {
   bool changed = false;
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
     const CpuFeatures& f = cpu_features();
@@ -35,10 +34,6 @@ void configure_runtime(char** argv, int gomp_spincount) {
       ::setenv("OPENBLAS_CORETYPE", core, 1);
       changed = true;
     }
-  }
-  if (std::getenv("GOMP_SPINCOUNT") == nullptr && std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("GOMP_SPINCOUNT", std::to_string(gomp_spincount).c_str(), 1);
-    changed = true;
   }
   if (changed) ::execv("/proc/self/exe", argv);  // only returns on failure: carry on as we are
 }

@@ -1,22 +1,39 @@
 #include "base/parallel.h"
 
-#include <omp.h>
-
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <thread>
+
+#include "base/thread_pool.h"
 
 extern "C" void openblas_set_num_threads(int);
 
 namespace lowbit {
 
 namespace {
+
+// Chunks per thread: enough that a descheduled thread's share is taken over by the others (the
+// pool hands chunks out one at a time), few enough that per-chunk set-up stays negligible.
+constexpr int64_t kChunksPerThread = 4;
+
 int g_threads = 0;
+std::mutex g_pool_mutex;  // guards the pool's replacement (not its use: the pool serializes jobs)
+// Never destroyed: workers may still be spinning on it while the process exits, and a join at exit
+// could wait on a job another thread is running.
+auto* const g_pool = new std::shared_ptr<ThreadPool>;
+
+std::shared_ptr<ThreadPool> pool_for(int threads) {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (!*g_pool || (*g_pool)->threads() != threads) *g_pool = std::make_shared<ThreadPool>(threads);
+  return *g_pool;
 }
+
+}  // namespace
 
 void set_num_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   g_threads = n;
-  omp_set_num_threads(n);
   // OpenBLAS runs single-threaded inside our parallel_for slices: two thread pools spinning
   // against each other on the same cores cost more than they give.
   openblas_set_num_threads(1);
@@ -34,12 +51,10 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     fn(0, n);
     return;
   }
-#pragma omp parallel for num_threads(t) schedule(static, 1)
-  for (int64_t i = 0; i < t; ++i) {
-    const int64_t begin = n * i / t;
-    const int64_t end = n * (i + 1) / t;
-    fn(begin, end);
-  }
+  // Chunk boundaries depend only on n and the thread count, never on which thread runs a chunk.
+  const int64_t chunks = std::min({n, t * kChunksPerThread, ThreadPool::kMaxChunks});
+  const std::shared_ptr<ThreadPool> pool = pool_for(num_threads());
+  pool->run(chunks, [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); });
 }
 
 }  // namespace lowbit

@@ -9,6 +9,7 @@
 #include "base/half.h"
 #include "formats/plain.h"
 #include "formats/quant_spec.h"
+#include "kernels/f16_axpy.h"
 
 namespace lowbit {
 
@@ -51,41 +52,35 @@ void Linear::set_correction(const LowRankFactors& c, Isa isa) {
   packed->a = PackedMatrix::pack(store_plain(c.a.data(), c.rank, c.cols, f16), isa);
   packed->bt.resize(c.b.size());
   for (int64_t r = 0; r < c.rows; ++r)
-    for (int64_t j = 0; j < c.rank; ++j) packed->bt[j * c.rows + r] = f16_to_f32(f32_to_f16(c.b[r * c.rank + j]));
+    for (int64_t j = 0; j < c.rank; ++j) packed->bt[j * c.rows + r] = f32_to_f16(c.b[r * c.rank + j]);
   correction_ = std::move(packed);
 }
 
 namespace {
 
-// y[T, rows] += (x[T, cols]·Aᵀ)·Bᵀ: xa = x·Aᵀ by the packed kernel, then for each token and each
-// j < r, y += xa[j]·Bᵀ[j, :] over the threads' slices of the output (scratch kept per thread).
-void add_packed_low_rank(const PackedMatrix& a, const std::vector<float>& bt, const float* x, int64_t T, float* y) {
+// y[T, rows] += (x[T, cols]·Aᵀ)·Bᵀ: xa = x·Aᵀ by the packed kernel, then each token's
+// y += Σ_j xa[j]·Bᵀ[j, :] (fp16 rows, kernels/f16_axpy.h) over the threads' slices of the output.
+void add_packed_low_rank(const PackedMatrix& a, const std::vector<uint16_t>& bt, const float* x, int64_t T,
+                         float* y) {
   const int64_t r = a.rows(), rows = static_cast<int64_t>(bt.size()) / r;
   thread_local std::vector<float> scratch;
   scratch.resize(static_cast<size_t>(T * r));
   const float* xa = scratch.data();
   a.matmul(x, T, scratch.data());
   parallel_for(rows, [&](int64_t i0, int64_t i1) {
-    for (int64_t t = 0; t < T; ++t) {
-      float* yt = y + t * rows;
-      for (int64_t j = 0; j < r; ++j) {
-        const float s = xa[t * r + j];
-        const float* b = bt.data() + j * rows;
-        for (int64_t i = i0; i < i1; ++i) yt[i] += s * b[i];
-      }
-    }
+    for (int64_t t = 0; t < T; ++t) add_scaled_f16_rows(xa + t * r, bt.data(), r, rows, i0, i1, y + t * rows);
   });
 }
 
 // The factors as fp32 arrays (for training's products): a [r, cols], b [rows, r].
-LowRankDelta decoded_factors(const PackedMatrix& a, const std::vector<float>& bt) {
+LowRankDelta decoded_factors(const PackedMatrix& a, const std::vector<uint16_t>& bt) {
   LowRankDelta d;
   d.rank = a.rows(), d.rows = static_cast<int64_t>(bt.size()) / a.rows(), d.cols = a.cols();
   d.a.resize(static_cast<size_t>(d.rank * d.cols));
   d.b.resize(static_cast<size_t>(d.rows * d.rank));
   a.dequantize_rows(0, d.rank, d.a.data());
   for (int64_t r = 0; r < d.rows; ++r)
-    for (int64_t j = 0; j < d.rank; ++j) d.b[r * d.rank + j] = bt[j * d.rows + r];
+    for (int64_t j = 0; j < d.rank; ++j) d.b[r * d.rank + j] = f16_to_f32(bt[j * d.rows + r]);
   return d;
 }
 
@@ -232,7 +227,7 @@ void Linear::replace_packed(PackedMatrix p) {
 int64_t Linear::weight_bytes() const {
   const int64_t base = is_packed_ ? packed_.weight_bytes() : dense_.rows * dense_.cols * static_cast<int64_t>(sizeof(float));
   const int64_t correction =
-      correction_ ? correction_->a.weight_bytes() + static_cast<int64_t>(correction_->bt.size() * sizeof(float)) : 0;
+      correction_ ? correction_->a.weight_bytes() + static_cast<int64_t>(correction_->bt.size() * sizeof(uint16_t)) : 0;
   return base + correction;
 }
 

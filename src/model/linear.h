@@ -60,10 +60,10 @@ class Linear {
   // the input after any input rotation). Unlike an adapter (add_delta) it is part of the weight:
   // matmul, forward_decoded and backward_input all include it. Inference computes (x·Aᵀ)·Bᵀ on
   // the process threads: A as an fp16 PackedMatrix (values rounded to fp16, as .lowbit files
-  // store them; r dot products of length cols per token), then Bᵀ [r, rows] kept in fp32 and
-  // added as r contiguous axpys over the output (a row-dot form of B, r = 8..64 long, costs more
-  // per row than it streams). Per token it reads 2·r·cols + 4·r·rows bytes. Throws
-  // lowbit::Error if the shape is not the layer's.
+  // store them; r dot products of length cols per token), then Bᵀ [r, rows] kept in fp16 and
+  // added as r contiguous scaled rows over the output (kernels/f16_axpy.h; a row-dot form of B,
+  // r = 8..64 long, costs more per row than it streams). Per token it reads 2·r·(cols + rows)
+  // bytes. Throws lowbit::Error if the shape is not the layer's.
   void set_correction(const LowRankFactors& c, Isa isa = best_isa());
   bool has_correction() const { return correction_ != nullptr; }
   const Matrix& dense_matrix() const { return dense_; }
@@ -119,7 +119,7 @@ class Linear {
   ActQuant input_quant_;
   struct Correction {
     PackedMatrix a;         // A [r, cols], fp16
-    std::vector<float> bt;  // Bᵀ [r, rows]
+    std::vector<uint16_t> bt;  // Bᵀ [r, rows], fp16 bits
   };
   std::shared_ptr<const Correction> correction_;
   std::vector<std::shared_ptr<const LowRankDelta>> deltas_;

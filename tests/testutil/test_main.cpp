@@ -4,7 +4,7 @@
 #include "base/cpu.h"
 
 int main(int argc, char** argv) {
-  lowbit::configure_runtime(argv, lowbit::kTestSpinCount);
+  lowbit::configure_runtime(argv);
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
