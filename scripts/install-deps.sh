@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
+  clang libclang-rt-14-dev   # the sanitizer + libFuzzer build (scripts/build-san.sh)
   libopenblas-dev liblapacke-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libsentencepiece-dev libpcre2-dev

@@ -234,7 +234,9 @@ void add_quantize(CLI::App& app) {
                   "rank-16 fp16 correction of each linear's quantization error; append :rot to rotate "
                   "the model first (Hadamard, folded into the weights) and/or :had to rotate down_proj inputs at run time")
       ->each([a](const std::string&) { a->recipe_given = true; });
-  cmd->add_option("--tensor", a->opt.overrides, "per-tensor override REGEX=RECIPE (repeatable), e.g. 'lm_head=f16'");
+  cmd->add_option("--tensor", a->opt.overrides, "per-tensor override REGEX=RECIPE (repeatable), e.g. 'lm_head=f16'; REGEX (ECMAScript, matched "
+                  "against whole tensor names) may have at most 512 characters, 32 groups and 4 quantifiers, and no "
+                  "quantified group that holds a quantifier or '|'");
   add_budget_options(*cmd, &a->budget,
                      "default ALG:e8p:g128, ALG:e8p:g64, ALG:int3:g128 ... ALG:int8:g128 with the recipe's algorithm, "
                      "default gptq; embeddings rtn:e8p and rtn:int3..8:clip and f16; :rot on the recipe rotates first");

@@ -18,7 +18,6 @@ static_assert(std::endian::native == std::endian::little, "the GGUF reader assum
 
 namespace {
 
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint64_t kMaxAlignment = uint64_t{1} << 30;
 constexpr int kMaxArrayDepth = 3;  // an array of arrays of arrays; deeper input is rejected
 constexpr int kMaxDims = 4;        // GGML_MAX_DIMS

@@ -357,6 +357,8 @@ ModelSource load_lowbit_model(const std::string& path) {
     throw Error(kComp, path + ": bad lowbit.tensors: " + e.what());
   }
   const json tok = parse_meta(f, "lowbit.tokenizer");
+  if (!tok.is_object() || (tok.contains("kind") && !tok["kind"].is_string()))
+    throw Error(kComp, path + ": metadata lowbit.tokenizer is not an object with a string 'kind'");
   src.embedded_tokenizer.kind = tok.value("kind", "");
   if (!src.embedded_tokenizer.kind.empty()) {
     auto blob = f.entries().find("tokenizer.blob");

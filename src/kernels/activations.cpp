@@ -108,8 +108,11 @@ IntActs quantize_acts(const IntPacked& w, const float* x, int64_t T, int nt, boo
         int32_t s;
         quant(x + t * cols + c0, n, qb, &d, &s);
         sc[slot] = m == 1.0f ? d : d * m;
-        ns[slot] = w.asym ? static_cast<int32_t>(static_cast<uint16_t>(static_cast<int16_t>(-s)))
-                          : -w.const_zero * s;
+        // Wrapping arithmetic, as in the SIMD dot products: non-finite inputs make s INT32_MIN
+        // (the forward reports their non-finite logits later).
+        const uint32_t us = static_cast<uint32_t>(s);
+        ns[slot] = w.asym ? static_cast<int32_t>(static_cast<uint16_t>(0u - us))
+                          : static_cast<int32_t>(0u - static_cast<uint32_t>(w.const_zero) * us);
       }
     }
   };

@@ -56,7 +56,8 @@ bool from_tokenizer_config(const ModelSource& src, ChatSetup& s, std::string& so
   if (t.is_string()) source = t.get<std::string>();
   if (t.is_array())
     for (const json& e : t)
-      if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+      if (e.is_object() && e.contains("name") && e["name"] == "default" && e.contains("template") &&
+          e["template"].is_string())
         source = e["template"].get<std::string>();
   if (!source.empty()) s.origin = p.string();
   return !source.empty();

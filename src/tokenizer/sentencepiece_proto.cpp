@@ -103,6 +103,9 @@ void parse_piece(std::string_view msg, std::string_view origin, SpmModelProto& m
       r.skip(wire);
     }
   }
+  // libsentencepiece's trie takes NUL-terminated keys and throws its own exception on one.
+  if (piece.find('\0') != std::string::npos)
+    r.fail("piece " + std::to_string(m.pieces.size()) + " contains a NUL byte");
   m.pieces.push_back(std::move(piece));
   m.scores.push_back(score);
   m.types.push_back(type);

@@ -44,6 +44,14 @@ TEST(BoundedRegex, CompilesShallowPatternsAndRefusesHostileOnes) {
   test::expect_error([&] { bounded_regex(std::string(40, '(') + std::string(40, ')'), "recipe", "--tensor"); },
                      "more than 32 groups", "recipe");
   test::expect_error([&] { bounded_regex("a[", "recipe", "--tensor 'a['"); }, "--tensor 'a[': bad regex", "recipe");
+  // Shapes std::regex matches in exponential time (found by fuzz/recipe: a --tensor rule with
+  // stacked '*'s hung on a 20-character tensor name).
+  for (const char* p : {"a****x", "a+??", "(a+)+$", "(.*)*x", "(.|.)*x", "((a)*)*", "(x{2})+", "(?:a|b)+",
+                        ".*.*.*.*.*x"})
+    test::expect_error([&] { bounded_regex(p, "recipe", "--tensor"); }, "regex too costly to match", "recipe");
+  for (const char* p : {"layers\\.[0-9]+\\.(q|k|v)_proj", "a+?b*?", "(ab)+c{1,3}", "[(*+]+x", "\\(+\\)*",
+                        "(?:layers\\.)?[0-9]*", ".*(down|up)_proj$"})
+    EXPECT_NO_THROW(bounded_regex(p, "recipe", "--tensor")) << p;
 }
 
 TEST(RegularFile, FifoAndDirectoryAreRefusedWithoutBlocking) {

@@ -40,7 +40,8 @@ std::unique_ptr<GgufFile> written(const GgufVocab& v) {
 
 std::vector<std::string> sample_texts() {
   std::vector<std::string> texts = test::odd_strings();
-  for (const json& c : test::load_json("models/smollm2-tokenizer/golden-tokens.json")["cases"])
+  const json golden = test::load_json("models/smollm2-tokenizer/golden-tokens.json");  // outlives the loop
+  for (const json& c : golden["cases"])
     texts.push_back(c["text"].get<std::string>());
   texts.push_back(
       test::read_file(test::shared_path("data/wikitext-2-raw/wiki.test.raw")).substr(0, 20000));
@@ -181,7 +182,8 @@ TEST(GgufVocab, SmolLm2ExportLoadsBackTokenizingIdentically) {
   EXPECT_EQ(back->vocab_size(), 49152);
   EXPECT_EQ(back->bos_id(), 1);
   EXPECT_EQ(back->eos_id(), 2);
-  for (const json& c : test::load_json("models/smollm2-tokenizer/golden-tokens.json")["cases"]) {
+  const json golden = test::load_json("models/smollm2-tokenizer/golden-tokens.json");  // outlives the loop
+  for (const json& c : golden["cases"]) {
     EXPECT_EQ(back->encode(c["text"].get<std::string>(), false),
               c["ids"].get<std::vector<int32_t>>());
   }

@@ -199,6 +199,10 @@ TEST(LowbitFile, MalformedFilesGiveClearErrors) {
     expect_error(with_metadata(a, "lowbit.config", c.dump()), key);
   }
   expect_error(with_metadata(a, "lowbit.tensors", std::string(100, '[')), "nested deeper than 64");
+  // Found by fuzz/lowbit_file (fuzz/regressions/lowbit_file): a tokenizer entry of another JSON
+  // type escaped as nlohmann::json's type_error instead of a lowbit::Error.
+  expect_error(with_metadata(a, "lowbit.tokenizer", R"({"kind": 5})"), "lowbit.tokenizer");
+  expect_error(with_metadata(a, "lowbit.tokenizer", "[]"), "lowbit.tokenizer");
   const std::string full = test::read_file(a);
   const std::string cut = test::temp_dir() + "/cut.lowbit";
   test::write_file(cut, full.substr(0, full.size() / 2));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "model/loader.h"
 #include "serve_test_model.h"
@@ -64,6 +65,25 @@ TEST(ChatPrompt, OverrideTemplateFileAndItsErrors) {
   test::write_file(dir + "/bad.jinja", "{% for m in messages %}");
   test::expect_error([&] { find_chat_setup(m.source, *m.tokenizer, dir + "/bad.jinja"); }, "chat template from", "serve");
   test::expect_error([&] { find_chat_setup(m.source, *m.tokenizer, dir + "/missing.jinja"); }, "cannot read", "serve");
+}
+
+// tokenizer_config.json's chat_template may be a list of named templates; entries of another
+// shape (a non-string name, here) are skipped, not a json::type_error escaping (issue 14 review).
+TEST(ChatPrompt, NamedTemplateListWithOddEntries) {
+  LoadedModel& m = test::serve_test_model();
+  const std::string dir = test::temp_dir() + "/named";
+  std::filesystem::create_directories(dir);
+  test::write_file(dir + "/tokenizer_config.json",
+                   R"({"chat_template": [{"name": 5, "template": "x"}, 7,
+                       {"name": "default", "template": "{{ messages[0].content }}!"}]})");
+  ModelSource src;
+  src.format = "safetensors";
+  src.path = dir;
+  const ChatSetup s = find_chat_setup(src, *m.tokenizer, "");
+  EXPECT_EQ(s.origin, dir + "/tokenizer_config.json");
+  ChatRenderInput in;
+  in.messages = nlohmann::json::array({{{"role", "user"}, {"content", "hi"}}});
+  EXPECT_EQ(s.tmpl->render(in), "hi!");
 }
 
 }  // namespace

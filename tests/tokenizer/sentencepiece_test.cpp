@@ -85,5 +85,22 @@ TEST(SentencePiece, MalformedFilesThrow) {
                                 {"missing.model"});
 }
 
+// Found by fuzz/sentencepiece: a unigram model with a NUL byte inside a piece made
+// libsentencepiece's trie builder throw a foreign exception (std::terminate). The piece check
+// refuses it first.
+TEST(SentencePiece, PieceWithNulByteIsRefused) {
+  const std::string bytes(
+      "\x0a\x0e\x0a\x05\x3c\x75\x6e\x6b\x3e\x15\x00\x00\x00\x00\x18\x02\x0a\x0c\x0a\x03\x3c\x73"
+      "\x3e\x15\x00\x00\x00\x00\x18\x00\x0a\x0d\x0a\x04\x00\x96\x7e\x61\x15\x00\x00\x80\xc0\x18"
+      "\x01\x0a\x0e\x0a\x05\x31\x96\x81\x61\x62\x15\x00\x00\xc0\xc0\x18\x01\x12\x0d\x18\x01\x98"
+      "\x06\x01\xe2\x02\x05\x20\xe2\x81\x87\x20\x1a\x0e\x0a\x08\x69\x64\x65\x6e\x74\x69\x74\x79"
+      "\x18\x01\x20\x00",
+      92);
+  test::expect_error_containing([&] { sentencepiece_tokenizer_from_bytes(bytes, "nul.model"); },
+                                {"nul.model", "NUL byte"});
+  test::expect_error_containing([&] { sentencepiece_vocab_from_bytes(bytes, "nul.model"); },
+                                {"nul.model", "NUL byte"});
+}
+
 }  // namespace
 }  // namespace lowbit
