@@ -339,28 +339,41 @@ void Scheduler::retire(std::vector<std::unique_ptr<Active>>& active) {
     std::lock_guard lk(mu_);
     cancel_all = cancel_all_;
   }
+  struct Finished {
+    std::shared_ptr<RequestHandle> handle;
+    FinishReason reason;
+    std::string error;
+  };
+  std::vector<Finished> finished;
   for (auto it = active.begin(); it != active.end();) {
     Active& a = **it;
     if (a.done == FinishReason::None && a.handle->cancelled()) a.done = FinishReason::Cancelled;
     if (a.done == FinishReason::None && cancel_all) a.done = FinishReason::Drained;
     if (a.done != FinishReason::None) {
-      a.handle->finish(a.done, a.error);
       pool_->release(a.reserved);
+      finished.push_back({a.handle, a.done, a.error});
       it = active.erase(it);  // its blocks go back (unless published prefixes keep them)
     } else {
       ++it;
     }
   }
-  std::lock_guard lk(mu_);
-  stats_.active = static_cast<int>(active.size());
-  stats_.queued = static_cast<int>(queue_.size());
-  const KvPoolStats ps = pool_->stats();
-  stats_.kv_tokens = ps.blocks_alive * pool_->block_rows();
-  stats_.kv_bytes = ps.blocks_alive * ps.block_bytes;
-  stats_.kv_budget_bytes = ps.max_blocks * ps.block_bytes;
-  stats_.prefix_blocks = ps.blocks_cached;
-  stats_.prefix_reused_tokens_total = ps.reused_tokens_total;
-  if (active.empty() && queue_.empty()) idle_cv_.notify_all();
+  // The counters change before any handle hears its finish, so a client that has its last
+  // event never reads itself as still active in stats() or /metrics.
+  bool idle;
+  {
+    std::lock_guard lk(mu_);
+    stats_.active = static_cast<int>(active.size());
+    stats_.queued = static_cast<int>(queue_.size());
+    const KvPoolStats ps = pool_->stats();
+    stats_.kv_tokens = ps.blocks_alive * pool_->block_rows();
+    stats_.kv_bytes = ps.blocks_alive * ps.block_bytes;
+    stats_.kv_budget_bytes = ps.max_blocks * ps.block_bytes;
+    stats_.prefix_blocks = ps.blocks_cached;
+    stats_.prefix_reused_tokens_total = ps.reused_tokens_total;
+    idle = active.empty() && queue_.empty();
+  }
+  for (Finished& f : finished) f.handle->finish(f.reason, f.error);
+  if (idle) idle_cv_.notify_all();
 }
 
 }  // namespace lowbit
