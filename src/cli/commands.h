@@ -37,6 +37,7 @@ void add_synth(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_export(CLI::App& app);
 void add_finetune(CLI::App& app);
+void add_train(CLI::App& app);
 void add_merge(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_tasks(CLI::App& app);

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_synth(app);
   lowbit::cli::add_export(app);
   lowbit::cli::add_finetune(app);
+  lowbit::cli::add_train(app);
   lowbit::cli::add_merge(app);
   lowbit::cli::add_serve(app);
   auto is_command = [&](const std::string& name) {

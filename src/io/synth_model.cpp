@@ -1,6 +1,8 @@
 #include "io/synth_model.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -54,13 +56,32 @@ std::string hf_name(const std::string& canonical) {
   return p + "self_attn." + part + ".weight";
 }
 
-nlohmann::json config_json(const SynthOptions& o) {
-  return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
-          {"hidden_size", o.hidden}, {"intermediate_size", o.intermediate},
-          {"num_hidden_layers", o.layers}, {"num_attention_heads", o.heads},
-          {"num_key_value_heads", o.kv_heads}, {"vocab_size", o.vocab},
-          {"max_position_embeddings", o.context}, {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0},
-          {"tie_word_embeddings", false}, {"torch_dtype", "synthetic"}, {"bos_token_id", 1}, {"eos_token_id", 2}};
+// The shortest decimal that reads back as f (1e-5f is written 1e-05, not 9.99999974737875e-06).
+double shortest_double(float f) {
+  char b[32];
+  for (int digits = 6; digits < 9; ++digits) {
+    std::snprintf(b, sizeof b, "%.*g", digits, static_cast<double>(f));
+    if (std::strtof(b, nullptr) == f) return std::strtod(b, nullptr);
+  }
+  return static_cast<double>(f);
+}
+
+nlohmann::json config_json(const LlamaConfig& c, const std::string& dtype) {
+  nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"},
+                      {"hidden_size", c.dim}, {"intermediate_size", c.hidden_dim},
+                      {"num_hidden_layers", c.n_layers}, {"num_attention_heads", c.n_heads},
+                      {"num_key_value_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
+                      {"max_position_embeddings", c.max_seq_len}, {"rms_norm_eps", shortest_double(c.norm_eps)},
+                      {"rope_theta", shortest_double(c.rope_theta)}, {"tie_word_embeddings", false}, {"torch_dtype", dtype},
+                      {"bos_token_id", c.bos_id}, {"eos_token_id", c.eos_id}};
+  if (c.head_dim * c.n_heads != c.dim) j["head_dim"] = c.head_dim;
+  return j;
+}
+
+void write_config(const std::string& dir, const LlamaConfig& c, const std::string& dtype) {
+  AtomicFile cfg(dir + "/config.json");
+  cfg.write(config_json(c, dtype).dump(2) + "\n");
+  cfg.commit();
 }
 
 }  // namespace
@@ -78,6 +99,8 @@ void write_synthetic_model(const std::string& dir, const SynthOptions& o) {
   c.n_kv_heads = o.kv_heads;
   c.head_dim = o.hidden / o.heads;
   c.vocab_size = o.vocab;
+  c.max_seq_len = o.context;
+  c.norm_eps = 1e-5f;
   validate_llama_config(c, "synth");
   std::filesystem::create_directories(dir);
   SafetensorsWriter w(64);
@@ -90,9 +113,25 @@ void write_synthetic_model(const std::string& dir, const SynthOptions& o) {
   }
   w.add_metadata("format", "pt");
   w.write(dir + "/model.safetensors");
-  AtomicFile cfg(dir + "/config.json");
-  cfg.write(config_json(o).dump(2) + "\n");
-  cfg.commit();
+  write_config(dir, c, "synthetic");
+}
+
+void write_hf_f32_model(const std::string& dir, const LlamaConfig& c,
+                        const std::map<std::string, std::vector<float>>& tensors) {
+  validate_llama_config(c, dir);
+  std::filesystem::create_directories(dir);
+  SafetensorsWriter w(64);
+  for (const auto& [name, shape] : canonical_tensor_shapes(c)) {
+    auto it = tensors.find(name);
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    if (it == tensors.end() || static_cast<int64_t>(it->second.size()) != n)
+      throw Error("model", dir + ": tensor '" + name + "' is missing or not of shape " + shape_to_string(shape));
+    w.add(hf_name(name), "F32", shape, it->second.data(), it->second.size() * sizeof(float));
+  }
+  w.add_metadata("format", "pt");
+  w.write(dir + "/model.safetensors");
+  write_config(dir, c, "float32");
 }
 
 }  // namespace lowbit

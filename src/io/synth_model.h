@@ -5,7 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
+
+#include "io/llama_config.h"
 
 namespace lowbit {
 
@@ -18,5 +22,12 @@ struct SynthOptions {
 
 // Throws lowbit::Error("synth", ...) for inconsistent shapes; writes atomically.
 void write_synthetic_model(const std::string& dir, const SynthOptions& opt);
+
+// An HF-layout directory (config.json + model.safetensors, F32) holding `tensors` (canonical
+// name -> row-major values, every tensor canonical_tensor_shapes(c) names) for a model with
+// config c (no biases, untied). Writes atomically; throws lowbit::Error("model", ...) when a
+// tensor is missing or its size differs.
+void write_hf_f32_model(const std::string& dir, const LlamaConfig& c,
+                        const std::map<std::string, std::vector<float>>& tensors);
 
 }  // namespace lowbit

@@ -206,19 +206,6 @@ json load_checkpoint(const std::string& path, LoraAdapter& ad, AdamW& opt, const
   return meta;
 }
 
-void write_log_csv(const std::string& path, const std::vector<StepLog>& log) {
-  std::string s = "step,loss,lr,grad_norm,tokens,seconds\n";
-  char line[160];
-  for (const StepLog& l : log) {
-    std::snprintf(line, sizeof line, "%lld,%.6f,%.6g,%.6g,%lld,%.3f\n", static_cast<long long>(l.step), l.loss, l.lr,
-                  l.grad_norm, static_cast<long long>(l.tokens), l.seconds);
-    s += line;
-  }
-  AtomicFile f(path);
-  f.write(s);
-  f.commit();
-}
-
 int64_t total_steps_for(const FinetuneOptions& o, int64_t n_train) {
   if (o.steps > 0) return o.steps;
   const double per_step = static_cast<double>(o.batch * o.grad_accum);
@@ -321,33 +308,50 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
     if (!data.heldout.empty()) r.after = heldout_loss(lm, data.heldout, o.batch);
     save_peft_adapter(ad, m.model->config(), o.out_dir, o.model_path);
   }
-  write_log_csv(o.out_dir + "/train_log.csv", r.log);
+  write_train_log_csv(o.out_dir + "/train_log.csv", r.log);
   return r;
 }
 
-std::string loss_curve_gnuplot(const FinetuneResult& r, const std::string& title, const std::string& png_path) {
+void write_train_log_csv(const std::string& path, const std::vector<StepLog>& log) {
+  std::string s = "step,loss,lr,grad_norm,tokens,seconds\n";
+  char line[160];
+  for (const StepLog& l : log) {
+    std::snprintf(line, sizeof line, "%lld,%.6f,%.6g,%.6g,%lld,%.3f\n", static_cast<long long>(l.step), l.loss, l.lr,
+                  l.grad_norm, static_cast<long long>(l.tokens), l.seconds);
+    s += line;
+  }
+  AtomicFile f(path);
+  f.write(s);
+  f.commit();
+}
+
+std::string loss_curve_gnuplot(const std::vector<StepLog>& log, const std::vector<std::pair<int64_t, double>>& heldout,
+                               const std::string& title, const std::string& png_path) {
   std::string s = "set terminal pngcairo size 1000,650 font 'sans,10'\n";
   s += "set output '" + png_path + "'\nset title '" + title + "'\n";
   s += "set xlabel 'optimizer step'\nset ylabel 'loss (nats per target token)'\nset grid\nset key top right\n";
   s += "$train << EOD\n";
   char line[96];
-  for (const StepLog& l : r.log) {
+  for (const StepLog& l : log) {
     std::snprintf(line, sizeof line, "%lld %.6f\n", static_cast<long long>(l.step), l.loss);
     s += line;
   }
   s += "EOD\n$heldout << EOD\n";
-  if (r.before.targets > 0) {
-    std::snprintf(line, sizeof line, "0 %.6f\n", r.before.loss);
-    s += line;
-  }
-  if (r.finished && r.after.targets > 0) {
-    std::snprintf(line, sizeof line, "%lld %.6f\n", static_cast<long long>(r.total_steps), r.after.loss);
+  for (const auto& [step, loss] : heldout) {
+    std::snprintf(line, sizeof line, "%lld %.6f\n", static_cast<long long>(step), loss);
     s += line;
   }
   s += "EOD\n";
   s += "plot $train using 1:2 with lines lw 1.5 lc rgb '#2c7fb8' title 'train loss (per step)', \\\n"
        "     $heldout using 1:2 with linespoints pt 7 ps 1.5 lw 2 lc rgb '#d95f02' title 'held-out loss'\n";
   return s;
+}
+
+std::string loss_curve_gnuplot(const FinetuneResult& r, const std::string& title, const std::string& png_path) {
+  std::vector<std::pair<int64_t, double>> heldout;
+  if (r.before.targets > 0) heldout.emplace_back(0, r.before.loss);
+  if (r.finished && r.after.targets > 0) heldout.emplace_back(r.total_steps, r.after.loss);
+  return loss_curve_gnuplot(r.log, heldout, title, png_path);
 }
 
 }  // namespace lowbit

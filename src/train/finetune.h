@@ -84,8 +84,15 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress = nu
 // Mean held-out loss of the adapted model (training forward; no dropout).
 HeldoutLoss heldout_loss(class LoraModel& m, const std::vector<Sequence>& seqs, int64_t batch);
 
-// The loss curve (train loss per step, held-out before/after as points) as a gnuplot script
-// writing `png_path`.
+// train_log.csv: "step,loss,lr,grad_norm,tokens,seconds", one row per step (written atomically).
+void write_train_log_csv(const std::string& path, const std::vector<StepLog>& log);
+
+// The loss curve (train loss per step, held-out losses as points at their steps) as a gnuplot
+// script writing `png_path`.
+std::string loss_curve_gnuplot(const std::vector<StepLog>& log,
+                               const std::vector<std::pair<int64_t, double>>& heldout, const std::string& title,
+                               const std::string& png_path);
+// The same for a fine-tuning run (held-out before and, when finished, after).
 std::string loss_curve_gnuplot(const FinetuneResult& r, const std::string& title, const std::string& png_path);
 
 }  // namespace lowbit

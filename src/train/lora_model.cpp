@@ -73,16 +73,21 @@ void rms_rows(const float* x, const Matrix& w, int64_t N, int64_t D, float eps, 
   });
 }
 
-// dx += rms_norm_backward(x, w, dy) row by row.
+// dx += rms_norm_backward(x, w, dy) row by row; with dw, also dw += ∂loss/∂w (the rows' terms
+// summed in row order after the parallel pass, so the result does not depend on the threads).
 void rms_rows_backward(const float* x, const Matrix& w, int64_t N, int64_t D, float eps, const float* dy,
-                       float* dx) {
+                       float* dx, float* dw = nullptr) {
+  Buf dw_rows(dw ? static_cast<size_t>(N * D) : 0);
   parallel_for(N, [&](int64_t t0, int64_t t1) {
     Buf tmp(static_cast<size_t>(D));
     for (int64_t t = t0; t < t1; ++t) {
-      rms_norm_backward(x + t * D, w.data, D, eps, dy + t * D, tmp.data(), static_cast<float*>(nullptr));
+      rms_norm_backward(x + t * D, w.data, D, eps, dy + t * D, tmp.data(), dw ? dw_rows.data() + t * D : nullptr);
       for (int64_t i = 0; i < D; ++i) dx[t * D + i] += tmp[i];
     }
   });
+  if (!dw) return;
+  for (int64_t t = 0; t < N; ++t)
+    for (int64_t i = 0; i < D; ++i) dw[i] += dw_rows[static_cast<size_t>(t * D + i)];
 }
 
 // Σ over rows t of row_loss(t), rows split over the threads; the per-row losses are summed in
@@ -232,7 +237,8 @@ void LoraModel::layer_backward(int64_t l, const float* x, const TrainBatch& b, L
   });
   lora_backward(lw.gate_proj, lp("gate_proj"), a.xn2.data(), dg.data(), N, dxn.data(), false, d);
   lora_backward(lw.up_proj, lp("up_proj"), a.xn2.data(), du.data(), N, dxn.data(), true, d);
-  rms_rows_backward(a.xmid.data(), lw.ffn_norm, N, D, c.norm_eps, dxn.data(), dx);  // dx is now d xmid
+  rms_rows_backward(a.xmid.data(), lw.ffn_norm, N, D, c.norm_eps, dxn.data(), dx,
+                    hook_ ? hook_->norm_grad(lw.ffn_norm) : nullptr);  // dx is now d xmid
   // Attention: xmid = x + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))), xn1 = rms(x).
   Buf &datt = sc.datt, &dqv = sc.dq, &dk = sc.dk, &dv = sc.dv;
   for (Buf* v : {&datt, &dqv}) v->resize(static_cast<size_t>(N * dq));
@@ -248,7 +254,8 @@ void LoraModel::layer_backward(int64_t l, const float* x, const TrainBatch& b, L
   lora_backward(lw.q_proj, lp("q_proj"), a.xn1.data(), dqv.data(), N, dxn.data(), false, d);
   lora_backward(lw.k_proj, lp("k_proj"), a.xn1.data(), dk.data(), N, dxn.data(), true, d);
   lora_backward(lw.v_proj, lp("v_proj"), a.xn1.data(), dv.data(), N, dxn.data(), true, d);
-  rms_rows_backward(x, lw.attn_norm, N, D, c.norm_eps, dxn.data(), dx);  // dx is now d x
+  rms_rows_backward(x, lw.attn_norm, N, D, c.norm_eps, dxn.data(), dx,
+                    hook_ ? hook_->norm_grad(lw.attn_norm) : nullptr);  // dx is now d x
 }
 
 LossSum LoraModel::head(const float* x, const TrainBatch& b, double grad_scale, float* dx) const {
@@ -288,7 +295,8 @@ LossSum LoraModel::head(const float* x, const TrainBatch& b, double grad_scale, 
     w.lm_head.backward_input(logits.data(), n, dxn.data());
     if (hook_) hook_->on_backward(w.lm_head, xn.data(), logits.data(), n);
     std::fill(dx + t0 * D, dx + (t0 + n) * D, 0.0f);
-    rms_rows_backward(x + t0 * D, w.norm, n, D, c.norm_eps, dxn.data(), dx + t0 * D);
+    rms_rows_backward(x + t0 * D, w.norm, n, D, c.norm_eps, dxn.data(), dx + t0 * D,
+                      hook_ ? hook_->norm_grad(w.norm) : nullptr);
   }
   return sum;
 }
@@ -317,6 +325,7 @@ LossSum LoraModel::run(const TrainBatch& b, double grad_scale, const Dropout* d)
     if (!keep) layer_forward(l, xs[l].data(), b, acts[0], xs[l + 1].data(), drop);
     layer_backward(l, xs[l].data(), b, acts[keep ? l : 0], dx.data(), drop);
   }
+  if (hook_) hook_->on_embedding_backward(b, dx.data());
   return sum;
 }
 

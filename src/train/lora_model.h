@@ -35,13 +35,21 @@ struct LossSum {
   int64_t n_targets = 0;
 };
 
-// Receives each base linear layer's input and output gradient during the backward pass (scale
-// tuning turns them into gradients of the quantization scales: Linear::scale_gradient).
+// Receives what the backward pass knows about the base model's own parameters: each linear
+// layer's input and output gradient (scale tuning turns them into gradients of the quantization
+// scales: Linear::scale_gradient; full training into dW = dyᵀ·x), and, when asked for, the
+// gradients of the RMSNorm gains and of the embedding rows (training from scratch).
 class LinearGradHook {
  public:
   virtual ~LinearGradHook() = default;
   // y = x·Wᵀ (+ ...) with x [N, w.cols()] and ∂loss/∂y = dy [N, w.rows()] (already scaled).
   virtual void on_backward(const Linear& w, const float* x, const float* dy, int64_t N) = 0;
+  // Where ∂loss/∂gain of the RMSNorm whose gain is `gain` ([1, D]) is accumulated (+=), or
+  // nullptr to skip it (the default).
+  virtual float* norm_grad(const Matrix& /*gain*/) { return nullptr; }
+  // ∂loss/∂(embedding output) = dx [n_seq·len, dim] for the batch's tokens, once per backward
+  // pass (the embedding rows' gradient is its scatter-add by token id).
+  virtual void on_embedding_backward(const TrainBatch& /*b*/, const float* /*dx*/) {}
 };
 
 class LoraModel {
