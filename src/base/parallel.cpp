@@ -1,6 +1,8 @@
 #include "base/parallel.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -22,11 +24,23 @@ std::mutex g_pool_mutex;  // guards the pool's replacement (not its use: the poo
 // Never destroyed: workers may still be spinning on it while the process exits, and a join at exit
 // could wait on a job another thread is running.
 auto* const g_pool = new std::shared_ptr<ThreadPool>;
+std::atomic<uint64_t> g_pool_generation{0};  // bumped (under the mutex) whenever *g_pool changes
 
-std::shared_ptr<ThreadPool> pool_for(int threads) {
+// The pool with `threads` threads. Each calling thread keeps its own reference and refreshes it
+// only when the generation moved, so the usual call takes neither the mutex nor a reference count.
+ThreadPool& pool_for(int threads) {
+  thread_local std::shared_ptr<ThreadPool> mine;
+  thread_local uint64_t my_generation = ~uint64_t{0};
+  if (mine && mine->threads() == threads && my_generation == g_pool_generation.load(std::memory_order_acquire))
+    return *mine;
   std::lock_guard<std::mutex> lock(g_pool_mutex);
-  if (!*g_pool || (*g_pool)->threads() != threads) *g_pool = std::make_shared<ThreadPool>(threads);
-  return *g_pool;
+  if (!*g_pool || (*g_pool)->threads() != threads) {
+    *g_pool = std::make_shared<ThreadPool>(threads);
+    g_pool_generation.fetch_add(1, std::memory_order_release);
+  }
+  mine = *g_pool;
+  my_generation = g_pool_generation.load(std::memory_order_relaxed);
+  return *mine;
 }
 
 }  // namespace
@@ -53,8 +67,14 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   }
   // Chunk boundaries depend only on n and the thread count, never on which thread runs a chunk.
   const int64_t chunks = std::min({n, t * kChunksPerThread, ThreadPool::kMaxChunks});
-  const std::shared_ptr<ThreadPool> pool = pool_for(num_threads());
-  pool->run(chunks, [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); });
+  auto chunk = [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); };
+  // Nested calls run serially, as run() would run them, without pool_for: a worker that kept a
+  // reference to its own pool would keep that pool alive forever.
+  if (ThreadPool::inside_job()) {
+    for (int64_t c = 0; c < chunks; ++c) chunk(c);
+    return;
+  }
+  pool_for(num_threads()).run(chunks, chunk);
 }
 
 }  // namespace lowbit

@@ -112,6 +112,8 @@ void ThreadPool::wait_until_done(uint32_t chunks) {
   caller_sleeping_.store(0, std::memory_order_relaxed);
 }
 
+bool ThreadPool::inside_job() { return t_inside_job; }
+
 void ThreadPool::run(int64_t chunks, ChunkFn body) {
   if (chunks <= 0) return;
   LOWBIT_ASSERT(chunks <= kMaxChunks);

@@ -38,6 +38,9 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // True on a worker thread of any pool, and on a caller while its job runs: run() from here
+  // runs the chunks serially in this thread.
+  static bool inside_job();
   void run(int64_t chunks, ChunkFn body);
 
   template <class F>
