@@ -33,7 +33,7 @@ std::string spec_problem(const QuantSpec& s) {
   if (s.group != 0 && (s.group < kMinGroup || s.group > kMaxGroup || s.group % kGroupMultiple != 0))
     return "group " + std::to_string(s.group) + " must be a multiple of 8 in [8, 65536] (or gc)";
   if (s.asym && !f.allows_asym) return "asym is only for int, not " + name;
-  if (s.double_quant && !f.allows_dq) return "dq is only for int, nf4 and fp4, not " + name;
+  if (s.double_quant && !f.allows_dq) return "dq is only for int, nf4, fp4, ternary and e8p, not " + name;
   if (s.double_quant && s.asym) return "dq is only for symmetric int (no asym)";
   if (s.double_quant && s.scale_type == ScaleType::BF16)
     return "bf16s does not apply with dq (double-quantized scales are 8-bit codes)";

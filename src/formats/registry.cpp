@@ -30,9 +30,9 @@ const std::array<FormatInfo, 9> kFormats = {{
      "FP4 E2M1 x group scale absmax/6", &kFp4Codec, 1},
     {K::FP8, "fp8", 8, 8, 0, false, false, "8 + 16/G",
      "FP8 E4M3 x per-group or per-channel scale absmax/448", &kFp8Codec, 1},
-    {K::Ternary, "ternary", 2, 2, 64, false, false, "2 + 16/G",
+    {K::Ternary, "ternary", 2, 2, 64, false, true, "2 + 16/G (dq: 2 + 8/G + 64/(256 G))",
      "BitNet b1.58 {-1, 0, +1} x group absmean", &kTernaryCodec, 1},
-    {K::E8P, "e8p", 2, 2, 64, false, false, "2 + 16/G",
+    {K::E8P, "e8p", 2, 2, 64, false, true, "2 + 16/G (dq: 2 + 8/G + 64/(256 G))",
      "E8 lattice code book (QuIP# E8P): 16-bit code per 8 weights x group scale", &kE8pCodec, 8},
 }};
 
@@ -50,7 +50,9 @@ std::vector<QuantSpec> make_test_specs() {
   v.push_back({K::FP8, 8, 0});
   v.push_back({K::FP8, 8, 128});
   v.push_back({K::Ternary, 2, 64});
+  v.push_back({K::Ternary, 2, 64, false, true});
   v.push_back({K::E8P, 2, 64});
+  v.push_back({K::E8P, 2, 32, false, true});
   v.push_back({K::E8P, 2, 0});
   return v;
 }

@@ -13,7 +13,7 @@ TEST(QuantSpec, CanonicalSpellingsRoundTrip) {
   for (const char* s :
        {"int4:g128", "int4:g128:asym", "int8:gc", "int2:g32:asym", "int3:g64:dq", "int5:g128:bf16s",
         "int6:g8:asym:bf16s", "nf4:g64", "nf4:g64:dq", "fp4:g32", "fp4:g32:dq", "fp8:gc",
-        "fp8:g128", "ternary:g64", "ternary:gc:bf16s", "f32", "f16", "bf16", "int7:g65536"}) {
+        "fp8:g128", "ternary:g64", "ternary:g64:dq", "e8p:g32:dq", "ternary:gc:bf16s", "f32", "f16", "bf16", "int7:g65536"}) {
     const QuantSpec spec = parse_quant_spec(s);
     EXPECT_EQ(spec.to_string(), s);
     EXPECT_EQ(parse_quant_spec(spec.to_string()), spec) << s;
@@ -99,8 +99,7 @@ TEST(QuantSpec, RejectsBadSpellings) {
   expect_rejected("int4:g128:", "empty part");
   expect_rejected("nf4:g64:asym", "asym is only for int");
   expect_rejected("fp8:gc:asym", "asym is only for int");
-  expect_rejected("ternary:g64:dq", "dq is only for int, nf4 and fp4");
-  expect_rejected("fp8:g128:dq", "dq is only for int, nf4 and fp4");
+  expect_rejected("fp8:g128:dq", "dq is only for int, nf4, fp4, ternary and e8p");
   expect_rejected("int4:g128:asym:dq", "symmetric int");
   expect_rejected("nf4:g64:dq:bf16s", "bf16s does not apply with dq");
   expect_rejected("f16:g128", "unquantized");

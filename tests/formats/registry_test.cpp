@@ -44,7 +44,7 @@ TEST(Registry, TestSpecsCoverEveryQuantizedKind) {
       EXPECT_TRUE(kinds.count(f.kind)) << f.name;
     }
   }
-  EXPECT_EQ(all_test_specs().size(), 48u + 11u);
+  EXPECT_EQ(all_test_specs().size(), 48u + 13u);
   for (const char* s : {"int2:g32:asym", "int8:gc", "nf4:g64:dq", "fp4:g32:dq", "fp8:gc",
                         "fp8:g128", "ternary:g64", "int4:g128:bf16s", "int4:g128:dq", "e8p:g64",
                         "e8p:gc"})
