@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <random>
 
+#include <unistd.h>
+
 #include "algo/rtn.h"
 #include "base/atomic_file.h"
 #include "base/error.h"
@@ -39,6 +41,22 @@ QuantSpec weights_spec(const std::string& weights) {
   if (!s.quantized())
     throw Error("train", "--weights " + weights + ": give f32 or a quantized format (e.g. ternary:g64, int4:g32)");
   return s;
+}
+
+// Training state: master, gradient, two AdamW moments (+ Ŵ under QAT) in fp32 per weight.
+void check_fits_in_memory(const LlamaConfig& c, bool qat) {
+  double params = 0;
+  for (const auto& [name, shape] : canonical_tensor_shapes(c)) {
+    double n = 1;
+    for (int64_t d : shape) n *= static_cast<double>(d);
+    params += n;
+  }
+  const double bytes = params * (qat ? 20.0 : 16.0);
+  const double ram = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (ram > 0 && bytes > 0.8 * ram)
+    throw Error("train", "a model of " + std::to_string(static_cast<int64_t>(params)) + " parameters needs " +
+                             std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
+                             " MiB of training state, more than this machine's memory allows; use a smaller shape");
 }
 
 }  // namespace
@@ -148,6 +166,7 @@ TrainableModel::TrainableModel(const LlamaConfig& c, const std::string& weights,
   m.config = c;
   m.weights = weights;
   m.spec = weights_spec(weights);
+  check_fits_in_memory(c, m.spec.quantized());
   const double sigma = 0.02, residual_sigma = 0.02 / std::sqrt(2.0 * static_cast<double>(c.n_layers));
   uint64_t k = 0;
   for (const auto& [name, shape] : canonical_tensor_shapes(c)) {

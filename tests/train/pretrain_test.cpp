@@ -227,6 +227,7 @@ TEST(Pretrain, RefusesBadOptions) {
   fails([](PretrainOptions& o) { o.data.holdout = 0; }, "held-out");
   fails([](PretrainOptions& o) { o.data_path = o.out_dir + "/missing.txt"; }, "missing.txt");
   fails([](PretrainOptions& o) { o.adam.lr = -1; }, "learning rate");
+  fails([](PretrainOptions& o) { o.shape.dim = 65536; o.shape.heads = 64; o.shape.layers = 64; }, "memory");
 }
 
 }  // namespace
