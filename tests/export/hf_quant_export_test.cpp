@@ -214,12 +214,32 @@ TEST(HfQuantExport, InterleavedSourceIsWrittenRotateHalf) {
   EXPECT_EQ(warnings.size(), 1u) << "no HF tokenizer files for a llama2.c model";
   const ModelSource h = open_model_source(dir);
   EXPECT_EQ(h.config.rope_style, RopeStyle::RotateHalf);
-  EXPECT_NE(dequantize(h.quantized.at("layers.0.q_proj")),
-            dequantize(q.quantized.at("layers.0.q_proj")));
-  // Same model up to the order of float operations in RoPE.
+  // q/k rows are permuted within each head (rope_interleave_order), values kept exactly; every
+  // other projection is unchanged.
+  const LlamaConfig& c = q.config;
+  for (const std::string proj : {"q_proj", "k_proj", "v_proj", "o_proj"}) {
+    const std::string name = "layers.0." + proj;
+    const std::vector<float> wq = dequantize(q.quantized.at(name)), wh = dequantize(h.quantized.at(name));
+    ASSERT_EQ(wq.size(), wh.size()) << name;
+    const int64_t cols = q.quantized.at(name).cols, rows = q.quantized.at(name).rows;
+    const bool permuted = proj == "q_proj" || proj == "k_proj";
+    const std::vector<int64_t> order =
+        permuted ? rope_interleave_order(rows / c.head_dim, c.head_dim) : std::vector<int64_t>{};
+    if (permuted) {
+      EXPECT_NE(wq, wh) << name;
+    }
+    int64_t diff = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < cols; ++k) diff += wq[r * cols + k] != wh[(permuted ? order[r] : r) * cols + k];
+    EXPECT_EQ(diff, 0) << name;
+  }
+  // Same model up to the order of float operations in RoPE. The packed kernels round activations
+  // to int8 blocks, so a last-bit difference in q or k can move a rounding boundary and grow over
+  // the layers: 1.9e-7 in the GCC build, 1.2e-2 in the clang sanitizer build (the compilers fuse
+  // the two RoPE paths' multiply-adds differently). A wrong permutation gives O(1).
   const double d = logits_rel_diff(h, q, "models/stories260K/golden.json");
   std::printf("stories260K int4:gc -> compressed-tensors: rel dlogit %.3g\n", d);
-  EXPECT_LE(d, 1e-5);
+  EXPECT_LE(d, 5e-2);
 }
 
 size_t entries_in(const std::string& dir) {
