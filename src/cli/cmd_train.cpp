@@ -33,6 +33,9 @@ nlohmann::json result_json(const TrainArgs& a, const PretrainResult& r) {
             {"kv_heads", c.n_kv_heads}, {"vocab", c.vocab_size}, {"ctx", c.max_seq_len}}},
           {"parameters", r.parameters},
           {"steps", r.steps},
+          {"steps_done", r.log.empty() ? 0 : r.log.back().step},
+          {"resumed_from", r.resumed_from},
+          {"finished", r.finished},
           {"train_sequences", r.train_sequences},
           {"heldout_sequences", r.heldout_sequences},
           {"tokens", r.log.empty() ? 0 : r.log.back().tokens},
@@ -75,8 +78,13 @@ void run_train(TrainArgs& a) {
               static_cast<long long>(r.parameters), a.opt.weights.c_str());
   std::printf("data %s: %lld training / %lld held-out windows\n", a.opt.data_path.c_str(),
               static_cast<long long>(r.train_sequences), static_cast<long long>(r.heldout_sequences));
-  std::printf("%lld steps, %lld tokens, %.1f s, %.0f tok/s\n", static_cast<long long>(r.steps),
+  std::printf("steps %lld/%lld%s, %lld tokens, %.1f s, %.0f tok/s\n", static_cast<long long>(r.log.back().step),
+              static_cast<long long>(r.steps), r.resumed_from ? " (resumed)" : "",
               static_cast<long long>(r.log.back().tokens), r.seconds, r.tokens_per_s);
+  if (!r.finished) {
+    std::printf("stopped early: checkpoint in %s/checkpoint.safetensors (continue with --resume)\n", dir.c_str());
+    return;
+  }
   std::printf("held-out loss %.4f (ppl %.2f) at the start -> %.4f (ppl %.2f) after training\n",
               r.heldout.front().second.loss, r.heldout.front().second.ppl, r.heldout.back().second.loss,
               r.heldout.back().second.ppl);
@@ -118,6 +126,9 @@ void add_train(CLI::App& app) {
   cmd->add_option("--eval-every", o.eval_every, "held-out loss every N steps (default: start and end only)");
   cmd->add_option("--log-every", a->log_every, "print a progress line every N steps (default 10)");
   cmd->add_option("--seed", o.seed, "seed of the initial weights and the data order (default 0)");
+  cmd->add_option("--save-every", o.save_every, "write the checkpoint every N steps (default: only at the end)");
+  cmd->add_option("--stop-after", o.stop_after, "stop with a checkpoint after this step (continue later with --resume)");
+  cmd->add_flag("--resume", o.resume, "continue from --out's checkpoint.safetensors (same options)");
   cmd->add_flag("--json", a->json, "print one JSON object");
   add_threads_option(*cmd, &a->threads);
   cmd->callback([a] { run_train(*a); });

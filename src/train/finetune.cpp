@@ -15,6 +15,7 @@
 #include "io/safetensors_writer.h"
 #include "model/loader.h"
 #include "train/lora_model.h"
+#include "train/train_log.h"
 #include "train/peft.h"
 
 namespace lowbit {
@@ -121,27 +122,6 @@ StepResult train_step(const FinetuneOptions& o, const std::vector<Sequence>& tra
 
 const char* kMetaKey = "lowbit.finetune";
 
-json log_json(const std::vector<StepLog>& log) {
-  json a = json::array();
-  for (const StepLog& l : log) a.push_back({l.step, l.loss, l.lr, l.grad_norm, l.tokens, l.seconds});
-  return a;
-}
-
-std::vector<StepLog> log_from_json(const json& a) {
-  std::vector<StepLog> log;
-  for (const json& e : a) {
-    StepLog l;
-    l.step = e.at(0).get<int64_t>();
-    l.loss = e.at(1).get<double>();
-    l.lr = e.at(2).get<double>();
-    l.grad_norm = e.at(3).get<double>();
-    l.tokens = e.at(4).get<int64_t>();
-    l.seconds = e.at(5).get<double>();
-    log.push_back(l);
-  }
-  return log;
-}
-
 void add_f32(SafetensorsWriter& w, const std::string& name, const std::vector<float>& v) {
   w.add(name, "F32", {static_cast<int64_t>(v.size())}, v.data(), v.size() * sizeof(float));
 }
@@ -163,7 +143,7 @@ void save_checkpoint(const std::string& path, LoraAdapter& ad, AdamW& opt, const
   const json meta{{"step", opt.steps_done()},
                   {"options", options},
                   {"heldout_before", {before.loss, before.ppl, before.targets}},
-                  {"log", log_json(log)}};
+                  {"log", train_log_json(log)}};
   w.add_metadata(kMetaKey, meta.dump());
   w.write(path);
 }
@@ -199,7 +179,7 @@ json load_checkpoint(const std::string& path, LoraAdapter& ad, AdamW& opt, const
       k += 2;
     }
     opt.set_steps_done(meta.at("step").get<int64_t>());
-    log_from_json(meta.at("log"));  // validates
+    train_log_from_json(meta.at("log"));  // validates
   } catch (const json::exception&) {
     throw Error("finetune", path + ": malformed checkpoint metadata");
   }
@@ -269,7 +249,7 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
   if (!fs::is_directory(o.out_dir)) throw Error("finetune", "cannot create --out directory " + o.out_dir);
   if (o.resume) {
     const json meta = load_checkpoint(ckpt, ad, opt, options);
-    r.log = log_from_json(meta.at("log"));
+    r.log = train_log_from_json(meta.at("log"));
     r.before = {meta.at("heldout_before").at(0).get<double>(), meta.at("heldout_before").at(1).get<double>(),
                 meta.at("heldout_before").at(2).get<int64_t>()};
     r.resumed_from = opt.steps_done();
@@ -310,19 +290,6 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress) {
   }
   write_train_log_csv(o.out_dir + "/train_log.csv", r.log);
   return r;
-}
-
-void write_train_log_csv(const std::string& path, const std::vector<StepLog>& log) {
-  std::string s = "step,loss,lr,grad_norm,tokens,seconds\n";
-  char line[160];
-  for (const StepLog& l : log) {
-    std::snprintf(line, sizeof line, "%lld,%.6f,%.6g,%.6g,%lld,%.3f\n", static_cast<long long>(l.step), l.loss, l.lr,
-                  l.grad_norm, static_cast<long long>(l.tokens), l.seconds);
-    s += line;
-  }
-  AtomicFile f(path);
-  f.write(s);
-  f.commit();
 }
 
 std::string loss_curve_gnuplot(const std::vector<StepLog>& log, const std::vector<std::pair<int64_t, double>>& heldout,

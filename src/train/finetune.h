@@ -26,6 +26,7 @@
 #include "train/adamw.h"
 #include "train/dataset.h"
 #include "train/lora.h"
+#include "train/train_log.h"
 
 namespace lowbit {
 
@@ -50,13 +51,6 @@ struct FinetuneOptions {
 
 inline constexpr int64_t kAutoKeepBytes = int64_t{1} << 30;
 
-struct StepLog {
-  int64_t step = 0;       // 1-based
-  double loss = 0;        // mean nats per target over the step's micro-batches
-  double lr = 0, grad_norm = 0;
-  int64_t tokens = 0;     // tokens fed so far (padding excluded)
-  double seconds = 0;     // training time so far (evaluation excluded)
-};
 
 struct HeldoutLoss {
   double loss = 0;  // mean nats per target
@@ -83,9 +77,6 @@ FinetuneResult finetune(FinetuneOptions o, const FinetuneProgress& progress = nu
 
 // Mean held-out loss of the adapted model (training forward; no dropout).
 HeldoutLoss heldout_loss(class LoraModel& m, const std::vector<Sequence>& seqs, int64_t batch);
-
-// train_log.csv: "step,loss,lr,grad_norm,tokens,seconds", one row per step (written atomically).
-void write_train_log_csv(const std::string& path, const std::vector<StepLog>& log);
 
 // The loss curve (train loss per step, held-out losses as points at their steps) as a gnuplot
 // script writing `png_path`.

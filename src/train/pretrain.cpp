@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include <unistd.h>
@@ -11,7 +12,10 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/gemm.h"
+#include "base/json_depth.h"
 #include "base/mapped_file.h"
+#include "io/safetensors.h"
+#include "io/safetensors_writer.h"
 #include "io/model_source.h"
 #include "io/synth_model.h"
 #include "model/llama.h"
@@ -224,6 +228,7 @@ void validate(const PretrainOptions& o) {
   if (o.batch < 1 || o.batch > 4096) throw Error("train", "--batch must be in [1, 4096]");
   if (o.steps < 1 || o.steps > 100000000) throw Error("train", "--steps must be in [1, 1e8]");
   if (o.eval_every < 0) throw Error("train", "--eval-every must be >= 0");
+  if (o.save_every < 0 || o.stop_after < 0) throw Error("train", "--save-every and --stop-after must be >= 0");
   if (o.data.ctx < 2 || o.data.ctx > 65536) throw Error("train", "--ctx must be in [2, 65536]");
   weights_spec(o.weights);
 }
@@ -288,6 +293,99 @@ void write_lowbit(TrainableModel& tm, const Tokenizer& tok, const PretrainOption
   files.push_back("model.lowbit");
 }
 
+constexpr const char* kCheckpointKey = "lowbit.train";
+
+// Everything that changes the math; a resumed run must agree on all of it.
+nlohmann::json options_json(const PretrainOptions& o) {
+  return {{"tokenizer", fs::absolute(o.tokenizer_path).lexically_normal().string()},
+          {"vocab", o.vocab_hint},
+          {"data", fs::absolute(o.data_path).lexically_normal().string()},
+          {"dim", o.shape.dim}, {"layers", o.shape.layers}, {"heads", o.shape.heads},
+          {"kv_heads", o.shape.kv_heads}, {"hidden", o.shape.hidden},
+          {"weights", o.weights},
+          {"lr", o.adam.lr}, {"beta1", o.adam.beta1}, {"beta2", o.adam.beta2}, {"eps", o.adam.eps},
+          {"weight_decay", o.adam.weight_decay}, {"clip", o.adam.clip},
+          {"schedule", lr_schedule_name(o.adam.schedule)}, {"warmup", o.adam.warmup_steps},
+          {"ctx", o.data.ctx}, {"holdout", o.data.holdout},
+          {"batch", o.batch}, {"steps", o.steps}, {"eval_every", o.eval_every}, {"seed", o.seed}};
+}
+
+nlohmann::json heldout_json(const std::vector<std::pair<int64_t, HeldoutLoss>>& h) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& [step, l] : h) a.push_back({step, l.loss, l.ppl, l.targets});
+  return a;
+}
+
+// checkpoint.safetensors: "master.<name>", "adam_m.<name>", "adam_v.<name>" (F32, canonical-name
+// order), metadata kCheckpointKey = {"step", "options", "log", "heldout"}.
+void save_checkpoint(const std::string& path, TrainableModel& tm, AdamW& adam, const PretrainOptions& o,
+                     const PretrainResult& r) {
+  SafetensorsWriter w(4);
+  w.spill_beside(path);
+  size_t k = 0;
+  for (const auto& [name, v] : tm.masters()) {
+    const int64_t n = static_cast<int64_t>(v.size());
+    w.add("master." + name, "F32", {n}, v.data(), v.size() * sizeof(float));
+    w.add("adam_m." + name, "F32", {n}, adam.first_moments()[k].data(), v.size() * sizeof(float));
+    w.add("adam_v." + name, "F32", {n}, adam.second_moments()[k].data(), v.size() * sizeof(float));
+    ++k;
+  }
+  const nlohmann::json meta{{"step", adam.steps_done()},
+                            {"options", options_json(o)},
+                            {"log", train_log_json(r.log)},
+                            {"heldout", heldout_json(r.heldout)}};
+  w.add_metadata(kCheckpointKey, meta.dump());
+  w.write(path);
+}
+
+// Copies a checkpoint tensor into `out` in place (the model views the masters' storage).
+void read_into(const SafetensorsFile& f, const std::string& name, std::vector<float>& out) {
+  const std::vector<float> v = to_f32(f.tensor(name));
+  if (v.size() != out.size()) throw Error("train", f.path() + ": " + name + " has the wrong size");
+  std::copy(v.begin(), v.end(), out.begin());
+}
+
+// Restores masters, moments, step, log and held-out points from out_dir/checkpoint.safetensors.
+void load_checkpoint(const std::string& path, TrainableModel& tm, AdamW& adam, const PretrainOptions& o,
+                     PretrainResult& r) {
+  if (!fs::exists(path)) throw Error("train", "--resume: no checkpoint at " + path);
+  const SafetensorsFile f(path);
+  const auto it = f.metadata().find(kCheckpointKey);
+  if (it == f.metadata().end()) throw Error("train", path + ": not a lowbit train checkpoint");
+  check_json_depth(it->second, "train", path);
+  try {
+    const nlohmann::json meta = nlohmann::json::parse(it->second);
+    const nlohmann::json want = options_json(o);
+    for (const auto& [key, value] : want.items())
+      if (meta.at("options").at(key) != value)
+        throw Error("train", "--resume: the checkpoint was made with " + key + " = " + meta.at("options").at(key).dump() +
+                                 ", this run has " + value.dump());
+    const int64_t step = meta.at("step").get<int64_t>();
+    if (step < 1 || step > o.steps) throw Error("train", path + ": checkpoint step " + std::to_string(step) + " is out of range");
+    r.log = train_log_from_json(meta.at("log"));
+    if (static_cast<int64_t>(r.log.size()) != step) throw Error("train", path + ": the log does not match the step");
+    r.heldout.clear();
+    for (const nlohmann::json& e : meta.at("heldout")) {
+      HeldoutLoss h;
+      h.loss = e.at(1).get<double>();
+      h.ppl = e.at(2).get<double>();
+      h.targets = e.at(3).get<int64_t>();
+      r.heldout.emplace_back(e.at(0).get<int64_t>(), h);
+    }
+    size_t k = 0;
+    for (auto& [name, v] : tm.masters()) {
+      read_into(f, "master." + name, v);
+      read_into(f, "adam_m." + name, adam.first_moments()[k]);
+      read_into(f, "adam_v." + name, adam.second_moments()[k]);
+      ++k;
+    }
+    adam.set_steps_done(step);
+  } catch (const nlohmann::json::exception&) {
+    throw Error("train", path + ": malformed checkpoint metadata");
+  }
+  tm.refresh();
+}
+
 }  // namespace
 
 PretrainResult pretrain(const PretrainOptions& o, const PretrainProgress& progress) {
@@ -307,12 +405,21 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainProgress& progre
   validate_adamw(ao);
   std::vector<ParamRef> params = tm.param_refs();
   AdamW adam(params, ao);
-  r.heldout.emplace_back(0, tm.heldout(data.heldout, o.batch));
+  const std::string ckpt = o.out_dir + "/checkpoint.safetensors";
+  if (o.resume) {
+    load_checkpoint(ckpt, tm, adam, o, r);
+    r.resumed_from = adam.steps_done();
+  } else {
+    r.heldout.emplace_back(0, tm.heldout(data.heldout, o.batch));
+  }
+  fs::create_directories(o.out_dir);
 
-  int64_t tokens = 0;
+  const int64_t last = o.stop_after > 0 ? std::min(o.stop_after, o.steps) : o.steps;
+  int64_t tokens = r.log.empty() ? 0 : r.log.back().tokens;
+  const double prior_seconds = r.log.empty() ? 0.0 : r.log.back().seconds;
   const auto t0 = Clock::now();
   double eval_seconds = 0;
-  for (int64_t s = 0; s < o.steps; ++s) {
+  for (int64_t s = adam.steps_done(); s < last; ++s) {
     int64_t t = 0;
     const TrainBatch b = stream_batch(data.train, o.seed, s * o.batch, o.batch, &t);
     tokens += t;
@@ -325,7 +432,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainProgress& progre
     l.lr = st.lr;
     l.grad_norm = st.grad_norm;
     l.tokens = tokens;
-    l.seconds = std::chrono::duration<double>(Clock::now() - t0).count() - eval_seconds;
+    l.seconds = prior_seconds + std::chrono::duration<double>(Clock::now() - t0).count() - eval_seconds;
     if (!std::isfinite(l.loss)) throw Error("train", "loss is not finite at step " + std::to_string(l.step) + " (lower --lr?)");
     r.log.push_back(l);
     if (progress) progress(l, o.steps);
@@ -334,13 +441,18 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainProgress& progre
       r.heldout.emplace_back(l.step, tm.heldout(data.heldout, o.batch));
       eval_seconds += std::chrono::duration<double>(Clock::now() - e0).count();
     }
+    if (l.step == last || (o.save_every > 0 && l.step % o.save_every == 0)) save_checkpoint(ckpt, tm, adam, o, r);
   }
-  r.seconds = r.log.back().seconds;
-  r.tokens_per_s = r.seconds > 0 ? static_cast<double>(tokens) / r.seconds : 0.0;
-
-  fs::create_directories(o.out_dir);
-  write_hf_dir(tm, o, r.files);
-  write_lowbit(tm, *tok, o, r.files);
+  r.finished = adam.steps_done() == o.steps;
+  if (r.log.empty()) throw Error("train", "--stop-after leaves no step to run");
+  const int64_t run_tokens = tokens - (r.resumed_from > 0 ? r.log[static_cast<size_t>(r.resumed_from - 1)].tokens : 0);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count() - eval_seconds;
+  r.tokens_per_s = r.seconds > 0 ? static_cast<double>(run_tokens) / r.seconds : 0.0;
+  r.files.push_back("checkpoint.safetensors");
+  if (r.finished) {
+    write_hf_dir(tm, o, r.files);
+    write_lowbit(tm, *tok, o, r.files);
+  }
   write_train_log_csv(o.out_dir + "/train_log.csv", r.log);
   r.files.push_back("train_log.csv");
   return r;

@@ -24,7 +24,13 @@
 //    model every lowbit command loads;
 //  * model.lowbit (QAT runs): the block projections quantized with rtn:<spec> — the very
 //    weights trained — and embeddings/lm_head in f16, with the tokenizer inside;
+//  * checkpoint.safetensors — masters and AdamW moments (F32) with the step, the options, the
+//    log and the held-out points; written every save_every steps and at the last step run. A run
+//    split with stop_after / resume ends with byte-identical weights to one that never stopped
+//    (step k's batch and update are functions of the options and k alone; same machine and
+//    thread count);
 //  * train_log.csv — step, loss, lr, grad_norm, tokens, seconds.
+// model.lowbit and the HF copy are written only when the last step is done.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +74,9 @@ struct PretrainOptions {
   int64_t steps = 300;    // optimizer steps
   int64_t eval_every = 0; // held-out loss every N steps (0: only at the end)
   uint64_t seed = 0;      // weights' initialisation and data order
+  int64_t save_every = 0; // checkpoint every N steps (0: only at the end or at stop_after)
+  int64_t stop_after = 0; // stop (with a checkpoint) after this step, to split a run; 0: run to the end
+  bool resume = false;    // continue from out_dir/checkpoint.safetensors (same options)
 };
 
 // The config a PretrainOptions trains (vocab from the tokenizer).
@@ -119,7 +128,9 @@ struct PretrainResult {
   int64_t parameters = 0, steps = 0, train_sequences = 0, heldout_sequences = 0;
   std::vector<StepLog> log;
   std::vector<std::pair<int64_t, HeldoutLoss>> heldout;  // (step, held-out loss), step 0 first
-  double seconds = 0, tokens_per_s = 0;
+  double seconds = 0, tokens_per_s = 0;  // this invocation's training steps (evaluation excluded)
+  int64_t resumed_from = 0;        // the checkpoint's step (0: a fresh run)
+  bool finished = false;           // all steps done (else stopped at stop_after)
   std::vector<std::string> files;  // written, in out_dir
 };
 

@@ -57,6 +57,27 @@ TEST(CliTrain, TernaryRunWritesAModelTheOtherCommandsRead) {
   EXPECT_EQ(hf.exit_code, 0) << hf.err;
 }
 
+TEST(CliTrain, StopAndResumeThroughTheBinary) {
+  const std::string dir = test::temp_dir();
+  const std::string text = dir + "/train.txt", out = dir + "/out";
+  test::write_file(text, read_text_file(test::shared_path("data/tinyshakespeare/input.txt")).substr(0, 20000));
+  const std::string cmd = test::lowbit_bin() + " train --tokenizer " + tok512() + " -d " + q(text) + " -o " + q(out) +
+                          " --dim 32 --layers 1 --heads 2 -c 32 -b 4 --steps 12 --warmup 2";
+  auto first = run_command(cmd + " --stop-after 5");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("stopped early"), std::string::npos) << first.out;
+  EXPECT_FALSE(std::filesystem::exists(out + "/model.lowbit"));
+  auto rest = run_command(cmd + " --resume --json");
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  const auto j = nlohmann::json::parse(rest.out);
+  EXPECT_EQ(j["resumed_from"], 5);
+  EXPECT_TRUE(j["finished"].get<bool>());
+  EXPECT_TRUE(std::filesystem::exists(out + "/model.lowbit"));
+  auto again = run_command(cmd + " --lr 1e-2 --resume");
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("the checkpoint was made with lr"), std::string::npos) << again.err;
+}
+
 TEST(CliTrain, BadInputGivesOneLineErrors) {
   const std::string dir = test::temp_dir();
   const std::string text = dir + "/t.txt";

@@ -204,6 +204,60 @@ TEST(Pretrain, ShortRunsLearnAndWriteWhatTheyTrained) {
   }
 }
 
+// Step k's batch and update depend on the options and k alone, and the checkpoint holds the
+// masters and moments exactly: a run stopped and resumed ends byte for byte where an uninterrupted
+// one does.
+TEST(Pretrain, ResumedRunEqualsUninterruptedRun) {
+  const std::string dir = test::temp_dir();
+  PretrainOptions whole = small_run(dir, "int2:g32:asym");
+  whole.steps = 24;
+  whole.eval_every = 10;
+  whole.out_dir = dir + "/whole";
+  const PretrainResult a = pretrain(whole);
+  EXPECT_TRUE(a.finished);
+  PretrainOptions split = whole;
+  split.out_dir = dir + "/split";
+  split.stop_after = 13;
+  const PretrainResult first = pretrain(split);
+  EXPECT_FALSE(first.finished);
+  EXPECT_FALSE(std::filesystem::exists(split.out_dir + "/model.lowbit"));
+  EXPECT_TRUE(std::filesystem::exists(split.out_dir + "/checkpoint.safetensors"));
+  split.stop_after = 0;
+  split.resume = true;
+  const PretrainResult b = pretrain(split);
+  EXPECT_TRUE(b.finished);
+  EXPECT_EQ(b.resumed_from, 13);
+  ASSERT_EQ(b.log.size(), a.log.size());
+  for (size_t i = 0; i < a.log.size(); ++i) EXPECT_EQ(b.log[i].loss, a.log[i].loss) << "step " << i + 1;
+  ASSERT_EQ(b.heldout.size(), a.heldout.size());
+  for (size_t i = 0; i < a.heldout.size(); ++i) EXPECT_EQ(b.heldout[i].second.loss, a.heldout[i].second.loss);
+  EXPECT_TRUE(read_text_file(split.out_dir + "/model.safetensors") == read_text_file(whole.out_dir + "/model.safetensors"));
+  const ModelSource qa = open_model_source(whole.out_dir + "/model.lowbit"), qb = open_model_source(split.out_dir + "/model.lowbit");
+  ASSERT_EQ(qa.quantized.size(), qb.quantized.size());
+  for (const auto& [name, m] : qa.quantized) {
+    const QuantizedMatrix& o = qb.quantized.at(name);
+    EXPECT_TRUE(m.codes == o.codes && m.scales == o.scales && m.zeros == o.zeros) << name;
+  }
+  // A checkpoint only resumes the run it came from.
+  PretrainOptions other = split;
+  other.adam.lr *= 2;
+  try {
+    pretrain(other);
+    ADD_FAILURE() << "resumed with another learning rate";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the checkpoint was made with lr"), std::string::npos) << e.what();
+  }
+  other = whole;
+  other.out_dir = dir + "/none";
+  other.resume = true;
+  try {
+    pretrain(other);
+    ADD_FAILURE() << "resumed without a checkpoint";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no checkpoint"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Pretrain, RefusesBadOptions) {
   const std::string dir = test::temp_dir();
   auto fails = [&](const std::function<void(PretrainOptions&)>& edit, const std::string& what) {
