@@ -248,11 +248,7 @@ TrainBatch stream_batch(const std::vector<Sequence>& seqs, uint64_t seed, int64_
     idx.push_back(order[static_cast<size_t>(k % total)]);
     *tokens += static_cast<int64_t>(seqs[static_cast<size_t>(idx.back())].tokens.size());
   }
-  std::vector<int64_t> identity(idx.size());
-  for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int64_t>(i);
-  std::vector<Sequence> picked;
-  for (int64_t i : idx) picked.push_back(seqs[static_cast<size_t>(i)]);
-  return make_batch(picked, identity, 0, n);
+  return make_batch(seqs, idx, 0, n);
 }
 
 // The HF-layout copy of the master weights plus the tokenizer file when HF can name it.
