@@ -271,6 +271,8 @@ std::string ApiServer::Impl::metrics() const {
          s.busy_seconds > 0 ? static_cast<double>(s.generated_tokens_total) / s.busy_seconds : 0.0);
   metric("lowbit_kv_cache_tokens", "gauge", "KV cache positions in blocks alive (requests and prefix cache).",
          static_cast<double>(s.kv_tokens));
+  metric("lowbit_kv_cache_tokens_peak", "gauge", "The most KV cache positions alive at once since the server started.",
+         static_cast<double>(s.kv_tokens_peak));
   metric("lowbit_kv_cache_bytes", "gauge", "KV cache bytes in blocks alive.", static_cast<double>(s.kv_bytes));
   metric("lowbit_kv_cache_budget_bytes", "gauge", "KV cache budget in bytes.", static_cast<double>(s.kv_budget_bytes));
   metric("lowbit_prefix_cache_blocks", "gauge", "Prompt-prefix KV blocks kept for reuse.", static_cast<double>(s.prefix_blocks));

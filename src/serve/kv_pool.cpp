@@ -70,6 +70,7 @@ void KvBlockPool::grow(KvCache& c) {
   // Counted while any cache or the prefix cache holds it. The count goes up first: if making the
   // shared_ptr throws, it runs the deleter, which takes it down again.
   ++*alive_counter_;
+  alive_peak_ = std::max(alive_peak_, *alive_counter_);
   c.blocks.push_back(std::shared_ptr<KvBlock>(fresh.release(), [counter = alive_counter_](KvBlock* b) {
     --*counter;
     delete b;
@@ -97,6 +98,7 @@ void KvBlockPool::publish(const KvCache& c, std::span<const int32_t> prompt) {
 KvPoolStats KvBlockPool::stats() const {
   KvPoolStats s;
   s.blocks_alive = *alive_counter_;
+  s.blocks_alive_peak = alive_peak_;
   s.blocks_reserved = reserved_;
   s.blocks_cached = static_cast<int64_t>(prefixes_.size());
   s.max_blocks = max_blocks_;

@@ -32,6 +32,7 @@ namespace lowbit {
 
 struct KvPoolStats {
   int64_t blocks_alive = 0;      // blocks held by requests or the prefix cache
+  int64_t blocks_alive_peak = 0; // the most blocks ever alive at once (never above max_blocks)
   int64_t blocks_reserved = 0;   // blocks promised to active requests, not yet allocated
   int64_t blocks_cached = 0;     // published prefix blocks
   int64_t max_blocks = 0;
@@ -85,6 +86,7 @@ class KvBlockPool {
   uint64_t seed_ = 0;  // random per pool: chain keys cannot be predicted to force collisions
   std::unordered_map<uint64_t, Entry> prefixes_;
   std::shared_ptr<int64_t> alive_counter_;  // decremented by each block's deleter
+  int64_t alive_peak_ = 0;
 };
 
 }  // namespace lowbit

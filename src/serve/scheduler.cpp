@@ -366,6 +366,7 @@ void Scheduler::retire(std::vector<std::unique_ptr<Active>>& active) {
     stats_.queued = static_cast<int>(queue_.size());
     const KvPoolStats ps = pool_->stats();
     stats_.kv_tokens = ps.blocks_alive * pool_->block_rows();
+    stats_.kv_tokens_peak = ps.blocks_alive_peak * pool_->block_rows();
     stats_.kv_bytes = ps.blocks_alive * ps.block_bytes;
     stats_.kv_budget_bytes = ps.max_blocks * ps.block_bytes;
     stats_.prefix_blocks = ps.blocks_cached;

@@ -97,6 +97,7 @@ struct SchedulerStats {
   int64_t requests_total = 0, rejected_total = 0;
   int64_t prompt_tokens_total = 0, generated_tokens_total = 0, steps_total = 0;
   int64_t kv_tokens = 0;           // KV positions in blocks alive (requests and prefix cache)
+  int64_t kv_tokens_peak = 0;      // the most KV positions ever alive at once
   int64_t kv_bytes = 0, kv_budget_bytes = 0;
   int64_t prefix_blocks = 0;       // prompt-prefix blocks kept for reuse
   int64_t prefix_reused_tokens_total = 0;  // prompt positions not prefilled thanks to them

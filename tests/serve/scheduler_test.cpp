@@ -224,17 +224,19 @@ TEST(SchedulerKv, BudgetMakesRequestsWaitInsteadOfFailing) {
     GenRequest r = greedy(prompts.back(), 40);
     hs.push_back(s.submit(r));
   }
-  int64_t peak = 0;
   for (int i = 0; i < 3; ++i) {
     std::vector<TokenEvent> ev;
-    for (int k = 0; k < 400 && hs[i]->next(ev, std::chrono::milliseconds(5)); ++k)
-      peak = std::max(peak, s.stats().kv_tokens);
+    for (int k = 0; k < 400 && hs[i]->next(ev, std::chrono::milliseconds(5)); ++k) {
+    }
     std::vector<int32_t> ids;
     for (const TokenEvent& e : ev) ids.push_back(e.id);
     EXPECT_EQ(ids, test::greedy_reference(prompts[i], 40)) << i;
   }
+  // The high-water mark, kept by the pool itself (sampling stats() from here races the
+  // scheduler): one request's 49 written positions take 7 blocks of 8, and the budget holds 8.
+  const int64_t peak = s.stats().kv_tokens_peak;
   EXPECT_LE(peak, 64);
-  EXPECT_GT(peak, 0);
+  EXPECT_GE(peak, 56);
   SchedulerOptions bad = so;
   bad.kv_budget = 63;
   test::expect_error([&] { Scheduler x(m, bad); }, "--kv-budget", "serve");
