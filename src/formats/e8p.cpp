@@ -26,6 +26,8 @@ E8pBook build_book() {
         if (a[i] % 4 == 3) odd3 |= static_cast<uint8_t>(1u << i);
       b.a[n] = a;
       b.odd3[n] = odd3;
+      b.odd3_parity[n] = static_cast<uint8_t>(__builtin_popcount(odd3) & 1);
+      for (int i = 0; i < kE8pDim; ++i) b.half[i][n] = 0.5f * a[i];
       ++n;
       if (target == 48) ++taken;
     }
@@ -42,7 +44,10 @@ unsigned sign_mask(uint16_t code, const E8pBook& b) {
   return neg7 | ((parity ^ (odd >> 7)) << 7);
 }
 
-// Best code for one shift t: squared distance in *dist, code without the shift bit.
+// Best code for one shift t: squared distance in *dist, code without the shift bit. For each
+// pattern the signs follow y = x − t; when their parity is wrong, the coordinate whose flip
+// costs least (ay·h) is flipped. All 256 patterns are scored coordinate by coordinate over the
+// book's by-coordinate arrays (vectorizable); ties go to the lower pattern, then coordinate.
 uint16_t nearest_for_shift(const float* x, float t, const E8pBook& b, float* dist) {
   float ay[kE8pDim], base = 0.0f;
   unsigned neg = 0;
@@ -52,31 +57,38 @@ uint16_t nearest_for_shift(const float* x, float t, const E8pBook& b, float* dis
     base += ay[i] * ay[i];
     if (y < 0.0f) neg |= 1u << i;
   }
-  float best = INFINITY;
-  int best_p = 0, best_flip = -1;
+  alignas(32) float d[kE8pPatterns], min_cost[kE8pPatterns];
   for (int p = 0; p < kE8pPatterns; ++p) {
-    const uint8_t* a = b.a[p].data();
-    float d = base, min_cost = INFINITY;
-    int arg = 0;
-    for (int i = 0; i < kE8pDim; ++i) {
-      const float h = 0.5f * a[i];
-      d += h * (h - 2.0f * ay[i]);  // (ay - h)² - ay²
-      const float cost = ay[i] * h;
-      if (cost < min_cost) {
-        min_cost = cost;
-        arg = i;
-      }
+    d[p] = base;
+    min_cost[p] = INFINITY;
+  }
+  for (int i = 0; i < kE8pDim; ++i) {
+    const float* h = b.half[i];
+    const float a = ay[i], two_a = 2.0f * ay[i];
+    for (int p = 0; p < kE8pPatterns; ++p) {
+      d[p] += h[p] * (h[p] - two_a);  // (ay - h)² - ay²
+      const float cost = a * h[p];
+      min_cost[p] = cost < min_cost[p] ? cost : min_cost[p];
     }
-    const bool odd = __builtin_popcount(neg ^ b.odd3[p]) & 1;
-    if (odd) d += 4.0f * min_cost;  // flip the sign costing least: (ay + h)² - (ay - h)²
-    if (d < best) {
-      best = d;
+  }
+  const unsigned neg_parity = static_cast<unsigned>(__builtin_popcount(neg)) & 1u;
+  float best = INFINITY;
+  int best_p = 0;
+  for (int p = 0; p < kE8pPatterns; ++p) {
+    // flip the sign costing least: (ay + h)² - (ay - h)²
+    const float dp = (neg_parity ^ b.odd3_parity[p]) ? d[p] + 4.0f * min_cost[p] : d[p];
+    if (dp < best) {
+      best = dp;
       best_p = p;
-      best_flip = odd ? arg : -1;
     }
   }
   unsigned signs = neg;
-  if (best_flip >= 0) signs ^= 1u << best_flip;
+  if ((neg_parity ^ b.odd3_parity[best_p]) != 0) {
+    int arg = 0;
+    for (int i = 1; i < kE8pDim; ++i)
+      if (ay[i] * b.half[i][best_p] < ay[arg] * b.half[arg][best_p]) arg = i;
+    signs ^= 1u << arg;
+  }
   *dist = best;
   return static_cast<uint16_t>(best_p | ((signs & 0x7fu) << 8));
 }

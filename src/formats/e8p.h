@@ -49,6 +49,10 @@ inline constexpr std::array<float, 9> kE8pRatios = {0.8f, 0.85f, 0.9f, 0.95f, 1.
 struct E8pBook {
   std::array<std::array<uint8_t, kE8pDim>, kE8pPatterns> a{};  // 2|y_i| in {1, 3, 5}
   std::array<uint8_t, kE8pPatterns> odd3{};  // bit i set when a_i ≡ 3 (mod 4)
+  // The same patterns by coordinate, for the encoder's search over all 256 at once:
+  // half[i][p] = a_i/2 of pattern p, odd3_parity[p] = parity of odd3[p].
+  alignas(32) float half[kE8pDim][kE8pPatterns]{};
+  std::array<uint8_t, kE8pPatterns> odd3_parity{};
 };
 // The code book (built once).
 const E8pBook& e8p_book();
