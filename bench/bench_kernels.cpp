@@ -1,9 +1,10 @@
 // Kernel micro-benchmarks (ARCHITECTURE.md convention 11): for each format × ISA, decode matvec
 // at 4096×4096 and 11008×4096 with the weights flushed from the caches before every call (GB/s
 // of PackedMatrix::weight_bytes; the matrices would otherwise sit in this CPU's L3) and prefill
-// matmul at T = 64 and 128 on 4096×4096 (GFLOP/s, 2·rows·cols·T per call); plus a streaming-read
-// bandwidth reference (2 threads summing a 1 GiB buffer) and OpenBLAS sgemm for the fp32 prefill
-// baseline. Threads: LOWBIT_BENCH_THREADS (default 2).
+// matmul at T = 64 and 128 on 4096×4096, 4096×11008 and 11008×4096 (GFLOP/s, 2·rows·cols·T per
+// call); plus a streaming-read bandwidth reference (2 threads summing a 1 GiB buffer) and OpenBLAS sgemm for the fp32 prefill
+// baseline. Threads: LOWBIT_BENCH_THREADS (default 2); LOWBIT_BENCH_HOT=1 keeps decode's
+// weights cached, LOWBIT_BENCH_COLD=1 flushes them before prefill calls too.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #include <immintrin.h>
@@ -27,7 +28,7 @@ namespace {
 const char* const kSpecs[] = {"f32",      "f16",        "bf16",           "fp8:gc",     "fp8:g128",
                               "int8:g32", "int8:g128",  "int8:g128:asym", "int6:g128",  "int5:g128",
                               "int4:g32", "int4:g128",  "int4:g128:asym", "int3:g128",  "int2:g64",
-                              "nf4:g64",  "nf4:g64:dq", "fp4:g32",        "ternary:g64"};
+                              "nf4:g64",  "nf4:g64:dq", "fp4:g32",        "ternary:g64", "e8p:g64"};
 
 // Random codes and plausible scales, built directly (speed only; values are irrelevant).
 QuantizedMatrix bench_matrix(const QuantSpec& spec, int64_t rows, int64_t cols) {
@@ -74,7 +75,7 @@ void bm_matmul(benchmark::State& st, std::string spec_name, Isa isa, int64_t row
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (float& v : x) v = nd(rng);
   for (auto _ : st) {
-    if (T == 1 && !std::getenv("LOWBIT_BENCH_HOT")) {  // decode streams weights from DRAM: start
+    if ((T == 1 || std::getenv("LOWBIT_BENCH_COLD")) && !std::getenv("LOWBIT_BENCH_HOT")) {  // decode streams weights from DRAM: start
                                                        // every call with cold caches
       st.PauseTiming();
       p.flush_cache();
@@ -151,11 +152,12 @@ void register_all() {
             ->Unit(benchmark::kMicrosecond);
       if (isa == Isa::Scalar) continue;  // the scalar twin is a reference, not a prefill path
       for (int64_t T : {64, 128})
-        benchmark::RegisterBenchmark(
-            (base + "/matmul_T" + std::to_string(T) + "/4096x4096").c_str(), bm_matmul, s, isa,
-            4096, 4096, T)
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
+        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{4096, 4096}, {4096, 11008}, {11008, 4096}})
+          benchmark::RegisterBenchmark(
+              (base + "/matmul_T" + std::to_string(T) + "/" + std::to_string(rows) + "x" + std::to_string(cols)).c_str(),
+              bm_matmul, s, isa, rows, cols, T)
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
     }
   }
   for (int64_t T : {64, 128})

@@ -21,6 +21,14 @@ const CpuFeatures& cpu_features() {
     c.avx512vl = __builtin_cpu_supports("avx512vl");
     c.avx512dq = __builtin_cpu_supports("avx512dq");
     c.avx512vnni = __builtin_cpu_supports("avx512vnni");
+    // CPUID leaf 7 sub-leaf 0, ECX: bit 1 AVX512_VBMI, bit 8 GFNI, bit 12 AVX512_BITALG (read
+    // directly: not every compiler's __builtin_cpu_supports knows them). Only meaningful with
+    // AVX-512F, whose check above includes the OS's saving of the zmm state.
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+      c.avx512vbmi = c.avx512f && (ecx & (1u << 1)) != 0;
+      c.gfni = (ecx & (1u << 8)) != 0;
+      c.avx512bitalg = c.avx512f && (ecx & (1u << 12)) != 0;
+    }
     return c;
   }();
   return f;

@@ -6,6 +6,7 @@ namespace lowbit {
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
+  bool avx512vbmi = false, avx512bitalg = false, gfni = false;  // the E8P kernel's byte tools
 };
 const CpuFeatures& cpu_features();
 

@@ -247,6 +247,14 @@ IntPacked pack_int(const QuantizedMatrix& m, Isa isa, int tile_rows) {
     w.scale_store = ScaleStore::F32;
   else
     w.scale_store = m.spec.scale_type == ScaleType::BF16 ? ScaleStore::BF16 : ScaleStore::F16;
+  if (m.spec.kind == FormatKind::E8P && isa == Isa::Avx512 && tile_rows == 16 && e8p_direct_enabled()) {
+    w.e8p = true;  // the codes as they are, decoded by the kernel (same u, z and m as below)
+    w.lut4 = false;
+    w.bits = 2;
+    pack_e8p_codes(m, w);
+    pack_scales_zeros(m, w);
+    return w;
+  }
   const std::vector<uint8_t> e8p_q = m.spec.kind == FormatKind::E8P ? e8p_lut_indices(m) : std::vector<uint8_t>{};
   const RowSource src{m, mp, /*store_code=*/mp.lut4 && !scalar, w.wide ? uint8_t{0x80} : uint8_t{0}, e8p_q};
   if (scalar) {

@@ -17,6 +17,14 @@
 //     zeros − 128, so maddubs never saturates; the integer dot is the same.
 //   scales [row_tiles][n_groups][R]   fp16 / bf16 bits or fp32 (ScaleStore)
 //   zeros  [row_tiles][n_groups][R]   uint8 (int8 when wide); asym only, else const_zero
+// Integer family, E8P direct layout (AVX-512 with VBMI, GFNI and BITALG; R = 16, bits = 2):
+//   the 16-bit E8P codes themselves, 2 bits per weight in memory, decoded in registers to
+//   u = 4·value/scale + 11 (z = 11, m = 1/4: the same u, z, m as E8P's LUT layout, so the same
+//   numerics bit for bit). A k-block of 32 columns is 4 "chunks" of 8 (one code per row each);
+//   codes [row_tiles][n_blocks][2][32] uint16: half h holds chunks 2h and 2h+1, and word i of a
+//   half is the code of chunk 2h + (i % 8 >= 4), row L + 8·(i % 2), where L = 2·(i / 8) +
+//   (i % 4) / 2 (the order in which vpunpck{l,h}wd pairs rows L and L + 8 in one qword lane).
+//   Chunks past the block's real columns hold code 0 (their activations are 0).
 // Integer family, scalar twin (R = 1): codes [rows][n_blocks][32] one u per byte (padding 0),
 //   scales fp32 [rows][n_groups], zeros uint8 [rows][n_groups] (asym only).
 //
@@ -110,6 +118,7 @@ struct IntPacked {
   bool lut4 = false;  // codes index `lut`
   bool wide = false;  // AVX2: stored u ^ 0x80, zeros − 128
   bool asym = false;  // per-group zeros array, else const_zero
+  bool e8p = false;   // E8P direct layout (codes are E8P words, see above)
   ScaleStore scale_store = ScaleStore::F32;
   int32_t const_zero = 0;  // zero when !asym, in the stored representation
   float act_mult = 1.0f;   // m: activation block scale xs = d · m
@@ -166,6 +175,7 @@ IsaTraits isa_traits(Isa isa);
 IntKernel int_kernel_scalar(const IntPacked& w);
 IntKernel int_kernel_avx2(const IntPacked& w);
 IntKernel int_kernel_avx512(const IntPacked& w);
+IntKernel e8p_kernel_avx512(const IntPacked& w);  // w.e8p layouts (e8p_avx512.cpp)
 FloatKernel float_kernel_scalar(const FloatPacked& w);
 FloatKernel float_kernel_avx2(const FloatPacked& w);
 FloatKernel float_kernel_avx512(const FloatPacked& w);
@@ -174,6 +184,26 @@ FloatKernel float_kernel_avx512(const FloatPacked& w);
 bool is_int_family(FormatKind kind);
 IntPacked pack_int(const QuantizedMatrix& m, Isa isa, int tile_rows);
 FloatPacked pack_float(const QuantizedMatrix& m, int tile_rows);
+
+// E8P direct layout (pack_e8p.cpp). Whether this CPU runs its kernel; whether AVX-512 packing
+// uses it (it does unless LOWBIT_E8P_EXPAND is set: then E8P is expanded at load to the 4-bit
+// look-up layout, twice the memory, ~10-20 % faster where decode is compute-bound; same
+// results); the packed codes of a matrix (w's shape fields filled in); the u bytes of one packed
+// block as u[lane·32 + column] for the 16 lanes; and the tables the kernel decodes with.
+bool runs_e8p_avx512();
+bool e8p_direct_enabled();
+void pack_e8p_codes(const QuantizedMatrix& m, IntPacked& w);
+void e8p_block_codes(const uint8_t* block, uint8_t* u);
+uint8_t* e8p_prefill_scratch(int64_t bytes);  // the calling thread's buffer, 64-byte aligned
+struct E8pKernelTables {
+  // Pattern p's magnitudes as two bit planes: bit j of the low byte is set when |y_j| = 3/2,
+  // bit j of the high byte when |y_j| = 5/2 (neither: 1/2).
+  alignas(64) uint16_t planes[256];
+  // u of one weight from a 6-bit index whose low nibble is (bit 0: |y| = 5/2, bit 1: |y| = 3/2,
+  // bit 2: t = −1/4, bit 3: y < 0); bits 4 and 5 are ignored (the table repeats).
+  alignas(64) uint8_t nibble_u[64];
+};
+const E8pKernelTables& e8p_kernel_tables();
 
 // Rows [r0, r0 + n) as fp32 [n, cols]: exactly the weights the kernels multiply by (integer
 // family: scale · m · (u − z); NF4 therefore on its int8 levels). unpack_rows.cpp.

@@ -87,7 +87,8 @@ PackedMatrix PackedMatrix::pack(const QuantizedMatrix& m, Isa isa) {
   impl->int_family = is_int_family(m.spec.kind);
   if (impl->int_family) {
     impl->ip = pack_int(m, isa, tr.tile_rows);
-    impl->ik = isa == Isa::Avx512 ? int_kernel_avx512(impl->ip)
+    impl->ik = impl->ip.e8p           ? e8p_kernel_avx512(impl->ip)
+               : isa == Isa::Avx512 ? int_kernel_avx512(impl->ip)
                : isa == Isa::Avx2 ? int_kernel_avx2(impl->ip)
                                   : int_kernel_scalar(impl->ip);
   } else {

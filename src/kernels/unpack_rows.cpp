@@ -61,7 +61,10 @@ void unpack_int_tile(const IntPacked& w, int64_t tile, int64_t r0, int64_t r1, f
     const int64_t c0 = g * w.group_len + (b - g * w.blocks_per_group) * kBlock;
     const int64_t n = std::min<int64_t>({kBlock, w.cols - c0, (g + 1) * w.group_len - c0});
     const uint8_t* block = w.codes.data() + (tile * w.n_blocks + b) * w.block_bytes;
-    if (R > 1) tiled_block_codes(w, block, codes);
+    if (w.e8p)
+      e8p_block_codes(block, codes);
+    else if (R > 1)
+      tiled_block_codes(w, block, codes);
     for (int64_t row = r0; row < r1; ++row) {
       const int64_t lane = row % R;
       const int64_t slot = R == 1 ? row * w.n_groups + g : (tile * w.n_groups + g) * R + lane;

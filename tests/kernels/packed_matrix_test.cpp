@@ -165,6 +165,31 @@ TEST(PackedMatrix, ReportsShapeSpecAndBytes) {
   }
 }
 
+// Where the E8P kernel runs, the packed codes stay 2 bits per weight (the 16-bit codes), and
+// every one of the 2^16 codes decodes as the formats' decoder says (the twin test above checks
+// the products on random codes; this pins the decode of each code once).
+TEST(PackedMatrix, E8pKeepsItsCodesWhereItsKernelRuns) {
+  if (!e8p_direct_enabled()) GTEST_SKIP() << "no AVX512_VBMI/GFNI/BITALG here, or LOWBIT_E8P_EXPAND set";
+  const QuantizedMatrix m = test::random_matrix(parse_quant_spec("e8p:g64"), 40, 256, 4);
+  const PackedMatrix p = PackedMatrix::pack(m, Isa::Avx512);
+  EXPECT_EQ(p.weight_bytes(), 48 * 256 / 4 + 48 * 4 * 2);  // 3 row tiles of 16; fp16 scales
+  // All 2^16 codes, once each: row r's k-th code is r·4096 + k.
+  QuantizedMatrix all = test::random_matrix(parse_quant_spec("e8p:gc"), 16, 8 * 4096, 5);
+  for (int64_t r = 0; r < 16; ++r)
+    for (int64_t k = 0; k < 4096; ++k) {
+      const uint32_t code = static_cast<uint32_t>(r * 4096 + k);
+      all.codes[r * all.row_code_bytes() + 2 * k] = static_cast<uint8_t>(code & 0xFF);
+      all.codes[r * all.row_code_bytes() + 2 * k + 1] = static_cast<uint8_t>(code >> 8);
+    }
+  const std::vector<float> ref = dequantize(all);
+  const PackedMatrix q = PackedMatrix::pack(all, Isa::Avx512);
+  std::vector<float> w(16 * 8 * 4096);
+  q.dequantize_rows(0, 16, w.data());
+  for (size_t i = 0; i < w.size(); ++i)
+    ASSERT_LE(std::fabs(w[i] - ref[i]), 1e-6f * std::fabs(ref[i])) << "code " << (i / 8) << " weight " << i % 8;
+  check_case(all, Shape{16, all.cols, 3}, 7);
+}
+
 TEST(PackedMatrix, EmptyAndMovedFromAreZeroByZero) {
   PackedMatrix e;
   EXPECT_EQ(e.rows(), 0);
