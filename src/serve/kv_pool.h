@@ -81,7 +81,7 @@ class KvBlockPool {
 
   KvCache prototype_;  // layout, layers, block_rows
   int64_t block_rows_, max_blocks_;
-  int64_t alive_ = 0, reserved_ = 0, reused_tokens_ = 0;
+  int64_t reserved_ = 0, reused_tokens_ = 0;
   uint64_t clock_ = 0;
   uint64_t seed_ = 0;  // random per pool: chain keys cannot be predicted to force collisions
   std::unordered_map<uint64_t, Entry> prefixes_;
