@@ -1,8 +1,8 @@
 // E8P kernel on the direct layout (packed_layout.h): AVX-512 + VNNI for the dot products, and
 // VBMI, GFNI and BITALG to decode 16-bit codes in registers (only packed, hence only called,
-// when e8p_direct_enabled()). Memory holds 2 bits per weight; the u values, zeros, activation blocks and
-// float steps are exactly those of the integer family's E8P path, so results are bit-identical
-// to the scalar twin.
+// when e8p_direct_enabled()). Memory holds 2 bits per weight; the u values, zeros, activation
+// blocks and float steps are exactly those of the integer family's E8P path, so results are
+// bit-identical to the scalar twin.
 //
 // Decoding 32 codes (one zmm of words):
 //   1. pattern -> magnitude bit planes: four 64-entry vpermt2w lookups, picked by bits 6 and 7;
@@ -29,7 +29,7 @@ constexpr int64_t kBlockBytes = 128;  // 64 codes: 16 rows × 4 chunks of 8 colu
 struct Decoder {
   __m512i planes[8];  // E8pKernelTables::planes, 32 words per register
   __m512i nibble_u;
-  __m512i select_bit;  // byte j of every qword: 1 << j
+  __m512i select_bit;           // byte j of every qword: 1 << j
   __m512i pair_even, pair_odd;  // dword lanes 2r and 2r + 1 of (rows 0-7 | rows 8-15)
 };
 
@@ -46,7 +46,8 @@ inline Decoder make_decoder() {
 
 // 32 codes (one half k-block) -> u of its first chunk for rows 0-7 (u[0]) and 8-15 (u[1]) and of
 // its second chunk (u[2], u[3]); qword lane L is row L (L + 8), byte j column j of the chunk.
-inline __attribute__((always_inline)) void decode_half(const Decoder& d, __m512i c, __m512i (&u)[4]) {
+inline __attribute__((always_inline)) void decode_half(const Decoder& d, __m512i c,
+                                                       __m512i (&u)[4]) {
   const __m512i r0 = _mm512_permutex2var_epi16(d.planes[0], c, d.planes[1]);
   const __m512i r1 = _mm512_permutex2var_epi16(d.planes[2], c, d.planes[3]);
   const __m512i r2 = _mm512_permutex2var_epi16(d.planes[4], c, d.planes[5]);
@@ -57,12 +58,15 @@ inline __attribute__((always_inline)) void decode_half(const Decoder& d, __m512i
                                                _mm512_mask_mov_epi16(r2, bit6, r3));
   // Signs of y_0..y_6 (code bits 8..14); y_7's makes #{j : negative XOR |y_j| = 3/2} even.
   const __m512i s7 = _mm512_and_si512(_mm512_srli_epi16(c, 8), _mm512_set1_epi16(0x7F));
-  const __m512i odd = _mm512_ternarylogic_epi32(s7, planes, _mm512_set1_epi16(0xFF), 0x28);  // (a^b)&c
+  const __m512i odd =
+      _mm512_ternarylogic_epi32(s7, planes, _mm512_set1_epi16(0xFF), 0x28);  // (a^b)&c
   const __m512i parity = _mm512_slli_epi16(_mm512_popcnt_epi16(odd), 7);
   const __m512i t_all = _mm512_srai_epi16(c, 15);  // the shift bit in all 16 bits
   __m512i signs = _mm512_ternarylogic_epi32(s7, parity, _mm512_set1_epi16(0x80), 0xF8);  // a|(b&c)
-  signs = _mm512_ternarylogic_epi32(signs, t_all, _mm512_set1_epi16(static_cast<short>(0xFF00)), 0xF8);
-  const __m512i pairs[2] = {_mm512_unpacklo_epi16(signs, planes), _mm512_unpackhi_epi16(signs, planes)};
+  signs =
+      _mm512_ternarylogic_epi32(signs, t_all, _mm512_set1_epi16(static_cast<short>(0xFF00)), 0xF8);
+  const __m512i pairs[2] = {_mm512_unpacklo_epi16(signs, planes),
+                            _mm512_unpackhi_epi16(signs, planes)};
   for (int k = 0; k < 2; ++k) {
     const __m512i bits = _mm512_gf2p8affine_epi64_epi8(d.select_bit, pairs[k], 0);
     u[2 * k] = _mm512_permutexvar_epi8(_mm512_srli_epi16(bits, 4), d.nibble_u);
@@ -116,7 +120,8 @@ inline __attribute__((always_inline)) void e8p_matvec_tiles(const IntPacked& w, 
         gacc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), xs, gacc[i]);
       }
     }
-    for (int i = 0; i < NR; ++i) acc[i] = _mm512_fmadd_ps(gacc[i], load_scales(w, ((tile + i) * G + g) * R), acc[i]);
+    for (int i = 0; i < NR; ++i)
+      acc[i] = _mm512_fmadd_ps(gacc[i], load_scales(w, ((tile + i) * G + g) * R), acc[i]);
   }
   for (int i = 0; i < NR; ++i) out[i] = acc[i];
 }
@@ -137,8 +142,8 @@ inline __attribute__((always_inline)) void decode_block_lut4(const Decoder& d, c
   });
   const __m512i low_nibble = _mm512_set1_epi8(0x0F);
   for (int m = 0; m < 4; ++m) {  // (A & C) | (B & ~C): imm 0xE4
-    const __m512i v = _mm512_ternarylogic_epi32(_mm512_srli_epi16(step[m], 1),
-                                                _mm512_slli_epi16(step[m + 4], 3), low_nibble, 0xE4);
+    const __m512i v = _mm512_ternarylogic_epi32(
+        _mm512_srli_epi16(step[m], 1), _mm512_slli_epi16(step[m + 4], 3), low_nibble, 0xE4);
     _mm512_storeu_si512(out + V * m, v);
   }
 }
@@ -163,7 +168,8 @@ void e8p_prefill(const IntPacked& w, const Decoder& dec, const IntActs& a, int64
   }
 }
 
-void e8p_run(const IntPacked& w, const IntActs& a, int64_t tile0, int64_t tile1, int64_t T, float* y) {
+void e8p_run(const IntPacked& w, const IntActs& a, int64_t tile0, int64_t tile1, int64_t T,
+             float* y) {
   const Decoder dec = make_decoder();
   if (a.nt == 1) {  // decode: two row tiles at a time for independent dependency chains
     constexpr int NR = 2;

@@ -14,7 +14,7 @@ namespace lowbit {
 namespace {
 
 constexpr int kE8pTileRows = 16;
-constexpr int kChunksPerBlock = kBlock / kE8pDim;        // 4
+constexpr int kChunksPerBlock = kBlock / kE8pDim;               // 4
 constexpr int kWordsPerBlock = kE8pTileRows * kChunksPerBlock;  // 64
 
 // Where word i (0..63) of a packed block comes from: its chunk (0..3) and row lane (0..15).
@@ -72,7 +72,8 @@ void e8p_block_codes(const uint8_t* block, uint8_t* u) {
     int8_t v[kE8pDim];
     e8p_decode_x4(code, v);
     const WordSlot s = word_slot(i);
-    for (int j = 0; j < kE8pDim; ++j) u[s.lane * kBlock + s.chunk * kE8pDim + j] = static_cast<uint8_t>(v[j] + 11);
+    for (int j = 0; j < kE8pDim; ++j)
+      u[s.lane * kBlock + s.chunk * kE8pDim + j] = static_cast<uint8_t>(v[j] + 11);
   }
 }
 
