@@ -248,7 +248,9 @@ IntPacked pack_int(const QuantizedMatrix& m, Isa isa, int tile_rows) {
   else
     w.scale_store = m.spec.scale_type == ScaleType::BF16 ? ScaleStore::BF16 : ScaleStore::F16;
   if (m.spec.kind == FormatKind::E8P && isa == Isa::Avx512 && tile_rows == 16 && e8p_direct_enabled()) {
-    w.e8p = true;  // the codes as they are, decoded by the kernel (same u, z and m as below)
+    // The codes as they are, decoded by the kernel (same u, z and m as below). w.lut keeps E8P's
+    // q -> u table: the prefill path decodes each row tile into the 4-bit look-up layout.
+    w.e8p = true;
     w.lut4 = false;
     w.bits = 2;
     pack_e8p_codes(m, w);

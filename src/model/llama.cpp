@@ -113,8 +113,8 @@ namespace {
 
 // One block's activation buffers, kept per thread across forward calls and grown as needed. A
 // prefill needs tens of MB here; allocated afresh on every call, blocks that size come from mmap
-// and fault in every page again (measured: 40-50 ms of a 64-token prefill at 7B layer shapes,
-// a third of it). Every user overwrites the rows it reads; attention and MLP blocks never nest.
+// and fault in every page again (measured: 40-50 ms of a ~125 ms 64-token prefill at 7B layer
+// shapes). Every user overwrites the rows it reads; attention and MLP blocks never nest.
 float* block_buffer(int slot, int64_t n) {
   thread_local std::array<std::vector<float>, 6> buffers;
   std::vector<float>& b = buffers[static_cast<size_t>(slot)];
