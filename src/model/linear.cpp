@@ -50,37 +50,52 @@ void Linear::set_correction(const LowRankFactors& c, Isa isa) {
   const QuantSpec f16 = parse_quant_spec("f16");
   auto packed = std::make_shared<Correction>();
   packed->a = PackedMatrix::pack(store_plain(c.a.data(), c.rank, c.cols, f16), isa);
-  packed->bt.resize(c.b.size());
+  std::vector<uint16_t> bt(c.b.size());
   for (int64_t r = 0; r < c.rows; ++r)
-    for (int64_t j = 0; j < c.rank; ++j) packed->bt[j * c.rows + r] = f32_to_f16(c.b[r * c.rank + j]);
+    for (int64_t j = 0; j < c.rank; ++j) bt[j * c.rows + r] = f32_to_f16(c.b[r * c.rank + j]);
+  packed->bt = block_f16_rows(bt.data(), c.rank, c.rows);
   correction_ = std::move(packed);
 }
 
 namespace {
 
-// y[T, rows] += (x[T, cols]·Aᵀ)·Bᵀ: xa = x·Aᵀ by the packed kernel, then each token's
-// y += Σ_j xa[j]·Bᵀ[j, :] (fp16 rows, kernels/f16_axpy.h) over the threads' slices of the output.
-void add_packed_low_rank(const PackedMatrix& a, const std::vector<uint16_t>& bt, const float* x, int64_t T,
-                         float* y) {
-  const int64_t r = a.rows(), rows = static_cast<int64_t>(bt.size()) / r;
+// Output columns per block of the correction's second product: Bᵀ's r × 64 fp16 of a block
+// stay in L1 while every token's outputs of that block are updated.
+constexpr int64_t kCorrectionBlock = 64;
+
+// y[t, i] += Σ_j xa[t, j]·Bᵀ[j, i] for the T tokens and outputs i in [i0, i1) (a block of outputs
+// at a time, all tokens per block: Bᵀ is read from memory once per call).
+void add_correction_rows(const std::vector<uint16_t>& bt, int64_t r, int64_t rows, const float* xa, int64_t T,
+                         int64_t i0, int64_t i1, float* y) {
+  for (int64_t b = i0; b < i1; b += kCorrectionBlock)
+    for (int64_t t = 0; t < T; ++t)
+      add_scaled_f16_blocks(xa + t * r, bt.data(), r, b, std::min(i1, b + kCorrectionBlock), y + t * rows);
+}
+
+// y[T, rows] += (x[T, cols]·Aᵀ)·Bᵀ: xa = x·Aᵀ by the packed kernel, then Bᵀ's rows added over the
+// threads' slices of the output. (Running both inside the base product's parallel region, with
+// x·Aᵀ shared out by A's row tiles, measured no faster: bench/bench_linear.cpp. The cost is the
+// fp16 arithmetic, not the two thread hand-offs.)
+void add_packed_low_rank(const PackedMatrix& a, const std::vector<uint16_t>& bt, int64_t rows, const float* x,
+                         int64_t T, float* y) {
+  const int64_t r = a.rows();
   thread_local std::vector<float> scratch;
   scratch.resize(static_cast<size_t>(T * r));
   const float* xa = scratch.data();
   a.matmul(x, T, scratch.data());
-  parallel_for(rows, [&](int64_t i0, int64_t i1) {
-    for (int64_t t = 0; t < T; ++t) add_scaled_f16_rows(xa + t * r, bt.data(), r, rows, i0, i1, y + t * rows);
-  });
+  parallel_for(rows, [&](int64_t i0, int64_t i1) { add_correction_rows(bt, r, rows, xa, T, i0, i1, y); });
 }
 
 // The factors as fp32 arrays (for training's products): a [r, cols], b [rows, r].
-LowRankDelta decoded_factors(const PackedMatrix& a, const std::vector<uint16_t>& bt) {
+LowRankDelta decoded_factors(const PackedMatrix& a, const std::vector<uint16_t>& bt, int64_t rows) {
   LowRankDelta d;
-  d.rank = a.rows(), d.rows = static_cast<int64_t>(bt.size()) / a.rows(), d.cols = a.cols();
+  d.rank = a.rows(), d.rows = rows, d.cols = a.cols();
   d.a.resize(static_cast<size_t>(d.rank * d.cols));
   d.b.resize(static_cast<size_t>(d.rows * d.rank));
   a.dequantize_rows(0, d.rank, d.a.data());
   for (int64_t r = 0; r < d.rows; ++r)
-    for (int64_t j = 0; j < d.rank; ++j) d.b[r * d.rank + j] = f16_to_f32(bt[j * d.rows + r]);
+    for (int64_t j = 0; j < d.rank; ++j)
+      d.b[r * d.rank + j] = f16_to_f32(bt[(r / kF16Block * d.rank + j) * kF16Block + r % kF16Block]);
   return d;
 }
 
@@ -112,7 +127,8 @@ void Linear::matmul(const float* x, int64_t T, const float* bias, float* y,
     packed_.matmul(x, T, y);
     if (bias) add_bias(bias, T, packed_.rows(), y);
   }
-  if (correction_) add_packed_low_rank(correction_->a, correction_->bt, x, T, y);  // the input the stored weight reads
+  // The input the stored weight reads.
+  if (correction_) add_packed_low_rank(correction_->a, correction_->bt, rows(), x, T, y);
   for (const auto& d : deltas_) add_low_rank(*d, x_in, T, y);
   for (const RowAdapter& ra : row_adapters) {
     const size_t i = static_cast<size_t>(ra.use.index);
@@ -164,7 +180,7 @@ void Linear::forward_decoded(const float* x, int64_t T, const float* bias, float
     });
     if (bias) add_bias(bias, T, R, y);
   }
-  if (correction_) add_low_rank(decoded_factors(correction_->a, correction_->bt), x, T, y);
+  if (correction_) add_low_rank(decoded_factors(correction_->a, correction_->bt, rows()), x, T, y);
 }
 
 void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumulate) const {
@@ -177,7 +193,7 @@ void Linear::backward_input(const float* dy, int64_t T, float* dx, bool accumula
       gemm<float>(false, false, T, C, n, 1.0f, dy + r0, R, tile, C, r0 == 0 && !accumulate ? 0.0f : 1.0f, dx, C);
     });
   }
-  if (correction_) add_low_rank_backward(decoded_factors(correction_->a, correction_->bt), dy, T, dx);
+  if (correction_) add_low_rank_backward(decoded_factors(correction_->a, correction_->bt, rows()), dy, T, dx);
 }
 
 int64_t Linear::groups_per_row() const {

@@ -61,7 +61,8 @@ class Linear {
   // matmul, forward_decoded and backward_input all include it. Inference computes (x·Aᵀ)·Bᵀ on
   // the process threads: A as an fp16 PackedMatrix (values rounded to fp16, as .lowbit files
   // store them; r dot products of length cols per token), then Bᵀ [r, rows] kept in fp16 and
-  // added as r contiguous scaled rows over the output (kernels/f16_axpy.h; a row-dot form of B,
+  // added as r scaled rows over the output, stored in blocks of 8 outputs (kernels/f16_axpy.h: one
+  // contiguous stream per range of outputs; a row-dot form of B,
   // r = 8..64 long, costs more per row than it streams). Per token it reads 2·r·(cols + rows)
   // bytes. Throws lowbit::Error if the shape is not the layer's.
   void set_correction(const LowRankFactors& c, Isa isa = best_isa());
@@ -119,7 +120,7 @@ class Linear {
   ActQuant input_quant_;
   struct Correction {
     PackedMatrix a;         // A [r, cols], fp16
-    std::vector<uint16_t> bt;  // Bᵀ [r, rows], fp16 bits
+    std::vector<uint16_t> bt;  // Bᵀ [r, rows], fp16 bits in kernels/f16_axpy.h's blocked layout
   };
   std::shared_ptr<const Correction> correction_;
   std::vector<std::shared_ptr<const LowRankDelta>> deltas_;

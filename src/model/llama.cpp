@@ -207,7 +207,7 @@ int64_t check_batch(std::span<const BatchSequence> seqs, const LlamaConfig& c, i
 }  // namespace
 
 void LlamaModel::forward_batch(std::span<const BatchSequence> seqs, std::vector<float>& logits) const {
-  const int64_t D = config_.dim, V = config_.vocab_size;
+  const int64_t D = config_.dim;
   const int64_t T = check_batch(seqs, config_, n_switchable_);
   std::vector<RowAdapter> ra;  // which rows add which switchable adapters
   int64_t first_row = 0;
@@ -223,6 +223,46 @@ void LlamaModel::forward_batch(std::span<const BatchSequence> seqs, std::vector<
     attention_block(weights_.layers[l], l, x.data(), seqs, T, ra);
     mlp_block(weights_.layers[l], x.data(), T, ra);
   }
+  head(seqs, x, logits);
+}
+
+std::vector<std::vector<float>> LlamaModel::layer_inputs(std::span<const int32_t> tokens) const {
+  const int64_t D = config_.dim, T = static_cast<int64_t>(tokens.size());
+  KvCache cache = new_cache(T);
+  const BatchSequence one{tokens, &cache, true};
+  check_batch({&one, 1}, config_, n_switchable_);
+  std::vector<std::vector<float>> inputs;
+  inputs.reserve(static_cast<size_t>(config_.n_layers + 1));
+  std::vector<float> x(T * D);
+  for (int64_t t = 0; t < T; ++t) std::memcpy(&x[t * D], weights_.embed_tokens.row(tokens[t]), sizeof(float) * D);
+  for (int64_t l = 0; l < config_.n_layers; ++l) {
+    inputs.push_back(x);
+    attention_block(weights_.layers[l], l, x.data(), {&one, 1}, T, {});
+    mlp_block(weights_.layers[l], x.data(), T, {});
+  }
+  inputs.push_back(std::move(x));
+  return inputs;
+}
+
+void LlamaModel::forward_from_layer(int64_t first_layer, std::span<const int32_t> tokens, std::vector<float> x,
+                                    std::vector<float>& logits) const {
+  const int64_t D = config_.dim, T = static_cast<int64_t>(tokens.size());
+  if (first_layer < 0 || first_layer > config_.n_layers || static_cast<int64_t>(x.size()) != T * D)
+    throw Error("model", "forward_from_layer: layer " + std::to_string(first_layer) + " or the hidden states' size " +
+                             std::to_string(x.size()) + " do not fit the model");
+  KvCache cache = new_cache(T);
+  const BatchSequence one{tokens, &cache, true};
+  check_batch({&one, 1}, config_, n_switchable_);
+  for (int64_t l = first_layer; l < config_.n_layers; ++l) {
+    attention_block(weights_.layers[l], l, x.data(), {&one, 1}, T, {});
+    mlp_block(weights_.layers[l], x.data(), T, {});
+  }
+  head({&one, 1}, x, logits);
+}
+
+void LlamaModel::head(std::span<const BatchSequence> seqs, const std::vector<float>& x,
+                      std::vector<float>& logits) const {
+  const int64_t D = config_.dim, V = config_.vocab_size;
   std::vector<int64_t> out_rows;  // rows of x whose logits are wanted, in output order
   int64_t row = 0;
   for (const BatchSequence& s : seqs) {

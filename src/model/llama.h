@@ -103,10 +103,24 @@ class LlamaModel {
   // empty batch or sequence, a null or repeated cache, a token id out of range or a cache overflow.
   void forward_batch(std::span<const BatchSequence> seqs, std::vector<float>& logits) const;
 
+  // For measurements that change one layer at a time (the bit allocation's KLD probes): the
+  // hidden states entering each layer for `tokens` at positions 0, 1, ... of a fresh cache,
+  // [n_layers + 1][T·D] (the last: the final norm's input), and the logits [T, V] of every
+  // position computed from layer first_layer's input x on (layers before it are not run; a model
+  // that differs from the one that made x only in layers >= first_layer gives what its own
+  // forward gives). Both throw lowbit::Error as forward does; forward_from_layer also for a
+  // layer outside [0, n_layers] or an x that is not [T, D].
+  std::vector<std::vector<float>> layer_inputs(std::span<const int32_t> tokens) const;
+  void forward_from_layer(int64_t first_layer, std::span<const int32_t> tokens, std::vector<float> x,
+                          std::vector<float>& logits) const;
+
  private:
   void attention_block(const LayerWeights& lw, int64_t layer, float* x, std::span<const BatchSequence> seqs,
                        int64_t T, std::span<const RowAdapter> ra) const;
   void mlp_block(const LayerWeights& lw, float* x, int64_t T, std::span<const RowAdapter> ra) const;
+  // The final norm and lm_head over x [T, D] for the rows each sequence wants; advances the
+  // sequences' caches past their tokens.
+  void head(std::span<const BatchSequence> seqs, const std::vector<float>& x, std::vector<float>& logits) const;
 
   LlamaConfig config_;
   LlamaWeights weights_;

@@ -120,3 +120,27 @@ TEST(BatchForward, RefusesBadBatchesWithoutTouchingCaches) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// The bit allocation's probes run a model from one layer's input on: from the hidden states a
+// full forward computes, every start layer gives the full forward's logits bit for bit.
+TEST(ForwardFromLayer, EqualsTheFullForwardFromEveryLayer) {
+  const LlamaModel& m = dense_stories();
+  const std::vector<int32_t> tokens = {1, 40, 41, 42, 7, 300, 12};
+  KvCache cache = m.new_cache(16);
+  std::vector<float> full, from;
+  m.forward(tokens, cache, true, full);
+  const auto inputs = m.layer_inputs(tokens);
+  ASSERT_EQ(static_cast<int64_t>(inputs.size()), m.config().n_layers + 1);
+  for (int64_t l = 0; l <= m.config().n_layers; ++l) {
+    m.forward_from_layer(l, tokens, inputs[l], from);
+    ASSERT_EQ(from, full) << "from layer " << l;
+  }
+  test::expect_error([&] { m.forward_from_layer(m.config().n_layers + 1, tokens, inputs[0], from); }, "do not fit");
+  test::expect_error([&] { m.forward_from_layer(0, {tokens.data(), 3}, inputs[0], from); }, "do not fit");
+}
+
+}  // namespace
+}  // namespace lowbit
