@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "serve/chat_page.h"
 #include "serve/openai_api.h"
+#include "serve/peer_socket.h"
 #include "serve/stop_matcher.h"
 
 namespace lowbit {
@@ -35,6 +36,10 @@ struct Generation {
   std::string id;
   int64_t created = 0, completion_tokens = 0, text_offset = 0;
   bool first_chunk = true;
+  int socket = -1;  // the client's connection (serve/peer_socket.h), -1 if not found
+
+  // The client has hung up (checked without writing to it).
+  bool client_gone() const { return socket >= 0 && peer_hung_up(socket); }
 
   Generation(std::atomic<int>& live_count, ApiRequest r, std::shared_ptr<RequestHandle> h, const Tokenizer& tok,
              std::vector<std::string> stop_strings, std::string id_)
@@ -187,6 +192,11 @@ void ApiServer::Impl::reply_whole(Generation& g, httplib::Response& res) {
   std::string text;
   std::vector<TokenEvent> events;
   for (;;) {
+    if (g.client_gone()) {  // nobody to reply to: free the slot now, not at max_tokens
+      g.handle->cancel();
+      res.status = 499;  // never sent: the connection is closed (nginx's "client closed request")
+      return;
+    }
     Progress p = poll(g, kPollInterval);
     text += p.text;
     for (TokenEvent& e : p.events) events.push_back(std::move(e));
@@ -217,7 +227,7 @@ bool ApiServer::Impl::stream_step(Generation& g, httplib::DataSink& sink) {
     g.first_chunk = false;
   }
   if (!p.finished) {
-    if (sink.is_writable()) return true;
+    if (sink.is_writable() && !g.client_gone()) return true;
     g.handle->cancel();
     return false;
   }
@@ -310,7 +320,7 @@ void ApiServer::install_routes() {
   auto generate = [&m](Endpoint e) {
     // The body is read here, not by the library: its size limit applies to Content-Length only,
     // and a chunked body must stop at the same limit.
-    return [&m, e](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& reader) {
+    return [&m, e](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
       try {
         std::string body;
         const bool read = reader([&](const char* data, size_t n) {
@@ -322,6 +332,7 @@ void ApiServer::install_routes() {
         // connection that broke mid-body.
         if (!read) throw ApiError(413, "the request body is larger than " + std::to_string(m.opt.max_body_bytes) + " bytes");
         std::shared_ptr<Generation> g = m.start(body, e);
+        g->socket = connection_socket(req.remote_addr, req.remote_port, req.local_port);
         if (g->req.stream)
           m.reply_stream(std::move(g), res);
         else

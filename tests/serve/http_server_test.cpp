@@ -6,7 +6,13 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <thread>
 
 #include "serve_test_model.h"
@@ -41,6 +47,7 @@ class Served {
     return c;
   }
   Scheduler& scheduler() { return sched_; }
+  int port() const { return port_; }
 
  private:
   ChatSetup chat_;
@@ -275,6 +282,41 @@ TEST(HttpServer, FullQueueAnswers503AndDisconnectFreesTheSlot) {
   EXPECT_LT(s.scheduler().stats().generated_tokens_total, 450);
   const json ok = post(c, "/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}}, &status);
   EXPECT_EQ(status, 200);
+}
+
+// A client that sends a non-streamed request and hangs up before the reply: the server notices
+// without writing (serve/peer_socket.h) and cancels the generation instead of running it to
+// max_tokens (ignore_eos: without the cancel it would generate all of them).
+TEST(HttpServer, NonStreamedRequestOfAClientThatHungUpIsCancelled) {
+  SchedulerOptions so;
+  so.parallel = 1;
+  Served s(so);
+  const int64_t max_tokens = 250;
+  const std::string body =
+      json({{"prompt", "Once"}, {"max_tokens", max_tokens}, {"ignore_eos", true}, {"temperature", 0}}).dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(s.port()));
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  close(fd);
+  for (int i = 0; i < 400 && s.scheduler().stats().requests_total == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto busy = [&] {
+    const SchedulerStats st = s.scheduler().stats();
+    return st.active + st.queued > 0;
+  };
+  for (int i = 0; i < 1000 && busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const SchedulerStats st = s.scheduler().stats();
+  EXPECT_EQ(st.requests_total, 1);
+  EXPECT_EQ(st.active + st.queued, 0);
+  std::printf("tokens generated for the client that hung up: %lld of %lld\n",
+              static_cast<long long>(st.generated_tokens_total), static_cast<long long>(max_tokens));
+  EXPECT_LT(st.generated_tokens_total, max_tokens);
 }
 
 TEST(HttpServer, ConcurrentGreedyRequestsAllEqualGenerate) {
