@@ -51,6 +51,26 @@ TEST(Calibration, DirectoryMixesFilesAndSkipsShortOnes) {
   EXPECT_EQ(set.windows.size(), 4u);
 }
 
+// Token ids are kept per file for the process; another tokenizer or a changed file must not get
+// the kept ids.
+TEST(Calibration, KeptTokensFollowTheTokenizerAndTheFile) {
+  const std::string file = test::temp_dir() + "/kept.txt";
+  test::write_file(file, "one two three four five six seven eight nine ten eleven twelve");
+  CalibrationOptions opt;
+  opt.source = file;
+  opt.windows = 1;
+  opt.window_len = 4;
+  const auto ref = ref_tokenizer();
+  const auto llama = load_tokenizer_file(test::shared_path("models/llama2-tokenizer/tokenizer.model"));
+  EXPECT_EQ(load_calibration(*ref, opt).source_tokens,
+            static_cast<int64_t>(ref->encode(test::read_file(file), false).size()));
+  EXPECT_EQ(load_calibration(*llama, opt).source_tokens,
+            static_cast<int64_t>(llama->encode(test::read_file(file), false).size()));
+  test::write_file(file, "a longer text now: one two three four five six seven eight nine ten eleven twelve");
+  EXPECT_EQ(load_calibration(*ref, opt).source_tokens,
+            static_cast<int64_t>(ref->encode(test::read_file(file), false).size()));
+}
+
 TEST(Calibration, BadSourcesFailClearly) {
   const auto tok = ref_tokenizer();
   CalibrationOptions opt;
