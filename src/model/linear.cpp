@@ -67,6 +67,10 @@ constexpr int64_t kCorrectionBlock = 64;
 // at a time, all tokens per block: Bᵀ is read from memory once per call).
 void add_correction_rows(const std::vector<uint16_t>& bt, int64_t r, int64_t rows, const float* xa, int64_t T,
                          int64_t i0, int64_t i1, float* y) {
+  if (T == 1) {  // decode: one stream over the slice, nothing to reuse
+    add_scaled_f16_blocks(xa, bt.data(), r, i0, i1, y);
+    return;
+  }
   for (int64_t b = i0; b < i1; b += kCorrectionBlock)
     for (int64_t t = 0; t < T; ++t)
       add_scaled_f16_blocks(xa + t * r, bt.data(), r, b, std::min(i1, b + kCorrectionBlock), y + t * rows);

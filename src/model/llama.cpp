@@ -219,11 +219,16 @@ void LlamaModel::forward_batch(std::span<const BatchSequence> seqs, std::vector<
   int64_t t = 0;
   for (const BatchSequence& s : seqs)
     for (int32_t id : s.tokens) std::memcpy(&x[t++ * D], weights_.embed_tokens.row(id), sizeof(float) * D);
-  for (int64_t l = 0; l < config_.n_layers; ++l) {
-    attention_block(weights_.layers[l], l, x.data(), seqs, T, ra);
-    mlp_block(weights_.layers[l], x.data(), T, ra);
-  }
+  run_layers(0, config_.n_layers, x.data(), seqs, T, ra);
   head(seqs, x, logits);
+}
+
+void LlamaModel::run_layers(int64_t first, int64_t last, float* x, std::span<const BatchSequence> seqs, int64_t T,
+                            std::span<const RowAdapter> ra) const {
+  for (int64_t l = first; l < last; ++l) {
+    attention_block(weights_.layers[l], l, x, seqs, T, ra);
+    mlp_block(weights_.layers[l], x, T, ra);
+  }
 }
 
 std::vector<std::vector<float>> LlamaModel::layer_inputs(std::span<const int32_t> tokens) const {
@@ -237,8 +242,7 @@ std::vector<std::vector<float>> LlamaModel::layer_inputs(std::span<const int32_t
   for (int64_t t = 0; t < T; ++t) std::memcpy(&x[t * D], weights_.embed_tokens.row(tokens[t]), sizeof(float) * D);
   for (int64_t l = 0; l < config_.n_layers; ++l) {
     inputs.push_back(x);
-    attention_block(weights_.layers[l], l, x.data(), {&one, 1}, T, {});
-    mlp_block(weights_.layers[l], x.data(), T, {});
+    run_layers(l, l + 1, x.data(), {&one, 1}, T, {});
   }
   inputs.push_back(std::move(x));
   return inputs;
@@ -253,10 +257,7 @@ void LlamaModel::forward_from_layer(int64_t first_layer, std::span<const int32_t
   KvCache cache = new_cache(T);
   const BatchSequence one{tokens, &cache, true};
   check_batch({&one, 1}, config_, n_switchable_);
-  for (int64_t l = first_layer; l < config_.n_layers; ++l) {
-    attention_block(weights_.layers[l], l, x.data(), {&one, 1}, T, {});
-    mlp_block(weights_.layers[l], x.data(), T, {});
-  }
+  run_layers(first_layer, config_.n_layers, x.data(), {&one, 1}, T, {});
   head({&one, 1}, x, logits);
 }
 

@@ -118,6 +118,9 @@ class LlamaModel {
   void attention_block(const LayerWeights& lw, int64_t layer, float* x, std::span<const BatchSequence> seqs,
                        int64_t T, std::span<const RowAdapter> ra) const;
   void mlp_block(const LayerWeights& lw, float* x, int64_t T, std::span<const RowAdapter> ra) const;
+  // Blocks [first, last) over the rows x [T, D] in place.
+  void run_layers(int64_t first, int64_t last, float* x, std::span<const BatchSequence> seqs, int64_t T,
+                  std::span<const RowAdapter> ra) const;
   // The final norm and lm_head over x [T, D] for the rows each sequence wants; advances the
   // sequences' caches past their tokens.
   void head(std::span<const BatchSequence> seqs, const std::vector<float>& x, std::vector<float>& logits) const;

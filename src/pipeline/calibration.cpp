@@ -34,19 +34,25 @@ std::vector<std::string> source_files(const std::string& source) {
   return files;
 }
 
+// The tokenizer's kind, plus the hash and size of its serialized form (computed once per load).
+std::string tokenizer_fingerprint(const Tokenizer& tokenizer) {
+  const TokenizerBlob blob = tokenizer.to_blob();
+  return blob.kind + '\0' + std::to_string(std::hash<std::string>{}(blob.bytes)) + '\0' +
+         std::to_string(blob.bytes.size());
+}
+
 // A file's token ids, kept for the rest of the process: one run reads the same text several times
 // (a --target-size measurement, then the quantization, then --tune), and tokenizing the default
 // mix is ~8 % of a first ref-m --target-size run (perf). Keyed by the tokenizer's serialized form,
 // the file's path, size and modification time, so another tokenizer or an edited file misses.
-std::shared_ptr<const std::vector<int32_t>> file_tokens(const Tokenizer& tokenizer, const std::string& file) {
+// `tokenizer_key` is tokenizer_fingerprint(tokenizer).
+std::shared_ptr<const std::vector<int32_t>> file_tokens(const Tokenizer& tokenizer, const std::string& tokenizer_key,
+                                                        const std::string& file) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const auto size = fs::file_size(file, ec);
   const auto mtime = fs::last_write_time(file, ec).time_since_epoch().count();
-  const TokenizerBlob blob = tokenizer.to_blob();
-  const std::string key = blob.kind + '\0' + std::to_string(std::hash<std::string>{}(blob.bytes)) + '\0' +
-                          std::to_string(blob.bytes.size()) + '\0' + file + '\0' + std::to_string(size) + '\0' +
-                          std::to_string(mtime);
+  const std::string key = tokenizer_key + '\0' + file + '\0' + std::to_string(size) + '\0' + std::to_string(mtime);
   static std::mutex mu;
   static std::map<std::string, std::shared_ptr<const std::vector<int32_t>>> cache;
   {
@@ -77,8 +83,9 @@ CalibrationSet load_calibration(const Tokenizer& tokenizer, const CalibrationOpt
   std::vector<std::shared_ptr<const std::vector<int32_t>>> streams;  // files with at least window_len tokens
   std::vector<int64_t> starts;                // cumulative count of valid window starts
   int64_t total_starts = 0;
+  const std::string tokenizer_key = tokenizer_fingerprint(tokenizer);
   for (const std::string& file : source_files(opt.source)) {
-    std::shared_ptr<const std::vector<int32_t>> ids = file_tokens(tokenizer, file);
+    std::shared_ptr<const std::vector<int32_t>> ids = file_tokens(tokenizer, tokenizer_key, file);
     set.source_tokens += static_cast<int64_t>(ids->size());
     set.files.push_back(file);
     if (static_cast<int64_t>(ids->size()) < opt.window_len) continue;
