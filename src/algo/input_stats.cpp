@@ -9,7 +9,7 @@
 namespace lowbit {
 
 InputStats::InputStats(int64_t dim)
-    : dim_(dim), upper_(static_cast<size_t>(dim * dim), 0.0f), sum_abs_(dim, 0.0), sum_sq_(dim, 0.0) {
+    : dim_(dim), upper_(static_cast<size_t>(dim * dim), 0.0f), sum_abs_(dim, 0.0), sum_sq_(dim, 0.0), max_abs_(dim, 0.0f) {
   LOWBIT_ASSERT(dim >= 1);
 }
 
@@ -20,7 +20,9 @@ void InputStats::add(const float* x, int64_t T) {
   for (int64_t t = 0; t < T; ++t) {
     const float* row = x + t * dim_;
     for (int64_t i = 0; i < dim_; ++i) {
-      sum_abs_[i] += std::fabs(row[i]);
+      const float a = std::fabs(row[i]);
+      sum_abs_[i] += a;
+      if (a > max_abs_[i] || std::isnan(a)) max_abs_[i] = a;  // a NaN sticks
       sum_sq_[i] += static_cast<double>(row[i]) * row[i];
     }
   }
@@ -46,6 +48,8 @@ std::vector<float> InputStats::mean_abs() const {
   for (int64_t i = 0; i < dim_; ++i) m[i] = static_cast<float>(sum_abs_[i] / static_cast<double>(count_));
   return m;
 }
+
+std::vector<float> InputStats::max_abs() const { return max_abs_; }
 
 std::vector<float> InputStats::mean_sq() const {
   std::vector<float> m(dim_, 0.0f);

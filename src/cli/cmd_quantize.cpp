@@ -232,7 +232,8 @@ void add_quantize(CLI::App& app) {
                   "e.g. rtn:int4:g128, rtn:int4:g128:clip, rtn:nf4:g64:dq, imatrix:int4:g128, gptq:int3:g128[:noact][:clip], "
                   "awq:int4:g128, gptq:e8p:g64 (E8 lattice code book, 2.25 bits/weight), f16; gptq:int2:g64:lr16 adds a "
                   "rank-16 fp16 correction of each linear's quantization error; append :rot to rotate "
-                  "the model first (Hadamard, folded into the weights) and/or :had to rotate down_proj inputs at run time")
+                  "the model first (Hadamard, folded into the weights), :had to rotate down_proj inputs at run time and/or "
+                  ":smooth[<alpha>] for SmoothQuant's migration of activation outliers into the weights (for --act int8/int4)")
       ->each([a](const std::string&) { a->recipe_given = true; });
   cmd->add_option("--tensor", a->opt.overrides, "per-tensor override REGEX=RECIPE (repeatable), e.g. 'lm_head=f16'; REGEX (ECMAScript, matched "
                   "against whole tensor names) may have at most 512 characters, 32 groups and 4 quantifiers, and no "

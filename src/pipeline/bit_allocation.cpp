@@ -273,6 +273,7 @@ Measurement measure_model(const ModelSource& src, const Tokenizer& tokenizer, co
   if (opt.kld_windows < 1) throw Error(kComp, "--kld-windows must be >= 1");
 
   if (plan.hadamard_down()) throw Error(kComp, "':had' is not supported with --target-* yet (':rot' is)");
+  if (plan.smooth_alpha() > 0) throw Error(kComp, "':smooth' is not supported with --target-* yet (':rot' is)");
   std::optional<ModelRotation> rot;
   if (plan.rotate()) rot = ModelRotation::make(c, opt.calibration.seed);
   m.rotation = rot ? rot->to_json() : "";

@@ -9,6 +9,7 @@
 #include "algo/gptq.h"
 #include "algo/input_stats.h"
 #include "algo/rtn.h"
+#include "algo/smooth_quant.h"
 #include "base/error.h"
 #include "model/attention.h"
 #include "model/llama.h"
@@ -106,29 +107,39 @@ LayerStats float_pass(const LlamaConfig& c, const FloatLayer& layer, Activations
   return st;
 }
 
-// AWQ for one group of linears sharing an input: searches the scales over the members whose
-// recipe is awq, then folds them into every member (columns) and into the predecessor
-// (`divide` gets the scales). Nothing changes when plain RTN wins the search.
-void awq_group(FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
-               const std::vector<std::string>& members, const InputStats& stats,
-               const std::function<void(const float* s)>& divide) {
-  std::vector<AwqLinearRef> refs;
-  const Recipe* recipe = nullptr;
-  for (const std::string& m : members) {
-    if (recipes.at(m).algorithm != "awq") continue;
-    const DenseWeight& w = layer.linears.at(m);
-    refs.push_back({w.w.data(), w.rows, w.cols});
-    if (recipe == nullptr) recipe = &recipes.at(m);
+// Scales for one group of linears sharing an input (members by short name, stats of that
+// input), or nothing to leave the group as it is.
+using GroupScales = std::function<std::optional<std::vector<float>>(const std::vector<std::string>& members,
+                                                                     const InputStats& stats)>;
+
+// Folds per-input-channel scales s into the layer wherever that leaves its float function
+// unchanged (x -> x/s, W -> W·diag(s)): down by up_proj's rows, o by v_proj's rows (only when
+// n_heads == n_kv_heads: v's output channel c then feeds o's input channel c), q/k/v by the
+// attention norm, gate/up by the FFN norm. The statistics come from one float pass before any
+// fold; the row folds come first so that the column groups of q/k/v and gate/up see their final
+// rows (dividing v's or up's rows does not change the inputs of q/k/v or gate/up).
+void fold_channel_scales(const LlamaConfig& c, FloatLayer& layer, Activations& act, const GroupScales& scales) {
+  const LayerStats st = float_pass(c, layer, act);
+  const int64_t D = c.dim, H = c.hidden_dim;
+  auto fold = [&](const std::vector<std::string>& members, const InputStats& stats,
+                  const std::function<void(const float* s)>& divide) {
+    const std::optional<std::vector<float>> s = scales(members, stats);
+    if (!s) return;
+    for (const std::string& m : members) {
+      DenseWeight& w = layer.linears.at(m);
+      awq_scale_columns(w.w.data(), w.rows, w.cols, s->data());
+    }
+    divide(s->data());
+  };
+  fold({"down_proj"}, st.down, [&](const float* s) { awq_divide_rows(layer.linears.at("up_proj").w.data(), H, D, s); });
+  if (c.n_heads == c.n_kv_heads) {
+    fold({"o_proj"}, st.o, [&](const float* s) {
+      awq_divide_rows(layer.linears.at("v_proj").w.data(), layer.linears.at("v_proj").rows, D, s);
+      if (!layer.v_bias.empty()) awq_divide_rows(layer.v_bias.data(), static_cast<int64_t>(layer.v_bias.size()), 1, s);
+    });
   }
-  if (refs.empty()) return;
-  const std::vector<float> h = stats.hessian(), mean_abs = stats.mean_abs();
-  const AwqSearchResult r = awq_search_scales(refs, stats.dim(), mean_abs.data(), h.data(), recipe->spec);
-  if (!r.scaled) return;
-  for (const std::string& m : members) {
-    DenseWeight& w = layer.linears.at(m);
-    awq_scale_columns(w.w.data(), w.rows, w.cols, r.scales.data());
-  }
-  divide(r.scales.data());
+  fold({"q_proj", "k_proj", "v_proj"}, st.attn, [&](const float* s) { awq_divide_rows(layer.attn_norm.data(), D, 1, s); });
+  fold({"gate_proj", "up_proj"}, st.ffn, [&](const float* s) { awq_divide_rows(layer.ffn_norm.data(), D, 1, s); });
 }
 
 bool has_awq(const std::map<std::string, Recipe>& recipes) {
@@ -137,26 +148,37 @@ bool has_awq(const std::map<std::string, Recipe>& recipes) {
   return false;
 }
 
-// AWQ's float pass: all scales are searched on the float layer's inputs and folded before any
-// linear is quantized. Row folds (v by o's scales, up by down's) come before the column searches
-// of q/k/v and gate/up so those see their final rows.
+// AWQ's float pass: the scales of each group are searched over its members whose recipe is awq
+// (folded into every member); nothing changes where plain RTN wins the search.
 void awq_fold_layer(const LlamaConfig& c, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
                     Activations& act) {
-  const LayerStats st = float_pass(c, layer, act);
-  const int64_t D = c.dim, H = c.hidden_dim;
-  awq_group(layer, recipes, {"down_proj"}, st.down, [&](const float* s) {
-    awq_divide_rows(layer.linears.at("up_proj").w.data(), H, D, s);
+  fold_channel_scales(c, layer, act, [&](const std::vector<std::string>& members, const InputStats& stats)
+                                         -> std::optional<std::vector<float>> {
+    std::vector<AwqLinearRef> refs;
+    const Recipe* recipe = nullptr;
+    for (const std::string& m : members) {
+      if (recipes.at(m).algorithm != "awq") continue;
+      const DenseWeight& w = layer.linears.at(m);
+      refs.push_back({w.w.data(), w.rows, w.cols});
+      if (recipe == nullptr) recipe = &recipes.at(m);
+    }
+    if (refs.empty()) return std::nullopt;
+    const std::vector<float> h = stats.hessian(), mean_abs = stats.mean_abs();
+    AwqSearchResult r = awq_search_scales(refs, stats.dim(), mean_abs.data(), h.data(), recipe->spec);
+    if (!r.scaled) return std::nullopt;
+    return std::move(r.scales);
   });
-  if (c.n_heads == c.n_kv_heads) {  // v's output channel c feeds o's input channel c
-    awq_group(layer, recipes, {"o_proj"}, st.o, [&](const float* s) {
-      awq_divide_rows(layer.linears.at("v_proj").w.data(), layer.linears.at("v_proj").rows, D, s);
-      if (!layer.v_bias.empty()) awq_divide_rows(layer.v_bias.data(), static_cast<int64_t>(layer.v_bias.size()), 1, s);
-    });
-  }
-  awq_group(layer, recipes, {"q_proj", "k_proj", "v_proj"}, st.attn,
-            [&](const float* s) { awq_divide_rows(layer.attn_norm.data(), D, 1, s); });
-  awq_group(layer, recipes, {"gate_proj", "up_proj"}, st.ffn,
-            [&](const float* s) { awq_divide_rows(layer.ffn_norm.data(), D, 1, s); });
+}
+
+// SmoothQuant's migration (algo/smooth_quant.h) of every group, whatever its recipes.
+void smooth_fold_layer(const LlamaConfig& c, FloatLayer& layer, double alpha, Activations& act) {
+  fold_channel_scales(c, layer, act, [&](const std::vector<std::string>& members, const InputStats& stats)
+                                         -> std::optional<std::vector<float>> {
+    std::vector<SmoothLinearRef> refs;
+    for (const std::string& m : members) refs.push_back({layer.linears.at(m).w.data(), layer.linears.at(m).rows});
+    const std::vector<float> x_max = stats.max_abs();
+    return smooth_scales(refs, stats.dim(), x_max.data(), alpha);
+  });
 }
 
 // Quantizes the named linears against `stats` and puts their dequantized values into the layer.
@@ -257,8 +279,13 @@ void measure_linear_error(const DenseWeight& w, const float* back, const float* 
 
 std::map<std::string, LinearResult> quantize_layer_calibrated(
     const LlamaConfig& c, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
-    Activations& act, const StageFn& stage, const Rotation* down_input) {
+    Activations& act, const StageFn& stage, const LayerTransforms& transforms) {
   LOWBIT_ASSERT(act.dim == c.dim && act.x.size() == static_cast<size_t>(act.windows * act.len * act.dim));
+  const Rotation* down_input = transforms.down_input;
+  if (transforms.smooth_alpha > 0) {
+    if (stage) stage("smoothquant scales");
+    smooth_fold_layer(c, layer, transforms.smooth_alpha, act);
+  }
   if (has_awq(recipes)) {
     if (stage) stage("awq scale search");
     awq_fold_layer(c, layer, recipes, act);

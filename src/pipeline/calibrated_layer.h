@@ -7,6 +7,7 @@
 // outputs, computed with all of its linears quantized.
 //
 // Passes over the N windows (each window is one causal sequence of L tokens from position 0):
+//   (":smooth" only) float pass: SmoothQuant's scales from the inputs' max |x|, folded;
 //   (AWQ layers only) float pass: input statistics of all four linear inputs; scales searched
 //       and folded (o/v only when n_heads == n_kv_heads, as AutoAWQ; down/up always);
 //   1. stats of rms(x)·attn_norm           -> quantize q, k, v
@@ -73,14 +74,23 @@ using StageFn = std::function<void(const std::string& stage)>;
 using LinearQuantizer =
     std::function<LinearResult(const std::string& name, DenseWeight& w, const float* h)>;
 
+// What the recipe-driven pass does to the layer besides quantizing it.
+struct LayerTransforms {
+  // ":had": down_proj is quantized as W·H against Hᵀ·Σxxᵀ·H (its inputs rotated by H) and its
+  // result is W·H too; the pass continues with (Ŵ·H)·Hᵀ.
+  const Rotation* down_input = nullptr;
+  // ":smooth<alpha>" (> 0): SmoothQuant's scales (algo/smooth_quant.h) from a float pass, folded
+  // into the layer (the same four places as AWQ's) before AWQ and before anything is quantized.
+  double smooth_alpha = 0;
+};
+
 // Quantizes the linears of `layer` (per their recipes, keyed by short name "q_proj" ...) and
-// advances `act` through it. Returns the results by short name; `layer` ends up folded (AWQ) and
-// holding the dequantized weights. `stage` (optional) is called at each step for progress.
-// With `down_input` (":had"), down_proj is quantized as W·H against Hᵀ·Σxxᵀ·H (its inputs
-// rotated by H) and its result is W·H too; the pass continues with (Ŵ·H)·Hᵀ.
+// advances `act` through it. Returns the results by short name; `layer` ends up folded (AWQ,
+// SmoothQuant) and holding the dequantized weights. `stage` (optional) is called at each step
+// for progress.
 std::map<std::string, LinearResult> quantize_layer_calibrated(
     const LlamaConfig& config, FloatLayer& layer, const std::map<std::string, Recipe>& recipes,
-    Activations& act, const StageFn& stage = nullptr, const Rotation* down_input = nullptr);
+    Activations& act, const StageFn& stage = nullptr, const LayerTransforms& transforms = {});
 
 // The same passes (without AWQ's folding) with every linear quantized by `quantize`.
 std::map<std::string, LinearResult> quantize_layer_calibrated(const LlamaConfig& config,

@@ -231,7 +231,8 @@ void quantize_calibrated(const ModelSource& src, const Tokenizer& tokenizer, con
     for (const char* n : kLayerLinearNames) recipes[n] = plan.for_tensor(p + n, true);
     auto results = with_error_context("layers." + std::to_string(l), [&] {
       return quantize_layer_calibrated(config, layer, recipes, act,
-                                       [&](const std::string& stage) { progress(l, p + stage); }, down_input);
+                                       [&](const std::string& stage) { progress(l, p + stage); },
+                                       LayerTransforms{down_input, plan.smooth_alpha()});
     });
     std::map<std::string, std::vector<float>> originals;  // values of float-stored linears
     for (const char* n : kLayerLinearNames)
@@ -296,7 +297,7 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
   report.recipe = meta.recipe;
   LowbitWriter writer(out_path, meta);
   Emitter emit(writer, report, down_ptr ? static_cast<int64_t>(down_hadamard_seed(opt)) : -1);
-  if (plan.needs_calibration(names)) quantize_calibrated(src, tokenizer, meta.config, plan, opt, rot_ptr, down_ptr, emit, report);
+  if (plan.needs_calibration(names) || plan.smooth_alpha() > 0) quantize_calibrated(src, tokenizer, meta.config, plan, opt, rot_ptr, down_ptr, emit, report);
   else quantize_plain(src, meta.config, plan, opt, rot_ptr, down_ptr, emit);
   writer.commit();
   report.peak_rss_bytes = peak_rss_bytes();

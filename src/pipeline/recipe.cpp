@@ -1,6 +1,7 @@
 #include "pipeline/recipe.h"
 
 #include <algorithm>
+#include <charconv>
 #include <regex>
 
 #include "base/bounded_regex.h"
@@ -72,31 +73,63 @@ Recipe parse_recipe(std::string_view s) {
 
 namespace {
 
-constexpr std::string_view kRotSuffix = ":rot", kHadSuffix = ":had";
+constexpr double kDefaultSmoothAlpha = 0.5;
 
-bool has_suffix(std::string_view s, std::string_view suffix) { return s.size() > suffix.size() && s.ends_with(suffix); }
-bool has_model_suffix(std::string_view s) { return has_suffix(s, kRotSuffix) || has_suffix(s, kHadSuffix); }
+std::string format_shortest(double v) {  // the shortest text that reads back as v
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// The last ":"-separated part of s (empty when s has no ':' or nothing before it).
+std::string_view last_part(std::string_view s) {
+  const size_t colon = s.rfind(':');
+  return colon == std::string_view::npos || colon == 0 ? std::string_view{} : s.substr(colon + 1);
+}
+
+bool is_model_option(std::string_view part) { return part == "rot" || part == "had" || part.starts_with("smooth"); }
+
+// "smooth" -> 0.5, "smooth0.8" -> 0.8; alpha must be in (0, 1].
+double parse_smooth_alpha(std::string_view part, const std::string& recipe) {
+  const std::string_view digits = part.substr(std::string_view("smooth").size());
+  if (digits.empty()) return kDefaultSmoothAlpha;
+  double alpha = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), alpha);
+  if (ec != std::errc{} || end != digits.data() + digits.size() || !(alpha > 0.0 && alpha <= 1.0))
+    throw Error("recipe", "'" + recipe + "': ':smooth<alpha>' needs alpha in (0, 1], e.g. :smooth0.5");
+  return alpha;
+}
 
 }  // namespace
 
 RecipePlan::RecipePlan(const std::string& model_recipe, const std::vector<std::string>& overrides) {
   std::string_view rest = model_recipe;
-  while (has_model_suffix(rest)) {  // ":rot" and ":had" at the end, in either order, once each
-    bool& flag = has_suffix(rest, kRotSuffix) ? rotate_ : hadamard_down_;
-    if (flag) throw Error("recipe", "'" + model_recipe + "': repeated option");
-    flag = true;
-    rest.remove_suffix(kRotSuffix.size());
+  bool had_smooth = false;
+  // ":rot", ":had" and ":smooth[<alpha>]" at the end, in any order, once each.
+  for (std::string_view part = last_part(rest); is_model_option(part); part = last_part(rest)) {
+    bool& seen = part == "rot" ? rotate_ : part == "had" ? hadamard_down_ : had_smooth;
+    if (seen) throw Error("recipe", "'" + model_recipe + "': repeated option");
+    seen = true;
+    if (part.starts_with("smooth")) smooth_alpha_ = parse_smooth_alpha(part, model_recipe);
+    rest.remove_suffix(part.size() + 1);
   }
   model_ = parse_recipe(rest);
   for (const std::string& o : overrides) {
     const size_t eq = o.rfind('=');
     if (eq == std::string::npos || eq == 0)
       throw Error("recipe", "--tensor '" + o + "': expected REGEX=RECIPE");
-    if (has_model_suffix(o))
-      throw Error("recipe", "--tensor '" + o + "': ':rot' and ':had' apply to the whole model; put them on the model recipe");
+    if (is_model_option(last_part(o)))
+      throw Error("recipe", "--tensor '" + o + "': ':rot', ':had' and ':smooth' apply to the whole model; put them on the model recipe");
     overrides_.push_back({bounded_regex(o.substr(0, eq), "recipe", "--tensor '" + o + "'"),
                           parse_recipe(o.substr(eq + 1))});
   }
+}
+
+std::string RecipePlan::to_string() const {
+  std::string s = model_.to_string() + (rotate_ ? ":rot" : "") + (hadamard_down_ ? ":had" : "");
+  if (smooth_alpha_ == kDefaultSmoothAlpha) s += ":smooth";
+  else if (smooth_alpha_ > 0) s += ":smooth" + format_shortest(smooth_alpha_);
+  return s;
 }
 
 bool RecipePlan::needs_calibration(const std::vector<std::string>& names) const {

@@ -20,7 +20,12 @@
 // Hadamard rotations folded into the weights, exact in fp32, no runtime cost). ":had" (either
 // order with ":rot") also rotates the input of every down_proj at run time (x·H before the
 // matmul, the weight stored as W·H, kernels/rotation.h): the SwiGLU output, where real LLMs
-// have their outlier channels, cannot be rotated offline.
+// have their outlier channels, cannot be rotated offline. ":smooth" (or ":smooth<alpha>", alpha
+// in (0, 1], default 0.5; with ":rot"/":had" in any order) applies SmoothQuant's migration
+// before quantizing each layer: per-channel scales from the calibration inputs' max |x| moved
+// from every linear's input into its weights and folded into the norms, up_proj and v_proj
+// (algo/smooth_quant.h; exact in fp32, no runtime cost). It makes per-token int8 activations
+// lose less (W8A8, `eval --act int8`) and needs calibration data even with rtn or a float format.
 // imatrix, gptq and awq need calibration data (pipeline/calibration.h).
 // The format part is any QuantSpec spelling (formats/quant_spec.h).
 #pragma once
@@ -74,10 +79,9 @@ class RecipePlan {
   const Recipe& model_recipe() const { return model_; }
   bool rotate() const { return rotate_; }  // the model recipe ended in ":rot"
   bool hadamard_down() const { return hadamard_down_; }  // ... in ":had"
-  // The model recipe as written into files and reports (":rot", ":had" included).
-  std::string to_string() const {
-    return model_.to_string() + (rotate_ ? ":rot" : "") + (hadamard_down_ ? ":had" : "");
-  }
+  double smooth_alpha() const { return smooth_alpha_; }  // ":smooth[<alpha>]" (0: none)
+  // The model recipe as written into files and reports (":rot", ":had", ":smooth..." included).
+  std::string to_string() const;
   // The columns of each matrix (canonical name -> cols), so that for_tensor can replace a
   // vector code book that does not fit a row (e8p needs cols % 8 == 0) by shape_fallback().
   void set_matrix_cols(std::map<std::string, int64_t> cols) { cols_ = std::move(cols); }
@@ -93,6 +97,7 @@ class RecipePlan {
   Recipe model_;
   std::map<std::string, int64_t> cols_;
   bool rotate_ = false, hadamard_down_ = false;
+  double smooth_alpha_ = 0;
   std::map<std::string, Recipe> assigned_;
   std::vector<std::pair<std::regex, Recipe>> overrides_;  // compiled once (bounded_regex)
 };
