@@ -60,15 +60,15 @@ LlamaModel::LlamaModel(const ModelSource& src, Isa isa) : config_(src.config), o
       throw Error("model", src.path + ": '" + name + "' has a low-rank correction but is not a quantized linear layer");
   auto m = [&](const std::string& name) { return fp32_matrix(src, name); };
   auto lin = [&](const std::string& name) { return linear_from(src, name, isa); };
-  weights_.embed_tokens = m("embed_tokens");
   weights_.norm = m("norm");
-  if (config_.tie_embeddings) {
-    Matrix view;  // shares embed_tokens' storage (owned or mapped)
-    view.rows = weights_.embed_tokens.rows;
-    view.cols = weights_.embed_tokens.cols;
-    view.data = weights_.embed_tokens.data;
-    weights_.lm_head = Linear::dense(std::move(view));
+  if (config_.tie_embeddings) {  // lm_head needs the fp32 table; the embedding reads its rows
+    weights_.lm_head = Linear::dense(m("embed_tokens"));
+    const Matrix& head = weights_.lm_head.dense_matrix();
+    weights_.embed_tokens = EmbeddingTable::fp32(head.data, head.rows, head.cols);
   } else {
+    auto q = src.quantized.find("embed_tokens");
+    weights_.embed_tokens = q != src.quantized.end() ? EmbeddingTable::quantized(q->second)
+                                                     : EmbeddingTable::view(src.tensor("embed_tokens"));
     weights_.lm_head = lin("lm_head");
   }
   for (int64_t i = 0; i < config_.n_layers; ++i) {
@@ -218,7 +218,7 @@ void LlamaModel::forward_batch(std::span<const BatchSequence> seqs, std::vector<
   std::vector<float> x(T * D);
   int64_t t = 0;
   for (const BatchSequence& s : seqs)
-    for (int32_t id : s.tokens) std::memcpy(&x[t++ * D], weights_.embed_tokens.row(id), sizeof(float) * D);
+    for (int32_t id : s.tokens) weights_.embed_tokens.row(id, &x[t++ * D]);
   run_layers(0, config_.n_layers, x.data(), seqs, T, ra);
   head(seqs, x, logits);
 }
@@ -239,7 +239,7 @@ std::vector<std::vector<float>> LlamaModel::layer_inputs(std::span<const int32_t
   std::vector<std::vector<float>> inputs;
   inputs.reserve(static_cast<size_t>(config_.n_layers + 1));
   std::vector<float> x(T * D);
-  for (int64_t t = 0; t < T; ++t) std::memcpy(&x[t * D], weights_.embed_tokens.row(tokens[t]), sizeof(float) * D);
+  for (int64_t t = 0; t < T; ++t) weights_.embed_tokens.row(tokens[t], &x[t * D]);
   for (int64_t l = 0; l < config_.n_layers; ++l) {
     inputs.push_back(x);
     run_layers(l, l + 1, x.data(), {&one, 1}, T, {});

@@ -17,6 +17,7 @@
 
 #include "io/llama_config.h"
 #include "io/model_source.h"
+#include "model/embedding_table.h"
 #include "model/kv_cache.h"
 #include "model/linear.h"
 #include "model/matrix.h"
@@ -34,9 +35,9 @@ struct LayerWeights {
 };
 
 struct LlamaWeights {
-  Matrix embed_tokens;  // [V, D] fp32 (a quantized embedding is dequantized at load)
-  Matrix norm;          // [1, D]
-  Linear lm_head;       // [V, D]; when tied, a view of embed_tokens' data
+  EmbeddingTable embed_tokens;  // [V, D] in its stored form, rows decoded on lookup
+  Matrix norm;                  // [1, D]
+  Linear lm_head;               // [V, D]; when tied, fp32, and embed_tokens reads its rows
   std::vector<LayerWeights> layers;
 };
 

@@ -197,7 +197,7 @@ std::vector<float> embed_windows(const LlamaModel& m, const std::vector<std::vec
     for (int64_t t = 0; t < len; ++t) {
       const int32_t id = windows[w][t];
       if (id < 0 || id >= m.config().vocab_size) throw Error(kComp, "token id " + std::to_string(id) + " outside the vocabulary");
-      std::copy_n(m.weights().embed_tokens.row(id), D, x.begin() + (w * len + t) * D);
+      m.weights().embed_tokens.row(id, &x[(w * len + t) * D]);
     }
   return x;
 }

@@ -180,7 +180,7 @@ void LoraModel::embed(const TrainBatch& b, float* x) const {
     const int32_t id = b.tokens[t];
     if (id < 0 || id >= c.vocab_size)
       throw Error("train", "token id " + std::to_string(id) + " outside vocab of " + std::to_string(c.vocab_size));
-    std::memcpy(x + t * c.dim, base_.weights().embed_tokens.row(id), sizeof(float) * c.dim);
+    base_.weights().embed_tokens.row(id, x + t * c.dim);
   }
 }
 
