@@ -20,8 +20,20 @@ namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 
-// One generation as a handler sees it: tokens arrive from the scheduler, become text (complete
-// UTF-8 characters only), pass the stop strings and leave as the reply or as stream chunks.
+// One choice of a generation: its own scheduler request, whose tokens become text (complete
+// UTF-8 characters only) and pass the stop strings.
+struct Choice {
+  std::shared_ptr<RequestHandle> handle;
+  StreamDecoder decoder;
+  StopMatcher stops;
+  int64_t completion_tokens = 0, text_offset = 0;
+  bool first_chunk = true, finished = false;
+
+  Choice(std::shared_ptr<RequestHandle> h, const Tokenizer& tok, std::vector<std::string> stop_strings)
+      : handle(std::move(h)), decoder(tok, /*continues_text=*/true), stops(std::move(stop_strings)) {}
+};
+
+// One request as a handler sees it: its n choices leave as one reply or as stream chunks.
 struct Generation {
   // Counts the replies in progress while it lives (ApiServer::stop waits for them).
   struct Live {
@@ -30,24 +42,28 @@ struct Generation {
     ~Live() { --n; }
   } live;
   ApiRequest req;
-  std::shared_ptr<RequestHandle> handle;
-  StreamDecoder decoder;
-  StopMatcher stops;
+  std::vector<std::unique_ptr<Choice>> choices;  // req.n of them
   std::string id;
-  int64_t created = 0, completion_tokens = 0, text_offset = 0;
-  bool first_chunk = true;
+  int64_t created = 0;
   int socket = -1;  // the client's connection (serve/peer_socket.h), -1 if not found
 
   // The client has hung up (checked without writing to it).
   bool client_gone() const { return socket >= 0 && peer_hung_up(socket); }
+  void cancel() const {
+    for (const auto& c : choices) c->handle->cancel();
+  }
+  int64_t prompt_tokens() const { return choices.front()->handle->prompt_tokens(); }
+  int64_t completion_tokens() const {
+    int64_t n = 0;
+    for (const auto& c : choices) n += c->completion_tokens;
+    return n;
+  }
 
-  Generation(std::atomic<int>& live_count, ApiRequest r, std::shared_ptr<RequestHandle> h, const Tokenizer& tok,
-             std::vector<std::string> stop_strings, std::string id_)
-      : live(live_count), req(std::move(r)), handle(std::move(h)), decoder(tok, /*continues_text=*/true),
-        stops(std::move(stop_strings)), id(std::move(id_)), created(static_cast<int64_t>(std::time(nullptr))) {}
+  Generation(std::atomic<int>& live_count, ApiRequest r, std::string id_)
+      : live(live_count), req(std::move(r)), id(std::move(id_)), created(static_cast<int64_t>(std::time(nullptr))) {}
 };
 
-// What one poll of a generation produced.
+// What one poll of a choice produced.
 struct Progress {
   std::string text;
   std::vector<TokenEvent> events;
@@ -57,7 +73,7 @@ struct Progress {
   std::string error;
 };
 
-Progress poll(Generation& g, std::chrono::milliseconds wait) {
+Progress poll(Choice& g, std::chrono::milliseconds wait) {
   Progress p;
   const bool more = g.handle->next(p.events, wait);
   size_t used = 0;  // tokens up to the one that completed a stop string; later ones are dropped
@@ -74,12 +90,12 @@ Progress poll(Generation& g, std::chrono::milliseconds wait) {
   }
   if (g.stops.stopped()) {
     g.handle->cancel();
-    p.finished = true;
+    p.finished = g.finished = true;
     p.finish_reason = "stop";
     return p;
   }
   if (more) return p;
-  p.finished = true;
+  p.finished = g.finished = true;
   switch (g.handle->finish_reason()) {
     case FinishReason::Eos: p.finish_reason = "stop"; break;
     case FinishReason::Length:
@@ -88,6 +104,13 @@ Progress poll(Generation& g, std::chrono::milliseconds wait) {
     default: p.error_status = 503, p.error = "the server is shutting down"; break;
   }
   return p;
+}
+
+// How long one poll of a choice may wait: the poll interval shared by the unfinished choices.
+std::chrono::milliseconds choice_wait(const Generation& g) {
+  int64_t open = 0;
+  for (const auto& c : g.choices) open += c->finished ? 0 : 1;
+  return std::max(std::chrono::milliseconds(1), kPollInterval / std::max<int64_t>(open, 1));
 }
 
 void send_json(httplib::Response& res, int status, const json& body) {
@@ -176,69 +199,106 @@ std::shared_ptr<Generation> ApiServer::Impl::start(const std::string& body, Endp
   } else {
     for (size_t i = 0; i < opt.adapters.size(); ++i) g.adapters.push_back({static_cast<int32_t>(i), 1.0f});
   }
-  std::shared_ptr<RequestHandle> h;
-  try {
-    h = sched.submit(std::move(g));
-  } catch (const Error& err) {
-    throw ApiError(400, std::string(err.message()), "invalid_request_error", e == Endpoint::Chat ? "messages" : "prompt");
-  }
-  if (!h) throw ApiError(503, "the server is busy (request queue full) or shutting down; retry later", "server_error");
   const std::string id = (e == Endpoint::Chat ? "chatcmpl-" : "cmpl-") + std::to_string(started_unix) + "-" +
                          std::to_string(next_id.fetch_add(1));
-  return std::make_shared<Generation>(live_replies, std::move(r), std::move(h), tok, std::move(stop_strings), id);
+  auto gen = std::make_shared<Generation>(live_replies, std::move(r), id);
+  const uint64_t seed = gen->req.sampler.seed;
+  for (int i = 0; i < gen->req.n; ++i) {
+    GenRequest gi = g;
+    gi.sampler.seed = seed + static_cast<uint64_t>(i);
+    std::shared_ptr<RequestHandle> h;
+    try {
+      h = sched.submit(std::move(gi));
+    } catch (const Error& err) {
+      gen->cancel();
+      throw ApiError(400, std::string(err.message()), "invalid_request_error", e == Endpoint::Chat ? "messages" : "prompt");
+    }
+    if (!h) {
+      gen->cancel();  // all or nothing: the choices already admitted leave again
+      throw ApiError(503, "the server is busy (request queue full) or shutting down; retry later", "server_error");
+    }
+    gen->choices.push_back(std::make_unique<Choice>(std::move(h), tok, stop_strings));
+  }
+  return gen;
 }
 
 void ApiServer::Impl::reply_whole(Generation& g, httplib::Response& res) {
-  std::string text;
-  std::vector<TokenEvent> events;
-  for (;;) {
-    if (g.client_gone()) {  // nobody to reply to: free the slot now, not at max_tokens
-      g.handle->cancel();
+  const size_t n = g.choices.size();
+  std::vector<ChoiceReply> replies(n);
+  std::vector<std::vector<TokenEvent>> events(n);
+  for (size_t open = n; open > 0;) {
+    if (g.client_gone()) {  // nobody to reply to: free the slots now, not at max_tokens
+      g.cancel();
       res.status = 499;  // never sent: the connection is closed (nginx's "client closed request")
       return;
     }
-    Progress p = poll(g, kPollInterval);
-    text += p.text;
-    for (TokenEvent& e : p.events) events.push_back(std::move(e));
-    if (!p.finished) continue;
-    if (p.error_status) throw ApiError(p.error_status, p.error, p.error_status == 503 ? "server_error" : "internal_error");
-    const json lp = logprobs_json(g.req, tok, events, 0);
-    send_json(res, 200, completion_body(g.req, g.id, g.created, text, p.finish_reason, lp,
-                                        g.handle->prompt_tokens(), g.completion_tokens));
-    return;
+    const std::chrono::milliseconds wait = choice_wait(g);
+    for (size_t i = 0; i < n; ++i) {
+      Choice& c = *g.choices[i];
+      if (c.finished) continue;
+      Progress p = poll(c, wait);
+      replies[i].text += p.text;
+      for (TokenEvent& e : p.events) events[i].push_back(std::move(e));
+      if (!p.finished) continue;
+      if (p.error_status) {
+        g.cancel();
+        throw ApiError(p.error_status, p.error, p.error_status == 503 ? "server_error" : "internal_error");
+      }
+      replies[i].finish_reason = p.finish_reason;
+      replies[i].logprobs = logprobs_json(g.req, tok, events[i], 0);
+      --open;
+    }
   }
+  send_json(res, 200, completion_body(g.req, g.id, g.created, replies, g.prompt_tokens(), g.completion_tokens()));
 }
 
 bool ApiServer::Impl::stream_step(Generation& g, httplib::DataSink& sink) {
   auto write = [&](const std::string& s) {
     if (sink.write(s.data(), s.size())) return true;
-    g.handle->cancel();  // the client is gone: free its slot
+    g.cancel();  // the client is gone: free its slots
     return false;
   };
-  if (g.first_chunk && g.req.endpoint == Endpoint::Chat) {
-    if (!write(sse(stream_chunk(g.req, g.id, g.created, "", nullptr, json(), true)))) return false;
-    g.first_chunk = false;
+  if (g.req.endpoint == Endpoint::Chat) {
+    for (size_t i = 0; i < g.choices.size(); ++i) {
+      Choice& c = *g.choices[i];
+      if (!c.first_chunk) continue;
+      if (!write(sse(stream_chunk(g.req, g.id, g.created, static_cast<int>(i), "", nullptr, json(), true)))) return false;
+      c.first_chunk = false;
+    }
   }
-  Progress p = poll(g, kPollInterval);
-  if (!p.text.empty() || (g.req.top_logprobs >= 0 && !p.events.empty())) {
-    const json lp = logprobs_json(g.req, tok, p.events, g.text_offset);
-    for (const TokenEvent& e : p.events) g.text_offset += static_cast<int64_t>(tok.token_bytes(e.id).size());
-    if (!write(sse(stream_chunk(g.req, g.id, g.created, p.text, nullptr, lp, g.first_chunk)))) return false;
-    g.first_chunk = false;
+  const std::chrono::milliseconds wait = choice_wait(g);
+  bool all_finished = true;
+  for (size_t i = 0; i < g.choices.size(); ++i) {
+    Choice& c = *g.choices[i];
+    if (c.finished) continue;
+    const int index = static_cast<int>(i);
+    Progress p = poll(c, wait);
+    if (!p.text.empty() || (g.req.top_logprobs >= 0 && !p.events.empty())) {
+      const json lp = logprobs_json(g.req, tok, p.events, c.text_offset);
+      for (const TokenEvent& e : p.events) c.text_offset += static_cast<int64_t>(tok.token_bytes(e.id).size());
+      if (!write(sse(stream_chunk(g.req, g.id, g.created, index, p.text, nullptr, lp, c.first_chunk)))) return false;
+      c.first_chunk = false;
+    }
+    if (!p.finished) {
+      all_finished = false;
+      continue;
+    }
+    if (p.error_status) {  // the whole reply ends with the error
+      g.cancel();
+      if (!write(sse(ApiError(p.error_status, p.error, "server_error").body())) || !write("data: [DONE]\n\n")) return false;
+      sink.done();
+      return true;
+    }
+    if (!write(sse(stream_chunk(g.req, g.id, g.created, index, "", p.finish_reason, json(), c.first_chunk)))) return false;
   }
-  if (!p.finished) {
+  if (!all_finished) {
     if (sink.is_writable() && !g.client_gone()) return true;
-    g.handle->cancel();
+    g.cancel();
     return false;
   }
-  if (p.error_status) {
-    if (!write(sse(ApiError(p.error_status, p.error, "server_error").body()))) return false;
-  } else {
-    if (!write(sse(stream_chunk(g.req, g.id, g.created, "", p.finish_reason, json(), g.first_chunk)))) return false;
-    if (g.req.include_usage &&
-        !write(sse(usage_chunk(g.req, g.id, g.created, g.handle->prompt_tokens(), g.completion_tokens))))
-      return false;
-  }
+  if (g.req.include_usage &&
+      !write(sse(usage_chunk(g.req, g.id, g.created, g.prompt_tokens(), g.completion_tokens()))))
+    return false;
   if (!write("data: [DONE]\n\n")) return false;
   sink.done();
   return true;
@@ -252,11 +312,11 @@ void ApiServer::Impl::reply_stream(std::shared_ptr<Generation> g, httplib::Respo
         try {
           return stream_step(*g, sink);
         } catch (const std::exception&) {  // out of memory: end this stream, keep the server
-          g->handle->cancel();
+          g->cancel();
           return false;
         }
       },
-      [g](bool) { g->handle->cancel(); });  // finished or not, the request holds nothing after this
+      [g](bool) { g->cancel(); });  // finished or not, the request holds nothing after this
 }
 
 std::string ApiServer::Impl::metrics() const {

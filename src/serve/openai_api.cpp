@@ -166,7 +166,7 @@ ApiRequest parse_api_request(const std::string& text, Endpoint e) {
       r.lora.push_back({static_cast<int32_t>(id), static_cast<float>(number_field(e, "scale", 1.0, -100.0, 100.0))});
     }
   }
-  if (int_field(body, "n", 1, 1, 1) != 1) bad("n", "must be 1");
+  r.n = static_cast<int>(int_field(body, "n", 1, 1, kMaxChoices));
   if (bool_field(body, "echo", false)) bad("echo", "is not supported");
   if (e == Endpoint::Chat) {
     if (bool_field(body, "logprobs", false)) r.top_logprobs = static_cast<int>(int_field(body, "top_logprobs", 0, 0, 20));
@@ -189,25 +189,29 @@ json reason(const char* finish_reason) { return finish_reason ? json(finish_reas
 
 }  // namespace
 
-json completion_body(const ApiRequest& r, const std::string& id, int64_t created, const std::string& text,
-                     const char* finish_reason, const json& logprobs, int64_t prompt_tokens,
-                     int64_t completion_tokens) {
-  json choice = {{"index", 0}, {"logprobs", logprobs}, {"finish_reason", reason(finish_reason)}};
-  if (r.endpoint == Endpoint::Chat)
-    choice["message"] = {{"role", "assistant"}, {"content", text}};
-  else
-    choice["text"] = text;
+json completion_body(const ApiRequest& r, const std::string& id, int64_t created,
+                     const std::vector<ChoiceReply>& choices, int64_t prompt_tokens, int64_t completion_tokens) {
+  json list = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceReply& c = choices[i];
+    json choice = {{"index", i}, {"logprobs", c.logprobs}, {"finish_reason", reason(c.finish_reason)}};
+    if (r.endpoint == Endpoint::Chat)
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    else
+      choice["text"] = c.text;
+    list.push_back(std::move(choice));
+  }
   return {{"id", id},
           {"object", r.endpoint == Endpoint::Chat ? "chat.completion" : "text_completion"},
           {"created", created},
           {"model", r.model},
-          {"choices", json::array({choice})},
+          {"choices", std::move(list)},
           {"usage", usage(prompt_tokens, completion_tokens)}};
 }
 
-json stream_chunk(const ApiRequest& r, const std::string& id, int64_t created, const std::string& text,
+json stream_chunk(const ApiRequest& r, const std::string& id, int64_t created, int index, const std::string& text,
                   const char* finish_reason, const json& logprobs, bool first) {
-  json choice = {{"index", 0}, {"logprobs", logprobs}, {"finish_reason", reason(finish_reason)}};
+  json choice = {{"index", index}, {"logprobs", logprobs}, {"finish_reason", reason(finish_reason)}};
   if (r.endpoint == Endpoint::Chat) {
     json delta = json::object();
     if (first) delta["role"] = "assistant";

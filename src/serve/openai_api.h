@@ -5,7 +5,9 @@
 // Sampling fields: temperature (default 1, as OpenAI), top_p (1), and the llama.cpp extensions
 // top_k (0 = off), min_p (0 = off), repeat_penalty / repetition_penalty (1 = off),
 // repeat_last_n (64); seed (default: random per request). frequency_penalty and
-// presence_penalty are accepted only as 0 (not implemented); n only as 1; echo only as false.
+// presence_penalty are accepted only as 0 (not implemented); echo only as false. n (1 to
+// kMaxChoices) asks for that many choices of the same prompt: each is its own scheduler request,
+// choice i sampling with seed + i (so a seeded request is reproducible choice by choice).
 // ignore_eos (llama.cpp's extension, for benchmarks) keeps generating past the end-of-sequence
 // token.
 #pragma once
@@ -53,7 +55,10 @@ struct ApiRequest {
   int top_logprobs = -1;              // -1: no logprobs; else how many alternatives per token
   bool has_lora = false;              // "lora": [{"id": i, "scale": s}, ...] given (llama-server's field)
   std::vector<AdapterUse> lora;
+  int n = 1;                          // choices, 1 .. kMaxChoices
 };
+
+inline constexpr int kMaxChoices = 16;
 
 inline constexpr int kMaxStops = 16;
 inline constexpr size_t kMaxStopBytes = 256;
@@ -63,13 +68,21 @@ inline constexpr size_t kMaxStopBytes = 256;
 ApiRequest parse_api_request(const std::string& body, Endpoint e);
 
 
-// Reply objects. `id` like "cmpl-..."/"chatcmpl-...", `created` in Unix seconds.
+// One finished choice of a reply.
+struct ChoiceReply {
+  std::string text;
+  const char* finish_reason = nullptr;  // "stop" / "length"
+  nlohmann::json logprobs;              // null without logprobs
+};
+
+// Reply objects. `id` like "cmpl-..."/"chatcmpl-...", `created` in Unix seconds. The choices
+// get their index in `choices`; completion_tokens is their sum, prompt_tokens counted once.
 nlohmann::json completion_body(const ApiRequest& r, const std::string& id, int64_t created,
-                               const std::string& text, const char* finish_reason,
-                               const nlohmann::json& logprobs, int64_t prompt_tokens,
+                               const std::vector<ChoiceReply>& choices, int64_t prompt_tokens,
                                int64_t completion_tokens);
-// One stream chunk; finish_reason nullptr for a chunk in the middle; `text` is the delta.
-nlohmann::json stream_chunk(const ApiRequest& r, const std::string& id, int64_t created,
+// One stream chunk of choice `index`; finish_reason nullptr for a chunk in the middle; `text`
+// is the delta; `first`: the choice's first chunk (chat: it carries the role).
+nlohmann::json stream_chunk(const ApiRequest& r, const std::string& id, int64_t created, int index,
                             const std::string& text, const char* finish_reason,
                             const nlohmann::json& logprobs, bool first);
 // The last chunk when stream_options.include_usage: empty choices and the usage.

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <set>
 #include <thread>
 
 #include "serve_test_model.h"
@@ -199,6 +200,108 @@ TEST(HttpServer, ChatUsesTheTemplateAndStreamsDeltas) {
     if (d.contains("content")) text += d["content"].get<std::string>();
   }
   EXPECT_EQ(text, r["choices"][0]["message"]["content"]);
+}
+
+// n choices: each its own request, choice i sampled with seed + i, so it equals the one-choice
+// reply of that seed; usage counts the prompt once and every choice's tokens.
+TEST(HttpServer, NChoicesEachEqualTheOneChoiceReplyOfTheirSeed) {
+  SchedulerOptions so;
+  so.parallel = 2;
+  so.max_queue = 4;
+  Served s(so);
+  auto c = s.client();
+  const json base = {{"prompt", "The history of the city"}, {"max_tokens", 12}, {"temperature", 1.0}, {"ignore_eos", true}};
+  int status = 0;
+  json many = base;
+  many["n"] = 3;
+  many["seed"] = 42;
+  const json r = post(c, "/v1/completions", many, &status);
+  ASSERT_EQ(status, 200) << r.dump();
+  ASSERT_EQ(r["choices"].size(), 3u);
+  int64_t prompt_tokens = -1;
+  std::set<std::string> distinct;
+  for (int i = 0; i < 3; ++i) {
+    json one = base;
+    one["seed"] = 42 + i;
+    const json single = post(c, "/v1/completions", one, &status);
+    ASSERT_EQ(status, 200) << single.dump();
+    EXPECT_EQ(r["choices"][i]["index"], i);
+    EXPECT_EQ(r["choices"][i]["text"], single["choices"][0]["text"]) << "choice " << i;
+    EXPECT_EQ(r["choices"][i]["finish_reason"], "length");
+    prompt_tokens = single["usage"]["prompt_tokens"];
+    distinct.insert(r["choices"][i]["text"].get<std::string>());
+  }
+  EXPECT_GT(distinct.size(), 1u);  // sampled at temperature 1 with different seeds
+  EXPECT_EQ(r["usage"]["prompt_tokens"], prompt_tokens);
+  EXPECT_EQ(r["usage"]["completion_tokens"], 36);
+}
+
+// Streamed chat with n = 2, greedy: every chunk names its choice, each choice gets its role
+// chunk, its whole greedy text and one finish_reason; one usage chunk and one [DONE] end it.
+TEST(HttpServer, NChoicesStreamInterleavedByIndex) {
+  SchedulerOptions so;
+  so.parallel = 2;
+  Served s(so);
+  auto c = s.client();
+  const json msgs = json::array({{{"role", "user"}, {"content", "Hello"}}});
+  int status = 0;
+  const json whole = post(c, "/v1/chat/completions", {{"messages", msgs}, {"max_tokens", 10}, {"temperature", 0}}, &status);
+  ASSERT_EQ(status, 200) << whole.dump();
+  auto st = c.Post("/v1/chat/completions",
+                   json({{"messages", msgs}, {"max_tokens", 10}, {"temperature", 0}, {"n", 2}, {"stream", true},
+                         {"stream_options", {{"include_usage", true}}}}).dump(),
+                   "application/json");
+  ASSERT_TRUE(st);
+  ASSERT_EQ(st->status, 200);
+  const std::vector<std::string> ev = sse_events(st->body);
+  ASSERT_GE(ev.size(), 4u);
+  EXPECT_EQ(ev.back(), "[DONE]");
+  std::string text[2];
+  int roles[2] = {0, 0}, finishes[2] = {0, 0}, usage_chunks = 0;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) {
+    const json j = json::parse(ev[i]);
+    if (j["choices"].empty()) {
+      ++usage_chunks;
+      EXPECT_EQ(j["usage"]["completion_tokens"], 2 * whole["usage"]["completion_tokens"].get<int64_t>());
+      continue;
+    }
+    ASSERT_EQ(j["choices"].size(), 1u);
+    const int k = j["choices"][0]["index"];
+    ASSERT_TRUE(k == 0 || k == 1) << ev[i];
+    const json d = j["choices"][0]["delta"];
+    if (d.contains("role")) ++roles[k];
+    if (d.contains("content")) text[k] += d["content"].get<std::string>();
+    if (!j["choices"][0]["finish_reason"].is_null()) ++finishes[k];
+  }
+  EXPECT_EQ(usage_chunks, 1);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(roles[k], 1) << k;
+    EXPECT_EQ(finishes[k], 1) << k;
+    EXPECT_EQ(text[k], whole["choices"][0]["message"]["content"]) << k;
+  }
+}
+
+// A request whose n choices do not all fit the slots and the queue is refused whole: 503, and
+// the choices admitted before the refusal leave again.
+TEST(HttpServer, NChoicesBeyondTheQueueAreRefusedWhole) {
+  SchedulerOptions so;
+  so.parallel = 1;
+  so.max_queue = 1;
+  Served s(so);
+  auto c = s.client();
+  int status = 0;
+  const json r = post(c, "/v1/completions", {{"prompt", "Once"}, {"max_tokens", 200}, {"ignore_eos", true}, {"n", 3}}, &status);
+  EXPECT_EQ(status, 503) << r.dump();
+  const auto busy = [&] {
+    const SchedulerStats st = s.scheduler().stats();
+    return st.active + st.queued > 0;
+  };
+  for (int i = 0; i < 400 && busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(busy());
+  EXPECT_LT(s.scheduler().stats().generated_tokens_total, 200);
+  const json ok = post(c, "/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}, {"n", 2}}, &status);
+  EXPECT_EQ(status, 200) << ok.dump();
+  EXPECT_EQ(ok["choices"].size(), 2u);
 }
 
 TEST(HttpServer, BadRequestsGetOpenAiErrors) {

@@ -77,7 +77,9 @@ TEST(OpenAiApi, MalformedBodiesAre400sNamingTheField) {
       {R"({"prompt":"x","top_p":-0.5})", "'top_p' must be in"},
       {R"({"prompt":"x","max_tokens":0})", "'max_tokens' must be in"},
       {R"({"prompt":"x","max_tokens":2.5})", "'max_tokens' must be an integer"},
-      {R"({"prompt":"x","n":2})", "'n' must be"},
+      {R"({"prompt":"x","n":0})", "'n' must be in [1, 16]"},
+      {R"({"prompt":"x","n":17})", "'n' must be in [1, 16]"},
+      {R"({"prompt":"x","n":1.5})", "'n' must be an integer"},
       {R"({"prompt":"x","echo":true})", "'echo' is not supported"},
       {R"({"prompt":"x","stream":"yes"})", "'stream' must be true or false"},
       {R"({"prompt":"x","stop":[1]})", "'stop' must be"},
@@ -107,19 +109,27 @@ TEST(OpenAiApi, MalformedBodiesAre400sNamingTheField) {
 
 TEST(OpenAiApi, ReplyShapesFollowTheOpenAiSchema) {
   const ApiRequest chat = parse_api_request(R"({"messages":[{"role":"user","content":"x"}]})", Endpoint::Chat);
-  const nlohmann::json b = completion_body(chat, "chatcmpl-1", 5, "hello", "stop", nullptr, 3, 2);
+  const nlohmann::json b = completion_body(chat, "chatcmpl-1", 5, {{"hello", "stop", nullptr}}, 3, 2);
   EXPECT_EQ(b["object"], "chat.completion");
+  EXPECT_EQ(b["choices"][0]["index"], 0);
   EXPECT_EQ(b["choices"][0]["message"]["content"], "hello");
   EXPECT_EQ(b["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ(b["usage"]["total_tokens"], 5);
-  const nlohmann::json first = stream_chunk(chat, "chatcmpl-1", 5, "", nullptr, nullptr, true);
+  const nlohmann::json first = stream_chunk(chat, "chatcmpl-1", 5, 0, "", nullptr, nullptr, true);
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
   EXPECT_TRUE(first["choices"][0]["finish_reason"].is_null());
-  const nlohmann::json last = stream_chunk(chat, "chatcmpl-1", 5, "", "length", nullptr, false);
+  const nlohmann::json last = stream_chunk(chat, "chatcmpl-1", 5, 2, "", "length", nullptr, false);
   EXPECT_TRUE(last["choices"][0]["delta"].empty());
+  EXPECT_EQ(last["choices"][0]["index"], 2);
   EXPECT_EQ(usage_chunk(chat, "c", 5, 3, 4)["choices"].size(), 0u);
-  const ApiRequest comp = parse_api_request(R"({"prompt":"x"})", Endpoint::Completions);
-  EXPECT_EQ(completion_body(comp, "cmpl-1", 5, "t", "length", nullptr, 1, 1)["choices"][0]["text"], "t");
+  const ApiRequest comp = parse_api_request(R"({"prompt":"x","n":2})", Endpoint::Completions);
+  EXPECT_EQ(comp.n, 2);
+  const nlohmann::json two = completion_body(comp, "cmpl-1", 5, {{"t", "length", nullptr}, {"u", "stop", nullptr}}, 1, 2);
+  ASSERT_EQ(two["choices"].size(), 2u);
+  EXPECT_EQ(two["choices"][0]["text"], "t");
+  EXPECT_EQ(two["choices"][1]["text"], "u");
+  EXPECT_EQ(two["choices"][1]["index"], 1);
+  EXPECT_EQ(two["choices"][1]["finish_reason"], "stop");
   // Invalid UTF-8 (a token that splits a character) is replaced, never a dump() exception.
   EXPECT_EQ(dump_json(nlohmann::json("a\xE2\x82")), "\"a\xEF\xBF\xBD\"");
 }

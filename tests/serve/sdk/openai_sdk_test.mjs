@@ -46,6 +46,17 @@ await check("streamed completion carries the same text", async () => {
   assert.equal(finish, "length");
 });
 
+await check("n choices, plain and streamed, each the greedy text", async () => {
+  const r = await client.completions.create({ model: "ref-s", ...greedy, n: 3 });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  for (const c of r.choices) assert.equal(c.text, expected.text);
+  assert.equal(r.usage.completion_tokens, 3 * expected.n);
+  const stream = await client.completions.create({ model: "ref-s", ...greedy, n: 2, stream: true });
+  const texts = ["", ""];
+  for await (const chunk of stream) for (const c of chunk.choices) texts[c.index] += c.text ?? "";
+  assert.deepEqual(texts, [expected.text, expected.text]);
+});
+
 await check("stop sequences end the reply before them", async () => {
   const stop = expected.text.slice(6, 9);
   const r = await client.completions.create({ model: "ref-s", ...greedy, stop: [stop] });
