@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
   try {
     const ApiRequest r = parse_api_request(body, e);
-    (void)completion_body(r, "cmpl-fuzz", 0, "text", "stop", nullptr, 1, 1);
+    const std::vector<ChoiceReply> choices(static_cast<size_t>(r.n), ChoiceReply{"text", "stop", nullptr});
+    (void)completion_body(r, "cmpl-fuzz", 0, choices, 1, r.n);
   } catch (const ApiError& err) {
     (void)dump_json(err.body());
   } catch (const Error&) {
