@@ -49,6 +49,15 @@ class Served {
   }
   Scheduler& scheduler() { return sched_; }
   int port() const { return port_; }
+  // Requests active or queued in the scheduler.
+  bool busy() {
+    const SchedulerStats st = sched_.stats();
+    return st.active + st.queued > 0;
+  }
+  // Waits (at most 5 s) until nothing is active or queued.
+  void wait_idle() {
+    for (int i = 0; i < 1000 && busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 
  private:
   ChatSetup chat_;
@@ -292,12 +301,8 @@ TEST(HttpServer, NChoicesBeyondTheQueueAreRefusedWhole) {
   int status = 0;
   const json r = post(c, "/v1/completions", {{"prompt", "Once"}, {"max_tokens", 200}, {"ignore_eos", true}, {"n", 3}}, &status);
   EXPECT_EQ(status, 503) << r.dump();
-  const auto busy = [&] {
-    const SchedulerStats st = s.scheduler().stats();
-    return st.active + st.queued > 0;
-  };
-  for (int i = 0; i < 400 && busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_FALSE(busy());
+  s.wait_idle();
+  EXPECT_FALSE(s.busy());
   EXPECT_LT(s.scheduler().stats().generated_tokens_total, 200);
   const json ok = post(c, "/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}, {"n", 2}}, &status);
   EXPECT_EQ(status, 200) << ok.dump();
@@ -409,11 +414,7 @@ TEST(HttpServer, NonStreamedRequestOfAClientThatHungUpIsCancelled) {
   close(fd);
   for (int i = 0; i < 400 && s.scheduler().stats().requests_total == 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  const auto busy = [&] {
-    const SchedulerStats st = s.scheduler().stats();
-    return st.active + st.queued > 0;
-  };
-  for (int i = 0; i < 1000 && busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  s.wait_idle();
   const SchedulerStats st = s.scheduler().stats();
   EXPECT_EQ(st.requests_total, 1);
   EXPECT_EQ(st.active + st.queued, 0);
