@@ -29,4 +29,12 @@ struct SmoothLinearRef {
 std::vector<float> smooth_scales(std::span<const SmoothLinearRef> linears, int64_t cols,
                                  const float* x_max_abs, double alpha);
 
+// The two steps of smooth_scales, for callers that tie channels together first (o_proj under
+// grouped-query attention: the query heads that read one key/value head share its channels):
+// w_c = max over every row of every linear of |W_ic| [cols], and the scales from the maxima
+// a_c = x_max_abs[c], w_c = w_max_abs[c] (n of each). Same errors as smooth_scales.
+std::vector<float> column_max_abs(std::span<const SmoothLinearRef> linears, int64_t cols);
+std::vector<float> smooth_scales_from_maxima(const float* x_max_abs, const float* w_max_abs, int64_t n,
+                                             double alpha);
+
 }  // namespace lowbit

@@ -112,13 +112,24 @@ LayerStats float_pass(const LlamaConfig& c, const FloatLayer& layer, Activations
 using GroupScales = std::function<std::optional<std::vector<float>>(const std::vector<std::string>& members,
                                                                      const InputStats& stats)>;
 
+// o_proj's input channel j (query head j / head_dim, dimension j % head_dim) carries the
+// attention-weighted values of v_proj's output channel v_channel_of_o_input(j): query head g
+// reads key/value head g / (n_heads / n_kv_heads).
+int64_t v_channel_of_o_input(const LlamaConfig& c, int64_t j) {
+  const int64_t head = j / c.head_dim, d = j % c.head_dim;
+  return (head / (c.n_heads / c.n_kv_heads)) * c.head_dim + d;
+}
+
 // Folds per-input-channel scales s into the layer wherever that leaves its float function
-// unchanged (x -> x/s, W -> W·diag(s)): down by up_proj's rows, o by v_proj's rows (only when
-// n_heads == n_kv_heads: v's output channel c then feeds o's input channel c), q/k/v by the
-// attention norm, gate/up by the FFN norm. The statistics come from one float pass before any
-// fold; the row folds come first so that the column groups of q/k/v and gate/up see their final
-// rows (dividing v's or up's rows does not change the inputs of q/k/v or gate/up).
-void fold_channel_scales(const LlamaConfig& c, FloatLayer& layer, Activations& act, const GroupScales& scales) {
+// unchanged (x -> x/s, W -> W·diag(s)): down by up_proj's rows, o by v_proj's rows, q/k/v by the
+// attention norm, gate/up by the FFN norm. o's scales fold into v only when they are equal over
+// the query heads that share a key/value head: always so with n_heads == n_kv_heads; under
+// grouped-query attention only when `o_tied` says the callback ties them (else o is skipped).
+// The statistics come from one float pass before any fold; the row folds come first so that
+// the column groups of q/k/v and gate/up see their final rows (dividing v's or up's rows does
+// not change the inputs of q/k/v or gate/up).
+void fold_channel_scales(const LlamaConfig& c, FloatLayer& layer, Activations& act, const GroupScales& scales,
+                         bool o_tied) {
   const LayerStats st = float_pass(c, layer, act);
   const int64_t D = c.dim, H = c.hidden_dim;
   auto fold = [&](const std::vector<std::string>& members, const InputStats& stats,
@@ -132,10 +143,14 @@ void fold_channel_scales(const LlamaConfig& c, FloatLayer& layer, Activations& a
     divide(s->data());
   };
   fold({"down_proj"}, st.down, [&](const float* s) { awq_divide_rows(layer.linears.at("up_proj").w.data(), H, D, s); });
-  if (c.n_heads == c.n_kv_heads) {
+  if (c.n_heads == c.n_kv_heads || o_tied) {
     fold({"o_proj"}, st.o, [&](const float* s) {
-      awq_divide_rows(layer.linears.at("v_proj").w.data(), layer.linears.at("v_proj").rows, D, s);
-      if (!layer.v_bias.empty()) awq_divide_rows(layer.v_bias.data(), static_cast<int64_t>(layer.v_bias.size()), 1, s);
+      DenseWeight& v = layer.linears.at("v_proj");
+      std::vector<float> sv(static_cast<size_t>(v.rows));
+      for (int64_t j = 0; j < st.o.dim(); ++j) sv[v_channel_of_o_input(c, j)] = s[j];
+      for (int64_t j = 0; j < st.o.dim(); ++j) LOWBIT_ASSERT(s[j] == sv[v_channel_of_o_input(c, j)]);  // tied
+      awq_divide_rows(v.w.data(), v.rows, D, sv.data());
+      if (!layer.v_bias.empty()) awq_divide_rows(layer.v_bias.data(), v.rows, 1, sv.data());
     });
   }
   fold({"q_proj", "k_proj", "v_proj"}, st.attn, [&](const float* s) { awq_divide_rows(layer.attn_norm.data(), D, 1, s); });
@@ -167,18 +182,33 @@ void awq_fold_layer(const LlamaConfig& c, FloatLayer& layer, const std::map<std:
     AwqSearchResult r = awq_search_scales(refs, stats.dim(), mean_abs.data(), h.data(), recipe->spec);
     if (!r.scaled) return std::nullopt;
     return std::move(r.scales);
-  });
+  }, /*o_tied=*/false);  // AWQ's search gives every o channel its own scale (as AutoAWQ: o only without GQA)
 }
 
-// SmoothQuant's migration (algo/smooth_quant.h) of every group, whatever its recipes.
+// SmoothQuant's migration (algo/smooth_quant.h) of every group, whatever its recipes. Under
+// grouped-query attention o's channels are tied per key/value channel: the maxima of the query
+// heads that read one value channel are pooled and give them one scale.
 void smooth_fold_layer(const LlamaConfig& c, FloatLayer& layer, double alpha, Activations& act) {
   fold_channel_scales(c, layer, act, [&](const std::vector<std::string>& members, const InputStats& stats)
                                          -> std::optional<std::vector<float>> {
     std::vector<SmoothLinearRef> refs;
     for (const std::string& m : members) refs.push_back({layer.linears.at(m).w.data(), layer.linears.at(m).rows});
     const std::vector<float> x_max = stats.max_abs();
-    return smooth_scales(refs, stats.dim(), x_max.data(), alpha);
-  });
+    if (members.front() != "o_proj" || c.n_heads == c.n_kv_heads)
+      return smooth_scales(refs, stats.dim(), x_max.data(), alpha);
+    const std::vector<float> w_max = column_max_abs(refs, stats.dim());
+    const int64_t dkv = c.n_kv_heads * c.head_dim;
+    std::vector<float> a(static_cast<size_t>(dkv), 0.0f), w(static_cast<size_t>(dkv), 0.0f);
+    for (int64_t j = 0; j < stats.dim(); ++j) {
+      const int64_t k = v_channel_of_o_input(c, j);
+      a[k] = std::isnan(a[k]) ? a[k] : std::isnan(x_max[j]) ? x_max[j] : std::max(a[k], x_max[j]);  // NaN stays
+      w[k] = std::max(w[k], w_max[j]);
+    }
+    const std::vector<float> s_kv = smooth_scales_from_maxima(a.data(), w.data(), dkv, alpha);
+    std::vector<float> s(static_cast<size_t>(stats.dim()));
+    for (int64_t j = 0; j < stats.dim(); ++j) s[j] = s_kv[v_channel_of_o_input(c, j)];
+    return s;
+  }, /*o_tied=*/true);
 }
 
 // Quantizes the named linears against `stats` and puts their dequantized values into the layer.
