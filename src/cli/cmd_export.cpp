@@ -96,11 +96,12 @@ void run_lora_export(const ExportArgs& a) {
 }
 
 void run_export(const ExportArgs& a) {
-  if (a.format == "gptq" || a.format == "awq" || a.format == "compressed-tensors") return run_hf_export(a);
+  if (a.format == "gptq" || a.format == "awq" || a.format == "compressed-tensors" || a.format == "compressed-tensors-w8a8")
+    return run_hf_export(a);
   if (a.format == "gguf-lora") return run_lora_export(a);
   if (!a.lora.empty()) throw Error("export", "--lora applies to --format gguf-lora (to merge an adapter, use lowbit merge)");
   if (a.format != "gguf")
-    throw Error("export", "unknown --format '" + a.format + "' (supported: gguf, gguf-lora, gptq, awq, compressed-tensors)");
+    throw Error("export", "unknown --format '" + a.format + "' (supported: gguf, gguf-lora, gptq, awq, compressed-tensors, compressed-tensors-w8a8)");
   GgufExportOptions opt;
   if (!a.type.empty()) parse_export_type(a.type, opt);
   opt.name = a.name;
@@ -129,11 +130,13 @@ void add_export(CLI::App& app) {
       ->required();
   cmd->add_option("--format", a->format,
                   "gguf (default); gguf-lora (the --lora adapter as a llama.cpp GGUF adapter); gptq (int2/3/4/8, fp16 scales, in/out multiples of 32); awq "
-                  "(int4, group dividing the input size); compressed-tensors (pack-quantized int4/int8). "
+                  "(int4, group dividing the input size); compressed-tensors (pack-quantized int4/int8); compressed-tensors-w8a8 "
+                  "(int-quantized int8:gc weights with dynamic per-token int8 activations: vLLM's W8A8, e.g. after "
+                  "quantize -r gptq:int8:gc:smooth). "
                   "The HF formats need a quantized model (.lowbit) and keep its codes exactly; "
                   "nf4/fp4/fp8/ternary, :dq and other grids are refused")
-      ->check(CLI::IsMember({"gguf", "gguf-lora", "gptq", "awq", "compressed-tensors"}));
-  cmd->add_option("-o,--out", a->out, "output file (gguf) or new/empty directory (gptq, awq, compressed-tensors)")
+      ->check(CLI::IsMember({"gguf", "gguf-lora", "gptq", "awq", "compressed-tensors", "compressed-tensors-w8a8"}));
+  cmd->add_option("-o,--out", a->out, "output file (gguf) or new/empty directory (gptq, awq, compressed-tensors[-w8a8])")
       ->required();
   cmd->add_option("--type", a->type,
                   ggml_type_list() +

@@ -67,6 +67,10 @@ QuantizedMatrix permute_rows(const QuantizedMatrix& m, const std::vector<int64_t
   return out;
 }
 
+bool is_compressed_tensors(HfQuantFormat f) {
+  return f == HfQuantFormat::CompressedTensors || f == HfQuantFormat::CompressedTensorsW8A8;
+}
+
 // The Linears of the blocks and how they are written.
 struct LinearPlan {
   std::string canonical, module;
@@ -81,7 +85,7 @@ std::vector<LinearPlan> plan_linears(const ModelSource& src, HfQuantFormat f) {
       LinearPlan l{"layers." + std::to_string(i) + "." + p, hf_module(i, p)};
       auto q = src.quantized.find(l.canonical);
       if (q == src.quantized.end()) {
-        if (f != HfQuantFormat::CompressedTensors)
+        if (!is_compressed_tensors(f))
           throw Error("export",
                       src.path + ": " + l.canonical + " is not quantized; " + fmt +
                           " checkpoints need every block Linear quantized (a .lowbit model)");
@@ -92,7 +96,7 @@ std::vector<LinearPlan> plan_linears(const ModelSource& src, HfQuantFormat f) {
       }
       out.push_back(l);
     }
-  if (f == HfQuantFormat::CompressedTensors) {
+  if (is_compressed_tensors(f)) {
     for (const LinearPlan& l : out)
       if (l.matrix) return out;
     throw Error("export", src.path + ": no block Linear is quantized; nothing to write as " + fmt +
@@ -166,6 +170,13 @@ json quantization_config(HfQuantFormat f, const std::vector<LinearPlan>& lin) {
     by_spec[key].push_back(l.module);
     specs[key] = l.matrix->spec;
   }
+  // W8A8: int-quantized weights, activations rounded to int8 per token at run time (dynamic).
+  const bool w8a8 = f == HfQuantFormat::CompressedTensorsW8A8;
+  const char* format = w8a8 ? "int-quantized" : "pack-quantized";
+  const json activations = w8a8 ? json{{"num_bits", 8},        {"type", "int"},      {"symmetric", true},
+                                       {"group_size", nullptr}, {"strategy", "token"}, {"dynamic", true},
+                                       {"actorder", nullptr},   {"observer", nullptr}, {"block_structure", nullptr}}
+                                : json(nullptr);
   json groups = json::object();
   int n = 0;
   for (const auto& [key, modules] : by_spec) {
@@ -173,12 +184,12 @@ json quantization_config(HfQuantFormat f, const std::vector<LinearPlan>& lin) {
     groups["group_" + std::to_string(n++)] = {
         {"targets", all ? json::array({"Linear"}) : json(modules)},
         {"weights", ct_scheme_json(specs[key])},
-        {"input_activations", nullptr},
+        {"input_activations", activations},
         {"output_activations", nullptr},
-        {"format", "pack-quantized"}};
+        {"format", format}};
   }
   return {{"quant_method", "compressed-tensors"},
-          {"format", "pack-quantized"},
+          {"format", format},
           {"quantization_status", "compressed"},
           {"config_groups", groups},
           {"ignore", ignore},

@@ -175,6 +175,14 @@ std::vector<HfPackedTensor> pack_ct(const IntLayer& L, bool asym) {
   return out;
 }
 
+// int-quantized, symmetric int8: weight I8 [out, in] = q - 128, weight_scale [out, G].
+std::vector<HfPackedTensor> pack_ct_int8(const IntLayer& L) {
+  std::vector<uint8_t> w(L.codes.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>(static_cast<int8_t>(L.codes[i] - 128));
+  return {{"weight", "I8", {L.rows, L.cols}, std::move(w)},
+          {"weight_scale", L.scale_type == ScaleType::F16 ? "F16" : "BF16", {L.rows, L.groups}, as_bytes(L.scales)}};
+}
+
 }  // namespace
 
 const char* hf_quant_format_name(HfQuantFormat f) {
@@ -185,6 +193,8 @@ const char* hf_quant_format_name(HfQuantFormat f) {
       return "awq";
     case HfQuantFormat::CompressedTensors:
       return "compressed-tensors";
+    case HfQuantFormat::CompressedTensorsW8A8:
+      return "compressed-tensors-w8a8";
   }
   return "?";
 }
@@ -193,8 +203,9 @@ HfQuantFormat parse_hf_quant_format(std::string_view s) {
   if (s == "gptq") return HfQuantFormat::Gptq;
   if (s == "awq") return HfQuantFormat::Awq;
   if (s == "compressed-tensors") return HfQuantFormat::CompressedTensors;
-  throw Error("export",
-              "unknown format '" + std::string(s) + "' (expected gptq, awq or compressed-tensors)");
+  if (s == "compressed-tensors-w8a8") return HfQuantFormat::CompressedTensorsW8A8;
+  throw Error("export", "unknown format '" + std::string(s) +
+                            "' (expected gptq, awq, compressed-tensors or compressed-tensors-w8a8)");
 }
 
 std::string hf_quant_unsupported_reason(HfQuantFormat f, const QuantizedMatrix& m) {
@@ -230,6 +241,11 @@ std::string hf_quant_unsupported_reason(HfQuantFormat f, const QuantizedMatrix& 
       if (s.bits != 4 && s.bits != 8)
         return spec + ": compressed-tensors pack-quantized supports 4 and 8 bits";
       return "";
+    case HfQuantFormat::CompressedTensorsW8A8:
+      if (s.bits != 8 || s.group != 0 || s.asym)
+        return spec + ": compressed-tensors-w8a8 needs symmetric per-channel int8 weights (int8:gc; "
+                      "e.g. quantize -r gptq:int8:gc:smooth), as vLLM's int8 W8A8 kernels take";
+      return "";
   }
   return "unknown format";
 }
@@ -259,6 +275,8 @@ std::vector<HfPackedTensor> pack_hf_linear(HfQuantFormat f, const QuantizedMatri
       return pack_awq(L);
     case HfQuantFormat::CompressedTensors:
       return pack_ct(L, m.spec.asym);
+    case HfQuantFormat::CompressedTensorsW8A8:
+      return pack_ct_int8(L);
   }
   return {};
 }
@@ -330,21 +348,43 @@ void parse_awq(const json& q, const std::string& where, HfQuantConfig& c) {
   c.summary = "awq int4 " + group_label(c.group_size);
 }
 
+// Whether a compressed-tensors format name is one lowbit reads: true for int-quantized, false
+// for pack-quantized; throws otherwise.
+bool ct_int_quantized(const std::string& fmt, const std::string& where) {
+  if (fmt == "pack-quantized") return false;
+  if (fmt == "int-quantized") return true;
+  throw Error("config", where + ": compressed-tensors format '" + fmt +
+                            "' not supported (pack-quantized, int-quantized)");
+}
+
+// input_activations of an int-quantized group: only dynamic per-token int8 (W8A8), which lowbit
+// reads as weight-only (its kernels round activations in blocks of 32 themselves).
+bool ct_token_int8_activations(const json& grp, bool int_quantized, const std::string& w) {
+  if (!grp.contains("input_activations") || grp["input_activations"].is_null()) return false;
+  const json& a = grp["input_activations"];
+  const bool token_int8 = a.is_object() && json_str(a, "type") == "int" && a.contains("num_bits") &&
+                          a["num_bits"] == 8 && json_str(a, "strategy") == "token" && a.contains("dynamic") &&
+                          a["dynamic"] == true;
+  if (!int_quantized || !token_int8)
+    throw Error("config", w + ": activation quantization other than W8A8 (int-quantized weights, int8 dynamic "
+                              "per-token activations) is not supported");
+  return true;
+}
+
 void parse_ct(const json& q, const std::string& where, HfQuantConfig& c) {
-  const std::string fmt = json_str(q, "format");
-  if (fmt != "pack-quantized")
-    throw Error("config",
-                where + ": compressed-tensors format '" + fmt + "' not supported (pack-quantized)");
+  const bool int_quantized = ct_int_quantized(json_str(q, "format"), where);
   if (!q.contains("config_groups") || !q["config_groups"].is_object() || q["config_groups"].empty())
     throw Error("config", where + ": compressed-tensors quantization_config has no config_groups");
   for (const auto& [name, grp] : q["config_groups"].items()) {
     const std::string w = where + ": config_groups." + name;
     if (!grp.is_object() || !grp.contains("weights") || !grp["weights"].is_object())
       throw Error("config", w + " has no 'weights'");
-    if (grp.contains("input_activations") && !grp["input_activations"].is_null())
-      throw Error("config", w + ": activation quantization is not supported");
     const json& wt = grp["weights"];
     HfCtScheme s;
+    s.int_quantized = grp.contains("format") && grp["format"].is_string()
+                          ? ct_int_quantized(grp["format"].get<std::string>(), w)
+                          : int_quantized;
+    s.token_int8_activations = ct_token_int8_activations(grp, s.int_quantized, w);
     if (grp.contains("targets") && grp["targets"].is_array())
       for (const json& t : grp["targets"])
         if (t.is_string()) s.targets.push_back(t.get<std::string>());
@@ -354,6 +394,8 @@ void parse_ct(const json& q, const std::string& where, HfQuantConfig& c) {
     s.bits = json_int(wt, "num_bits", w, 0, true);
     if (s.bits != 4 && s.bits != 8)
       throw Error("config", w + ": num_bits " + std::to_string(s.bits) + " not supported (4, 8)");
+    if (s.int_quantized && s.bits != 8)
+      throw Error("config", w + ": int-quantized num_bits " + std::to_string(s.bits) + " not supported (8)");
     const std::string strategy = json_str(wt, "strategy");
     if (strategy == "group") {
       s.group_size = json_int(wt, "group_size", w, 0, true);
@@ -368,7 +410,8 @@ void parse_ct(const json& q, const std::string& where, HfQuantConfig& c) {
     c.ct_groups.push_back(s);
     if (c.summary.empty())
       c.summary = "compressed-tensors int" + std::to_string(s.bits) + " " +
-                  group_label(s.group_size) + (s.sym ? " sym" : " asym");
+                  group_label(s.group_size) + (s.sym ? " sym" : " asym") +
+                  (s.token_int8_activations ? " (W8A8: activations run as lowbit's)" : "");
   }
   if (q.contains("ignore") && q["ignore"].is_array())
     for (const json& t : q["ignore"])
@@ -559,7 +602,24 @@ const HfCtScheme& ct_scheme(const HfQuantConfig& cfg, const std::string& m) {
     for (const std::string& t : s.targets)
       if (ct_target_matches(t, m)) return s;
   throw Error("model",
-              m + ": stored as weight_packed but no compressed-tensors config group targets it");
+              m + ": stored quantized but no compressed-tensors config group targets it");
+}
+
+// int-quantized: weight I8 [rows, cols] = q - 128, weight_scale [rows, G], weight_zero_point
+// I8 [rows, G] = z - 128 when asymmetric.
+void read_ct_int8(IntLayer& L, const HfCtScheme& s, const SafetensorsSet& set, const std::string& m) {
+  const SafetensorsEntry& w = entry(set, m + ".weight", "I8");
+  expect_shape(w, {L.rows, L.cols});
+  read_scales(L, entry(set, m + ".weight_scale", nullptr), false);
+  read_g_idx(L, set, m + ".weight_g_idx");
+  L.codes.resize(static_cast<size_t>(L.rows * L.cols));
+  for (size_t i = 0; i < L.codes.size(); ++i) L.codes[i] = static_cast<uint8_t>(static_cast<int8_t>(w.view.data[i]) + 128);
+  L.zeros.assign(static_cast<size_t>(L.rows * L.groups), 128);
+  if (!s.sym) {
+    const SafetensorsEntry& zp = entry(set, m + ".weight_zero_point", "I8");
+    expect_shape(zp, {L.rows, L.groups});
+    for (size_t i = 0; i < L.zeros.size(); ++i) L.zeros[i] = static_cast<int8_t>(zp.view.data[i]) + 128;
+  }
 }
 
 IntLayer read_ct(const HfQuantConfig& cfg, const SafetensorsSet& set, const std::string& m,
@@ -570,6 +630,10 @@ IntLayer read_ct(const HfQuantConfig& cfg, const SafetensorsSet& set, const std:
   L.rows = rows;
   L.cols = cols;
   set_groups(L, s.group_size, m);
+  if (s.int_quantized) {
+    read_ct_int8(L, s, set, m);
+    return L;
+  }
   const int b = s.bits, pf = 32 / b;
   const int64_t in_words = (cols + pf - 1) / pf, out_words = (rows + pf - 1) / pf;
   const SafetensorsEntry& shp = entry(set, m + ".weight_shape", nullptr);
@@ -649,8 +713,10 @@ std::string matrix_obstacle(const IntLayer& L, QuantSpec* spec) {
 
 bool hf_linear_is_packed(const HfQuantConfig& cfg, const SafetensorsSet& set,
                          const std::string& module) {
-  const char* key = cfg.format == HfQuantFormat::CompressedTensors ? ".weight_packed" : ".qweight";
-  return set.entries.count(module + key) != 0;
+  if (cfg.format != HfQuantFormat::CompressedTensors) return set.entries.count(module + ".qweight") != 0;
+  if (set.entries.count(module + ".weight_packed")) return true;
+  const auto w = set.entries.find(module + ".weight");  // int-quantized: the weight itself is I8
+  return w != set.entries.end() && w->second->dtype_name == "I8";
 }
 
 HfLinear unpack_hf_linear(const HfQuantConfig& cfg, const SafetensorsSet& set,

@@ -17,6 +17,12 @@
 //          weight_scale F16/BF16 [out, G]. weight_zero_point I32 [ceil(out/(32/b)), G] (asym
 //          only): column g is the stream of the unsigned zero-points of all outputs.
 //          weight_shape I64 [2] = {out, in}.
+//   compressed-tensors int-quantized (llm-compressor's W8A8 "int8" schemes), b = 8: weight I8
+//          [out, in] = the signed code q - 128 (symmetric: value = scale * weight); weight_scale
+//          F16/BF16 [out, G] (G = 1 for strategy "channel"); asymmetric groups add
+//          weight_zero_point I8 [out, G] = z - 128. lowbit writes it as "compressed-tensors-w8a8":
+//          per-channel symmetric int8 weights with input_activations int8, strategy "token",
+//          dynamic (vLLM's W8A8 int8 path); it reads any int-quantized int8 group.
 //
 // Export keeps every value bit-exact. Where the target cannot hold a group as stored, the group is
 // rewritten to the same values: "flipped" (scale -> -scale, q -> 2^b-1-q, z -> 2^b-1-z, so
@@ -39,9 +45,11 @@
 
 namespace lowbit {
 
-enum class HfQuantFormat : uint8_t { Gptq, Awq, CompressedTensors };
+// CompressedTensorsW8A8 is an export target only: a checkpoint read back is CompressedTensors
+// with int-quantized groups.
+enum class HfQuantFormat : uint8_t { Gptq, Awq, CompressedTensors, CompressedTensorsW8A8 };
 
-// "gptq", "awq", "compressed-tensors".
+// "gptq", "awq", "compressed-tensors", "compressed-tensors-w8a8".
 const char* hf_quant_format_name(HfQuantFormat f);
 // Parses the names above; throws lowbit::Error("export", ...) listing them.
 HfQuantFormat parse_hf_quant_format(std::string_view s);
@@ -68,6 +76,8 @@ std::vector<HfPackedTensor> pack_hf_linear(HfQuantFormat f, const QuantizedMatri
 // Weight quantization of one compressed-tensors config group.
 struct HfCtScheme {
   std::vector<std::string> targets;  // "Linear", module names, or "re:<regex>"
+  bool int_quantized = false;        // format "int-quantized" (weight I8) instead of pack-quantized
+  bool token_int8_activations = false;  // input_activations: int8, per token, dynamic (W8A8)
   int bits = 0;
   int64_t group_size = -1;  // -1: strategy "channel"
   bool sym = true;

@@ -118,6 +118,37 @@ TEST(HfQuantExport, CompressedTensorsRoundTripsExactly) {
   for (const char* r : {"rtn:int4:g128", "rtn:int8:g64", "rtn:int4:g128:asym"})
     round_trip(r, HfQuantFormat::CompressedTensors);
 }
+void expect_refused(const ModelSource& src, HfQuantFormat f, const std::string& needle);
+
+// W8A8 (int-quantized int8 weights per channel, dynamic per-token int8 activations): the codes
+// come back exactly, the tensors are I8 [out, in] and F16 [out, 1], the config is llm-compressor's
+// W8A8 scheme, and only symmetric per-channel int8 is accepted.
+TEST(HfQuantExport, CompressedTensorsW8A8RoundTripsExactly) {
+  round_trip("rtn:int8:gc", HfQuantFormat::CompressedTensorsW8A8);
+  const ModelSource q = open_model_source(quantize("models/ref-s", "rtn:int8:gc", {"lm_head=f16"}));
+  const std::string dir = export_dir(q, HfQuantFormat::CompressedTensorsW8A8);
+  const auto cfg = nlohmann::json::parse(test::read_file(dir + "/config.json"))["quantization_config"];
+  EXPECT_EQ(cfg["format"], "int-quantized");
+  const auto& g = cfg["config_groups"]["group_0"];
+  EXPECT_EQ(g["format"], "int-quantized");
+  EXPECT_EQ(g["weights"]["strategy"], "channel");
+  EXPECT_EQ(g["weights"]["num_bits"], 8);
+  EXPECT_EQ(g["input_activations"]["strategy"], "token");
+  EXPECT_EQ(g["input_activations"]["dynamic"], true);
+  EXPECT_EQ(g["input_activations"]["num_bits"], 8);
+  const SafetensorsFile st(dir + "/model.safetensors");
+  const auto& w = st.entries().at("model.layers.1.mlp.down_proj.weight");
+  EXPECT_EQ(w.dtype_name, "I8");
+  EXPECT_EQ(w.view.shape, (std::vector<int64_t>{128, 352}));
+  const auto& sc = st.entries().at("model.layers.1.mlp.down_proj.weight_scale");
+  EXPECT_EQ(sc.dtype_name, "F16");
+  EXPECT_EQ(sc.view.shape, (std::vector<int64_t>{128, 1}));
+  for (const char* r : {"rtn:int4:gc", "rtn:int8:g128", "rtn:int8:gc:asym"}) {
+    const ModelSource bad = open_model_source(quantize("models/ref-s", r, {}));
+    expect_refused(bad, HfQuantFormat::CompressedTensorsW8A8, "needs symmetric per-channel int8 weights");
+  }
+}
+
 TEST(HfQuantExport, AwqRoundTripsValues) {
   for (const char* r : {"rtn:int4:g32", "rtn:int4:g32:asym"}) round_trip(r, HfQuantFormat::Awq);
 }

@@ -290,6 +290,73 @@ TEST(HfQuantLayout, CompressedTensorsSymmetricInt8KeepsSignedScales) {
   expect_same_matrix(back.matrix, m);
 }
 
+// int-quantized (W8A8): weight I8 = code - 128 by hand; symmetric per-channel read back exactly
+// (signed scales kept) with W8A8 activations in the config; an asymmetric group-wise checkpoint
+// (weight_zero_point I8 = z - 128), as llm-compressor can write, reads back exactly too.
+TEST(HfQuantLayout, CompressedTensorsIntQuantizedInt8) {
+  const QuantizedMatrix m = int_matrix(
+      "int8:gc", 3, 40, [](int64_t o, int64_t i) { return (o * 91 + i * 7) % 256; },
+      [](int64_t o, int64_t) { return o == 1 ? -0.0078125f : 0.015625f; });
+  const auto parts = pack_hf_linear(HfQuantFormat::CompressedTensorsW8A8, m);
+  ASSERT_EQ(parts.size(), 2u);
+  const HfPackedTensor& w = part(parts, "weight");
+  EXPECT_EQ(w.dtype, "I8");
+  ASSERT_EQ(w.shape, (std::vector<int64_t>{3, 40}));
+  EXPECT_EQ(static_cast<int8_t>(w.bytes[0]), -128);           // code 0
+  EXPECT_EQ(static_cast<int8_t>(w.bytes[40 + 1]), 98 - 128);  // row 1, input 1: code 98
+  EXPECT_EQ(part(parts, "weight_scale").shape, (std::vector<int64_t>{3, 1}));
+  const HfQuantConfig cfg = config(R"({"quant_method": "compressed-tensors", "format": "int-quantized",
+      "config_groups": {"group_0": {"targets": ["Linear"], "format": "int-quantized",
+      "weights": {"num_bits": 8, "type": "int", "symmetric": true, "strategy": "channel"},
+      "input_activations": {"num_bits": 8, "type": "int", "symmetric": true, "strategy": "token",
+      "dynamic": true}}}})");
+  EXPECT_TRUE(cfg.ct_groups[0].int_quantized);
+  EXPECT_TRUE(cfg.ct_groups[0].token_int8_activations);
+  const SafetensorsSet set = write_set(parts, "model.m");
+  EXPECT_TRUE(hf_linear_is_packed(cfg, set, "model.m"));
+  const HfLinear back = unpack_hf_linear(cfg, set, "model.m", 3, 40);
+  ASSERT_TRUE(back.quantized) << back.note;
+  expect_same_matrix(back.matrix, m);
+
+  const QuantizedMatrix a = int_matrix(
+      "int8:g16:asym", 2, 32, [](int64_t o, int64_t i) { return (o * 13 + i * 29) % 256; },
+      [](int64_t, int64_t g) { return g ? 0.5f : 0.25f; }, [](int64_t o, int64_t g) { return 100 + 17 * o + g; });
+  std::vector<HfPackedTensor> asym = {part(pack_hf_linear(HfQuantFormat::CompressedTensors, a), "weight_scale")};
+  std::vector<uint8_t> codes(64), zp(4);
+  for (int64_t o = 0; o < 2; ++o) {
+    for (int64_t i = 0; i < 32; ++i) codes[o * 32 + i] = static_cast<uint8_t>((o * 13 + i * 29) % 256 - 128);
+    for (int64_t g = 0; g < 2; ++g) zp[o * 2 + g] = static_cast<uint8_t>(100 + 17 * o + g - 128);
+  }
+  asym.push_back({"weight", "I8", {2, 32}, codes});
+  asym.push_back({"weight_zero_point", "I8", {2, 2}, zp});
+  const HfQuantConfig acfg = config(R"({"quant_method": "compressed-tensors", "format": "int-quantized",
+      "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "int",
+      "symmetric": false, "strategy": "group", "group_size": 16}}}})");
+  const HfLinear aback = unpack_hf_linear(acfg, write_set(asym), "m", 2, 32);
+  ASSERT_TRUE(aback.quantized) << aback.note;
+  expect_same_matrix(aback.matrix, a);
+  // A float weight under an int-quantized config is not a packed Linear.
+  const SafetensorsSet plain = write_set({{"weight", "F16", {2, 2}, std::vector<uint8_t>(8, 0)}});
+  EXPECT_FALSE(hf_linear_is_packed(cfg, plain, "m"));
+  // Refusals: other activation schemes, int-quantized below 8 bits, a wrong weight dtype.
+  auto parse = [](const std::string& q) { parse_hf_quant_config("{\"quantization_config\": " + q + "}", "c.json"); };
+  test::expect_error([&] { parse(R"({"quant_method": "compressed-tensors", "format": "int-quantized",
+      "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "strategy": "channel"}}}})"); },
+                     "int-quantized num_bits 4 not supported");
+  test::expect_error([&] { parse(R"({"quant_method": "compressed-tensors", "format": "int-quantized",
+      "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "int", "strategy": "channel"},
+      "input_activations": {"num_bits": 8, "type": "int", "strategy": "tensor", "dynamic": false}}}})"); },
+                     "activation quantization other than W8A8");
+  test::expect_error([&] { parse(R"({"quant_method": "compressed-tensors", "format": "pack-quantized",
+      "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "int", "strategy": "channel"},
+      "input_activations": {"num_bits": 8, "type": "int", "strategy": "token", "dynamic": true}}}})"); },
+                     "activation quantization other than W8A8");
+  auto wrong = parts;
+  wrong[0].dtype = "U8";
+  test::expect_error([&] { unpack_hf_linear(cfg, write_set(wrong, "model.m"), "model.m", 3, 40); },
+                     "has dtype U8 (expected I8)");
+}
+
 // ---- refusals and malformed input ------------------------------------------------------------
 
 void expect_error(const std::function<void()>& f, const std::string& needle) { test::expect_error(f, needle); }
