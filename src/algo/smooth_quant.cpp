@@ -39,8 +39,6 @@ std::vector<float> smooth_scales_from_maxima(const float* x_max_abs, const float
 
 std::vector<float> smooth_scales(std::span<const SmoothLinearRef> linears, int64_t cols,
                                  const float* x_max_abs, double alpha) {
-  if (x_max_abs == nullptr) throw Error("algo", "smooth_scales: empty input");
-  if (!(alpha > 0.0 && alpha <= 1.0)) throw Error("algo", "smooth_scales: alpha must be in (0, 1]");
   const std::vector<float> w_max = column_max_abs(linears, cols);
   return smooth_scales_from_maxima(x_max_abs, w_max.data(), cols, alpha);
 }

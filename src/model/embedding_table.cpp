@@ -17,9 +17,9 @@ EmbeddingTable EmbeddingTable::quantized(QuantizedMatrix q) {
 
 EmbeddingTable EmbeddingTable::fp32(const float* data, int64_t rows, int64_t cols) {
   EmbeddingTable e;
-  e.rows_ = rows;
-  e.cols_ = cols;
-  e.f32_ = data;
+  e.rows_ = e.f32_.rows = rows;
+  e.cols_ = e.f32_.cols = cols;
+  e.f32_.data = data;
   return e;
 }
 
@@ -30,13 +30,9 @@ EmbeddingTable EmbeddingTable::view(const TensorView& t) {
   e.cols_ = t.shape[1];
   const size_t total = dtype_storage_bytes(t.dtype, e.rows_ * e.cols_);
   if (total == 0 || t.nbytes != total) throw Error("model", "tensor '" + t.name + "': size does not match its shape");
-  const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
   const size_t row_bytes = dtype_storage_bytes(t.dtype, e.cols_);
-  if (t.dtype == DType::F32 && aligned) {
-    e.f32_ = reinterpret_cast<const float*>(t.data);
-  } else if (t.dtype == DType::F32 || row_bytes == 0 || row_bytes * static_cast<size_t>(e.rows_) != total) {
-    e.owned_ = to_f32(t);  // unaligned, or rows that are not whole blocks: decoded once
-    e.f32_ = e.owned_.data();
+  if (t.dtype == DType::F32 || row_bytes == 0 || row_bytes * static_cast<size_t>(e.rows_) != total) {
+    e.f32_ = matrix_from(t);  // F32 viewed in place (copied when unaligned); rows that are not whole blocks decoded once
   } else {
     e.kind_ = Kind::Blocks;
     e.view_ = t;
@@ -48,7 +44,7 @@ EmbeddingTable EmbeddingTable::view(const TensorView& t) {
 void EmbeddingTable::row(int64_t id, float* out) const {
   switch (kind_) {
     case Kind::Fp32:
-      std::memcpy(out, f32_ + id * cols_, sizeof(float) * static_cast<size_t>(cols_));
+      std::memcpy(out, f32_.row(id), sizeof(float) * static_cast<size_t>(cols_));
       return;
     case Kind::Quantized:
       dequantize_row(*q_, id, out);

@@ -13,6 +13,7 @@
 
 #include "formats/quantized_matrix.h"
 #include "io/tensor.h"
+#include "model/matrix.h"
 
 namespace lowbit {
 
@@ -39,8 +40,7 @@ class EmbeddingTable {
   enum class Kind : uint8_t { Fp32, Quantized, Blocks };
   Kind kind_ = Kind::Fp32;
   int64_t rows_ = 0, cols_ = 0;
-  const float* f32_ = nullptr;     // Fp32
-  std::vector<float> owned_;       // Fp32 decoded at load
+  Matrix f32_;                     // Fp32: viewed or decoded once (matrix_from), or a tied head's
   std::shared_ptr<const QuantizedMatrix> q_;  // Quantized
   TensorView view_;                // Blocks: f16/bf16/GGUF types, decoded row by row
   size_t row_bytes_ = 0;           // Blocks

@@ -297,7 +297,7 @@ QuantizeReport quantize_model(const ModelSource& src, const Tokenizer& tokenizer
   report.recipe = meta.recipe;
   LowbitWriter writer(out_path, meta);
   Emitter emit(writer, report, down_ptr ? static_cast<int64_t>(down_hadamard_seed(opt)) : -1);
-  if (plan.needs_calibration(names) || plan.smooth_alpha() > 0) quantize_calibrated(src, tokenizer, meta.config, plan, opt, rot_ptr, down_ptr, emit, report);
+  if (plan.needs_calibration(names)) quantize_calibrated(src, tokenizer, meta.config, plan, opt, rot_ptr, down_ptr, emit, report);
   else quantize_plain(src, meta.config, plan, opt, rot_ptr, down_ptr, emit);
   writer.commit();
   report.peak_rss_bytes = peak_rss_bytes();

@@ -133,6 +133,7 @@ std::string RecipePlan::to_string() const {
 }
 
 bool RecipePlan::needs_calibration(const std::vector<std::string>& names) const {
+  if (smooth_alpha_ > 0) return true;
   for (const std::string& n : names)
     if (for_tensor(n, n != "embed_tokens" && !n.ends_with("norm") && !n.ends_with("_bias")).calibrated()) return true;
   return false;

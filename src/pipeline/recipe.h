@@ -88,7 +88,8 @@ class RecipePlan {
   // Gives tensor `canonical_name` exactly `r`, above every default and override (the bit
   // allocation's choices, pipeline/bit_allocation.h).
   void assign(const std::string& canonical_name, const Recipe& r) { assigned_[canonical_name] = r; }
-  // True if any tensor of these names gets a calibrated recipe.
+  // True if any tensor of these names gets a calibrated recipe, or the model options need the
+  // calibration inputs (":smooth" measures their per-channel maxima).
   bool needs_calibration(const std::vector<std::string>& names) const;
 
  private:
